@@ -1,0 +1,55 @@
+# Two commands on a fresh Debian machine: `make demo` and `make test`.
+# Everything they need is installed here: system packages with apt-get (as
+# root), Python packages into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app examples.backoffice:create_app
+SYSTEM_PACKAGES := wkhtmltopdf poppler-utils postgresql
+DEMO_SCALE ?= tiny
+
+.PHONY: demo test lint system-deps venv demo-data clean
+
+# Debian packages: installed only when a command they provide is missing.
+system-deps:
+	@missing=""; \
+	command -v wkhtmltopdf >/dev/null || missing="$$missing wkhtmltopdf"; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)"; exit 1; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo-data: system-deps venv
+	rm -f instance/demo.sqlite
+	$(FLASK) host-migrate
+	$(FLASK) billing migrate
+	$(FLASK) billing import examples/backoffice/demo_data.yaml
+	$(FLASK) billing generate --seed 7 --scale $(DEMO_SCALE)
+
+demo: demo-data
+	@echo "Demo back-office: http://127.0.0.1:5000/admin/"
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: system-deps venv lint
+	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) instance build dist .pytest_cache

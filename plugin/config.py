@@ -1,0 +1,35 @@
+"""The plugin's configuration keys and their defaults.
+
+Every key is read from the host's ``app.config`` with ``setdefault`` when the
+extension is initialised, so a host overrides any of them in its own config.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from typing import Any
+
+from flask import has_request_context
+
+
+def default_actor() -> str:
+    """Who the audit log names when the host says nothing: the OS user on the CLI."""
+    if has_request_context():
+        return "anonymous"
+    return f"cli:{getpass.getuser()}"
+
+
+DEFAULTS: dict[str, Any] = {
+    # Path of accounting's pricing rules file.  ``None`` means
+    # ``pricing_rules.yaml`` in the app's instance folder.
+    "BILLING_RULES_PATH": None,
+    # Menu category under which the plugin's admin views appear.
+    "BILLING_MENU_CATEGORY": "Billing",
+    # Callable returning the name of whoever acts now (audit log).
+    "BILLING_CURRENT_ACTOR": default_actor,
+    # Largest file `flask billing import` accepts, in bytes.
+    "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
+}
+
+ActorCallable = Callable[[], str]

@@ -1,0 +1,110 @@
+"""The Flask extension: ``WorkspaceBilling(app, db=db, admin=admin)`` or ``init_app``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary, WeakSet
+
+from flask import Flask, current_app
+
+from . import migrate
+from .config import DEFAULTS
+from .rules import PricingRules, RulesStore
+
+if TYPE_CHECKING:
+    from flask_admin import Admin
+    from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy.orm import Session
+
+
+class WorkspaceBilling:
+    """Workspace, team and member management and their billing, for a host back-office.
+
+    ``db`` is the host's Flask-SQLAlchemy instance: the plugin's tables use
+    its engine and session.  ``admin`` is the host's Flask-Admin ``Admin``;
+    when it is not given, the first ``Admin`` already initialised on the app
+    is used, and without one no views are registered (the CLI still works).
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: SQLAlchemy | None = None,
+        admin: Admin | None = None,
+    ) -> None:
+        self.db = db
+        self.admin = admin
+        self._rules: WeakKeyDictionary[Flask, RulesStore] = WeakKeyDictionary()
+        self._admins_with_views: WeakSet[Admin] = WeakSet()
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(
+        self, app: Flask, *, db: SQLAlchemy | None = None, admin: Admin | None = None
+    ) -> None:
+        if db is not None:
+            self.db = db
+        if self.db is None:
+            raise RuntimeError(
+                "WorkspaceBilling needs the host's Flask-SQLAlchemy instance: "
+                "WorkspaceBilling(app, db=db) or init_app(app, db=db)"
+            )
+        if "billing" in app.extensions:
+            raise RuntimeError("WorkspaceBilling is already initialised on this app")
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        if app.config["BILLING_RULES_PATH"] is None:
+            app.config["BILLING_RULES_PATH"] = f"{app.instance_path}/pricing_rules.yaml"
+        self._rules[app] = RulesStore(app.config["BILLING_RULES_PATH"])
+        app.extensions["billing"] = self
+
+        from .cli import billing_cli
+
+        app.cli.add_command(billing_cli)
+
+        admin = admin or self.admin or _admin_of(app)
+        if admin is not None:
+            self._register_views(admin, app)
+
+    def _register_views(self, admin: Admin, app: Flask) -> None:
+        # An Admin shared between apps already holds the views: Flask-Admin
+        # registers them on each app it is initialised with.
+        if admin in self._admins_with_views:
+            return
+        from .admin import build_views
+
+        admin.add_views(*build_views(self.db, app.config["BILLING_MENU_CATEGORY"]))
+        self._admins_with_views.add(admin)
+
+    # What the adapters (CLI, views) use ------------------------------------
+
+    @property
+    def session(self) -> Session:
+        return self.db.session
+
+    def rules_store(self, app: Flask | None = None) -> RulesStore:
+        return self._rules[app or current_app._get_current_object()]
+
+    def rules(self, app: Flask | None = None) -> PricingRules:
+        """The pricing rules in force, re-read if accounting changed the file."""
+        return self.rules_store(app).current()
+
+    def actor(self) -> str:
+        return current_app.config["BILLING_CURRENT_ACTOR"]()
+
+    def migrate(self) -> None:
+        """Bring the plugin's tables to the latest schema."""
+        migrate.upgrade(self.db.engine)
+
+
+def _admin_of(app: Flask) -> Any:
+    for admin in app.extensions.get("admin", ()):
+        if getattr(admin, "app", None) is app:
+            return admin
+    return None
+
+
+def billing() -> WorkspaceBilling:
+    """The extension of the current app."""
+    return current_app.extensions["billing"]

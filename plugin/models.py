@@ -1,0 +1,248 @@
+"""The plugin's tables: workspaces, teams, people and their history.
+
+The models live on their own ``MetaData`` (not the host's ``db.Model``) so that
+the host's own migrations never see them and the plugin's Alembic history
+(``migrations/``) owns them alone.  They are ordinary SQLAlchemy mapped
+classes, so the host's Flask-SQLAlchemy session queries and persists them on
+the host's engine.
+
+History is kept as half-open intervals ``[start, end)``; ``end`` is NULL while
+the interval is open.  Nothing here is ever deleted by the plugin: archiving,
+unarchiving, leaving a team and losing workspace access close or open
+intervals, so any past month can be recomputed identically.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .types import UTCDateTime, utcnow
+
+VARIANTS = ("team_licences", "user_licences")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_N_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime}
+
+
+def _variant_check(column: str) -> CheckConstraint:
+    allowed = ", ".join(f"'{v}'" for v in VARIANTS)
+    return CheckConstraint(f"{column} IS NULL OR {column} IN ({allowed})", name=f"{column}_valid")
+
+
+class Workspace(Base):
+    __tablename__ = "billing_workspace"
+    __table_args__ = (_variant_check("contract_variant"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    contract_variant: Mapped[str | None] = mapped_column(String(20))
+    invoice_mailbox: Mapped[str | None] = mapped_column(String(254))
+
+    teams: Mapped[list[Team]] = relationship(back_populates="workspace", order_by="Team.key")
+    owners: Mapped[list[Person]] = relationship(
+        secondary="billing_workspace_owner", order_by="Person.email"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+
+class Person(Base):
+    """Somebody who can be given access to workspaces.
+
+    ``email`` is stored normalised (domain and local part lower-cased), which
+    is what makes it unique case-insensitively on every database.
+    """
+
+    __tablename__ = "billing_person"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class WorkspaceOwner(Base):
+    __tablename__ = "billing_workspace_owner"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_workspace.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_person.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Team(Base):
+    __tablename__ = "billing_team"
+    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_workspace.id", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+    workspace: Mapped[Workspace] = relationship(back_populates="teams")
+    archive_periods: Mapped[list[TeamArchivePeriod]] = relationship(
+        back_populates="team", order_by="TeamArchivePeriod.archived_from"
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamArchivePeriod(Base):
+    """One archived period ``[archived_from, unarchived_at)`` of a team.
+
+    Periods of one team never overlap or touch (the import and the archive
+    service merge them), so "archived for the whole of an interval" is a
+    question about a single row.
+    """
+
+    __tablename__ = "billing_team_archive_period"
+    __table_args__ = (
+        UniqueConstraint("team_id", "archived_from"),
+        CheckConstraint(
+            "unarchived_at IS NULL OR unarchived_at > archived_from", name="positive_length"
+        ),
+        Index(
+            "uq_billing_team_archive_period_open",
+            "team_id",
+            unique=True,
+            sqlite_where=text("unarchived_at IS NULL"),
+            postgresql_where=text("unarchived_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("billing_team.id", ondelete="CASCADE"))
+    archived_from: Mapped[datetime]
+    unarchived_at: Mapped[datetime | None]
+
+    team: Mapped[Team] = relationship(back_populates="archive_periods")
+
+
+class WorkspaceAccess(Base):
+    """An interval ``[granted_at, revoked_at)`` during which a person could use a workspace."""
+
+    __tablename__ = "billing_workspace_access"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "person_id", "granted_at"),
+        CheckConstraint("revoked_at IS NULL OR revoked_at >= granted_at", name="ordered"),
+        Index(
+            "uq_billing_workspace_access_open",
+            "workspace_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_workspace.id", ondelete="CASCADE")
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_person.id", ondelete="CASCADE"), index=True
+    )
+    granted_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    workspace: Mapped[Workspace] = relationship()
+    person: Mapped[Person] = relationship()
+
+
+class TeamMembership(Base):
+    """An interval ``[joined_at, left_at)`` during which a person belonged to a team."""
+
+    __tablename__ = "billing_team_membership"
+    __table_args__ = (
+        UniqueConstraint("team_id", "person_id", "joined_at"),
+        CheckConstraint("left_at IS NULL OR left_at >= joined_at", name="ordered"),
+        Index(
+            "uq_billing_team_membership_open",
+            "team_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text("left_at IS NULL"),
+            postgresql_where=text("left_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("billing_team.id", ondelete="CASCADE"))
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_person.id", ondelete="CASCADE"), index=True
+    )
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None]
+
+    team: Mapped[Team] = relationship()
+    person: Mapped[Person] = relationship()
+
+
+class AuditEntry(Base):
+    """Who changed what, when, with the values before and after."""
+
+    __tablename__ = "billing_audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(254), index=True)
+    action: Mapped[str] = mapped_column(String(63), index=True)
+    workspace_id: Mapped[int | None] = mapped_column(
+        ForeignKey("billing_workspace.id", ondelete="SET NULL"), index=True
+    )
+    target: Mapped[str] = mapped_column(String(300), default="")
+    before: Mapped[Any | None] = mapped_column(JSON)
+    after: Mapped[Any | None] = mapped_column(JSON)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    workspace: Mapped[Workspace | None] = relationship()
+
+
+class RulesVersion(Base):
+    """A pricing-rules file content that priced something, kept verbatim.
+
+    Invoices reference it by ``sha256``, so an invoice can always show exactly
+    which rules priced it, whatever the file says today.
+    """
+
+    __tablename__ = "billing_rules_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    content: Mapped[str] = mapped_column(Text)
+    first_used_at: Mapped[datetime] = mapped_column(default=utcnow)

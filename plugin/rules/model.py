@@ -1,0 +1,153 @@
+"""The pricing rules as immutable value objects: what the rest of the code uses.
+
+Nothing but :mod:`plugin.rules.loader` reads the YAML; everything else gets a
+:class:`PricingRules`.  Frozen dataclasses with tuples and read-only mappings,
+so rules shared between threads (and recorded on an invoice) cannot change.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+VARIANTS = ("team_licences", "user_licences")
+"""The two billing variants (the same names as the database's ``contract_variant``)."""
+PRICING_MODELS = ("flat", "graduated", "volume")
+
+Variant = Literal["team_licences", "user_licences"]
+VariantReason = Literal["contract", "cutover"]
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Licences up to ``up_to`` (inclusive; ``None``: no upper limit) at ``unit_price``."""
+
+    up_to: int | None
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class PriceVersion:
+    """One price list, in force from ``effective_from`` (a first day of a month) on.
+
+    ``flat``: every licence at ``unit_price``.  ``graduated``: each tier's share
+    of the quantity at that tier's price.  ``volume``: the whole quantity at
+    the price of the tier it falls in.  ``origin`` is its path in the rules
+    file, so an explanation can point at it.
+    """
+
+    effective_from: date
+    model: str
+    unit_price: Decimal | None = None
+    tiers: tuple[Tier, ...] = ()
+    minimum_monthly_charge: Decimal | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Seller:
+    """Who issues the invoices, as printed on them."""
+
+    name: str
+    address: tuple[str, ...]
+    vat_id: str
+    email: str
+    iban: str | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    """An individual (enterprise) contract of one workspace."""
+
+    workspace_key: str
+    variant: str
+    prices: tuple[PriceVersion, ...] = ()
+    email_invoices: bool | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class PricingRules:
+    """One valid version of ``pricing_rules.yaml``.
+
+    Two rules objects are equal when their file contents are (same sha256).
+    ``content`` is the exact text of the file, kept so that an invoice can
+    record which rules priced it.
+    """
+
+    currency: str
+    currency_exponent: int
+    tax_rate: Decimal
+    timezone: str
+    invoice_number_format: str
+    seller: Seller
+    cutover_date: date
+    variants: Mapping[str, tuple[PriceVersion, ...]]
+    contracts: Mapping[str, Contract]
+    sha256: str
+    content: str = field(repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PricingRules):
+            return NotImplemented
+        return self.sha256 == other.sha256
+
+    def __hash__(self) -> int:
+        return hash(self.sha256)
+
+    @property
+    def zoneinfo(self) -> ZoneInfo:
+        """The billing time zone, in which a month starts and a bare date means 00:00."""
+        return ZoneInfo(self.timezone)
+
+    def invoice_number(self, year: int, seq: int) -> str:
+        """The invoice number for the ``seq``-th invoice of ``year``."""
+        return self.invoice_number_format.format(year=year, seq=seq)
+
+    def variant_for(self, workspace_key: str, created_on: date) -> tuple[str, VariantReason]:
+        """The variant a workspace bills, and why.
+
+        ``created_on`` is the workspace's creation date in the billing time
+        zone.  A contract naming a variant wins; otherwise a workspace created
+        before the cut-over date bills user licences, from it team licences.
+        """
+        contract = self.contracts.get(workspace_key)
+        if contract is not None:
+            return contract.variant, "contract"
+        if created_on < self.cutover_date:
+            return "user_licences", "cutover"
+        return "team_licences", "cutover"
+
+    def price_version_for(
+        self, workspace_key: str, variant: str, month_first_day: date
+    ) -> PriceVersion | None:
+        """The price version in force on the first day of the billed month, or ``None``.
+
+        A contract's own prices (for the variant it names) take precedence; for
+        months before its first own version, the variant's standard prices apply.
+        """
+        month = month_first_day.replace(day=1)
+        contract = self.contracts.get(workspace_key)
+        if contract is not None and contract.variant == variant and contract.prices:
+            version = _in_force(contract.prices, month)
+            if version is not None:
+                return version
+        return _in_force(self.variants[variant], month)
+
+    def emails_invoices(self, workspace_key: str, variant: str) -> bool:
+        """Whether invoices are e-mailed (user licences) or only downloadable (team licences),
+        unless the workspace's contract says otherwise."""
+        contract = self.contracts.get(workspace_key)
+        if contract is not None and contract.email_invoices is not None:
+            return contract.email_invoices
+        return variant == "user_licences"
+
+
+def _in_force(versions: tuple[PriceVersion, ...], day: date) -> PriceVersion | None:
+    index = bisect.bisect_right([version.effective_from for version in versions], day)
+    return versions[index - 1] if index else None

@@ -1,0 +1,1 @@
+"""Domain services: business logic on a SQLAlchemy session and plain values."""

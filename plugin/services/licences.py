@@ -1,0 +1,122 @@
+"""Who or what is billed for a period: DESIGN.md §3 as set-based SQL.
+
+A team is active from its creation except during its archived periods.  For
+a window ``[start, end)``:
+
+- a team is billed (team licences) when it was active for a positive length
+  of time within the window;
+- a person is billed (user licences) when, for a positive length of time
+  within the window, they belonged to a team of the workspace while that
+  team was active; once per workspace, however many teams.
+
+Because a team's archived periods never overlap or touch, "archived for the
+whole of ``[lo, hi)``" is a question about a single period, which is what
+keeps these queries to one pass with an anti-join.  One query serves one
+workspace or all of them at once; nothing here runs a query per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import GenericFunction
+
+from ..models import Team, TeamArchivePeriod, TeamMembership
+from ..types import UTCDateTime
+
+
+class greatest(GenericFunction):  # noqa: N801 - named like the SQL function
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+class least(GenericFunction):  # noqa: N801
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(greatest, "sqlite")
+def _sqlite_greatest(element: greatest, compiler: Any, **kw: Any) -> str:
+    return f"max({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(least, "sqlite")
+def _sqlite_least(element: least, compiler: Any, **kw: Any) -> str:
+    return f"min({compiler.process(element.clauses, **kw)})"
+
+
+def instant(value: datetime) -> ColumnElement[datetime]:
+    """A bound instant typed like the columns, so SQLite compares like with like."""
+    return literal(value, UTCDateTime())
+
+
+def active_over(team_id: Any, lo: Any, hi: Any) -> ColumnElement[bool]:
+    """``[lo, hi)`` has positive length and the team is not archived for all of it."""
+    covering = select(TeamArchivePeriod.id).where(
+        TeamArchivePeriod.team_id == team_id,
+        TeamArchivePeriod.archived_from <= lo,
+        or_(TeamArchivePeriod.unarchived_at.is_(None), TeamArchivePeriod.unarchived_at >= hi),
+    )
+    return and_(lo < hi, ~exists(covering))
+
+
+def _workspace_filter(column: Any, workspace_ids: Iterable[int] | None) -> list[Any]:
+    return [] if workspace_ids is None else [column.in_(list(workspace_ids))]
+
+
+def billed_teams(start: datetime, end: datetime, workspace_ids: Iterable[int] | None = None):
+    """SELECT (workspace_id, team_id) of the teams billed for ``[start, end)``."""
+    lo = greatest(Team.created_at, instant(start))
+    return select(Team.workspace_id, Team.id.label("team_id")).where(
+        active_over(Team.id, lo, instant(end)), *_workspace_filter(Team.workspace_id, workspace_ids)
+    )
+
+
+def billing_memberships(start: datetime, end: datetime, workspace_ids: Iterable[int] | None = None):
+    """SELECT (workspace_id, person_id, team_id) of the memberships that bill their member."""
+    lo = greatest(TeamMembership.joined_at, Team.created_at, instant(start))
+    hi = least(func.coalesce(TeamMembership.left_at, instant(end)), instant(end))
+    return (
+        select(Team.workspace_id, TeamMembership.person_id, TeamMembership.team_id)
+        .join(Team, Team.id == TeamMembership.team_id)
+        .where(
+            TeamMembership.joined_at < instant(end),
+            or_(TeamMembership.left_at.is_(None), TeamMembership.left_at > instant(start)),
+            active_over(Team.id, lo, hi),
+            *_workspace_filter(Team.workspace_id, workspace_ids),
+        )
+    )
+
+
+def count_licences(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    workspace_ids: Iterable[int] | None = None,
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Billed teams and billed people per workspace for ``[start, end)``: two queries.
+
+    Returns ``(teams, users)``, each mapping workspace id to its count; a
+    workspace with nothing billed is absent.
+    """
+    ids = None if workspace_ids is None else list(workspace_ids)
+    teams_q = billed_teams(start, end, ids).subquery()
+    teams = dict(
+        session.execute(
+            select(teams_q.c.workspace_id, func.count()).group_by(teams_q.c.workspace_id)
+        ).all()
+    )
+    users_q = billing_memberships(start, end, ids).subquery()
+    users = dict(
+        session.execute(
+            select(users_q.c.workspace_id, func.count(users_q.c.person_id.distinct())).group_by(
+                users_q.c.workspace_id
+            )
+        ).all()
+    )
+    return teams, users

@@ -1,0 +1,499 @@
+"""Strict loading of hand-edited YAML (and JSON) documents, with line numbers.
+
+Both ``pricing_rules.yaml`` and the data-import files are written by people, not
+programs, so every mistake must come back as a message naming the line and the
+place in the document.  Plain ``yaml.safe_load`` cannot do that and has traps:
+it keeps the last of two duplicate keys, expands aliases (a tiny file can hold
+millions of leaves), and YAML 1.1 silently reads ``NO`` as false, ``1:30`` as 90,
+``010`` as 8 and prices as floats.
+
+:class:`StrictLoader` therefore builds plain data in which every scalar is a
+``str`` (or ``None``), so that the marshmallow schemas decide what a value
+means, and records the line of every node and which plain scalars are YAML 1.1
+traps.  :func:`schema_load` runs a schema and refuses the traps wherever that
+schema expects text or a number; :func:`located_errors` turns marshmallow's
+nested messages into a flat, sorted list of :class:`LocatedError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+from marshmallow import Schema, ValidationError, fields
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+Path = tuple[str | int, ...]
+
+NULL_TAG = "tag:yaml.org,2002:null"
+STR_TAG = "tag:yaml.org,2002:str"
+MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_DEPTH = 64
+TEXT_HINT = "write it in quotes if you mean the text"
+
+
+@dataclass(frozen=True)
+class LocatedError:
+    """One problem in a document: where (path and line) and what."""
+
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        what = f"{self.path}: " if self.path else ""
+        return f"{where}{what}{self.message}"
+
+
+class DocumentError(Exception):
+    """The document cannot be read at all; ``errors`` lists every reason found."""
+
+    def __init__(self, errors: list[LocatedError]) -> None:
+        super().__init__("\n".join(str(error) for error in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Document:
+    """A parsed document: plain data plus what is needed to locate errors in it."""
+
+    data: Any
+    source: str = "<string>"
+    lines: Mapping[Path, int] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    traps: frozenset[Path] = frozenset()
+
+    def line_of(self, path: Path) -> int | None:
+        """The 1-based line of the node at ``path`` (of its key, inside a mapping)."""
+        return self.lines.get(tuple(path))
+
+
+def format_path(path: Path) -> str:
+    """``('workspaces', 1, 'teams', 0)`` → ``workspaces[1].teams[0]``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[\w-]+", part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{json.dumps(part, ensure_ascii=False)}]"
+    return text
+
+
+# YAML 1.1 surprises --------------------------------------------------------
+
+_BOOLEAN = {"y", "n", "yes", "no", "on", "off", "true", "false"}
+_SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9_]+")
+_HEX = re.compile(r"[-+]?0x[0-9a-fA-F_]+")
+_OCTAL_12 = re.compile(r"[-+]?0o[0-7_]+")
+_BINARY = re.compile(r"[-+]?0b[01_]+")
+_SPECIAL = {".inf": "infinity", "+.inf": "infinity", "-.inf": "minus infinity", ".nan": "NaN"}
+
+
+def yaml11_trap(text: str) -> str | None:
+    """What YAML would make of this plain scalar if it is a trap, else ``None``.
+
+    ``StrictLoader`` keeps these values as the text written; other YAML tools
+    (and readers who know YAML) would read them otherwise, so the schemas
+    refuse them where text or a number is expected.  ``true`` and ``false`` are
+    traps too where text is expected, but fine where a boolean is.
+    """
+    if text.lower() in _BOOLEAN:
+        return "a boolean"
+    if text.lower() in _SPECIAL:
+        return f"the special number {_SPECIAL[text.lower()]}"
+    if _SEXAGESIMAL.fullmatch(text):
+        return f"the number {_base60(text)} (base 60, like a clock time)"
+    digits = text.replace("_", "").lstrip("+-")
+    sign = "-" if text.startswith("-") else ""
+    if _LEADING_ZERO.fullmatch(text):
+        if set(digits) <= set("01234567"):
+            return f"the octal number {sign}{int(digits, 8)}"
+        return "a number with a leading zero (text in YAML 1.1, a number in YAML 1.2)"
+    if _HEX.fullmatch(text):
+        return f"the hexadecimal number {sign}{int(digits[2:], 16)}"
+    if _OCTAL_12.fullmatch(text):
+        return f"the octal number {sign}{int(digits[2:], 8)} (in YAML 1.2)"
+    if _BINARY.fullmatch(text):
+        return f"the binary number {sign}{int(digits[2:], 2)}"
+    return None
+
+
+def _base60(text: str) -> str:
+    sign = "-" if text.startswith("-") else ""
+    head, _, fraction = text.lstrip("+-").replace("_", "").partition(".")
+    value = 0
+    for part in head.split(":"):
+        value = value * 60 + int(part)
+    return f"{sign}{value}.{fraction}" if fraction else f"{sign}{value}"
+
+
+# The loader ----------------------------------------------------------------
+
+
+class _TooDeep(yaml.YAMLError):
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A ``SafeLoader`` that builds plain text data and records lines and traps.
+
+    Refused (collected in ``problems``, all of them, then raised together by
+    :func:`load_document`): anchors, aliases, merge keys, tags, duplicate keys,
+    keys that are not plain text, nesting deeper than ``MAX_DEPTH``.
+    Every scalar becomes a ``str``, except null (``~``, ``null``, nothing) which
+    becomes ``None``; ``true``/``false`` stay the strings ``"true"``/``"false"``.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.lines: dict[Path, int] = {}
+        self.traps: set[Path] = set()
+        self.problems: list[tuple[Path, int | None, str]] = []
+        self._refused: dict[int, str] = {}
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self.get_event()
+            node = ScalarNode(NULL_TAG, "", event.start_mark, event.end_mark)
+            self._refused[id(node)] = (
+                f"aliases (*{event.anchor}) are not allowed: write the value out in full"
+            )
+            return node
+        refusal = None
+        if event.anchor is not None:
+            refusal = f"anchors (&{event.anchor}) are not allowed: write the value out in full"
+            event.anchor = None
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!", STR_TAG):
+            refusal = f"YAML tags ({tag}) are not allowed: write plain values"
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _TooDeep(event.start_mark.line + 1)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if refusal:
+            self._refused[id(node)] = refusal
+        return node
+
+    def construct_document(self, node: Node) -> Any:
+        return self._build(node, ())
+
+    def _build(self, node: Node, path: Path) -> Any:
+        line = node.start_mark.line + 1
+        self.lines.setdefault(path, line)
+        refusal = self._refused.get(id(node))
+        if refusal:
+            self.problems.append((path, line, refusal))
+            return None
+        if isinstance(node, ScalarNode):
+            if node.tag == NULL_TAG:
+                return None
+            if node.style is None and yaml11_trap(node.value):
+                self.traps.add(path)
+            return node.value
+        if isinstance(node, SequenceNode):
+            return [self._build(item, (*path, index)) for index, item in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            return self._build_mapping(node, path)
+        raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
+
+    def _build_mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == MERGE_TAG:
+                self.problems.append((path, line, "merge keys (<<) are not allowed"))
+                continue
+            if not isinstance(key_node, ScalarNode) or key_node.tag == NULL_TAG:
+                self.problems.append((path, line, "keys must be plain text"))
+                continue
+            if id(key_node) in self._refused:
+                self.problems.append((path, line, self._refused[id(key_node)]))
+                continue
+            key = key_node.value
+            if key in result:
+                first = self.lines[(*path, key)]
+                self.problems.append(
+                    ((*path, key), line, f"duplicate key: '{key}' is already given on line {first}")
+                )
+                continue
+            self.lines[(*path, key)] = line
+            result[key] = self._build(value_node, (*path, key))
+        return result
+
+
+def load_document(
+    text: str | bytes, *, source: str = "<string>", max_bytes: int = 1_000_000
+) -> Document:
+    """Parse a YAML (or, when ``source`` ends in ``.json``, JSON) document strictly.
+
+    The size is checked on the bytes before anything is parsed.  The top level
+    must be a mapping.  Raises :class:`DocumentError` with every problem found.
+    """
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    if len(raw) > max_bytes:
+        raise DocumentError([
+            LocatedError("", f"the file is too large: {len(raw):,} bytes, at most "
+                         f"{max_bytes:,} are allowed")
+        ])
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise DocumentError([
+                LocatedError("", "the file is not UTF-8 text: save it with the UTF-8 encoding",
+                             line)
+            ]) from exc
+    document = _load_json(text, source) if source.endswith(".json") else _load_yaml(text, source)
+    if not isinstance(document.data, dict):
+        found = "nothing" if document.data is None else type(document.data).__name__
+        raise DocumentError([
+            LocatedError("", f"the top level must be a mapping of 'key: value' lines, not {found}",
+                         document.line_of(()))
+        ])
+    return document
+
+
+def _load_yaml(text: str, source: str) -> Document:
+    loader = None
+    try:
+        loader = StrictLoader(text)
+        data = loader.get_single_data()
+    except _TooDeep as exc:
+        raise DocumentError([
+            LocatedError("", f"nested more than {MAX_DEPTH} levels deep", exc.line)
+        ]) from exc
+    except yaml.MarkedYAMLError as exc:
+        raise DocumentError([_syntax_error(exc)]) from exc
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise DocumentError([
+            LocatedError("", f"the control character U+{character:04X} is not allowed", line)
+        ]) from exc
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if loader.problems:
+        raise DocumentError(_sorted(
+            (path, LocatedError(format_path(path), message, line))
+            for path, line, message in loader.problems
+        ))
+    return Document(data, source, MappingProxyType(loader.lines), frozenset(loader.traps))
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError) -> LocatedError:
+    mark = exc.problem_mark or exc.context_mark
+    message = f"syntax error: {exc.problem or exc.context}"
+    if exc.problem and exc.context and exc.problem.startswith("but "):
+        message = f"syntax error: {exc.context}, {exc.problem}"
+    elif exc.problem and exc.context:
+        where = ""
+        if exc.context_mark is not None and exc.context_mark.line != mark.line:
+            where = f" on line {exc.context_mark.line + 1}"
+        message += f" ({exc.context}{where})"
+    if "'\\t'" in message:
+        message += "; indent with spaces, not tabs"
+    return LocatedError("", message, mark.line + 1 if mark is not None else None)
+
+
+class _Refused(ValueError):
+    pass
+
+
+def _load_json(text: str, source: str) -> Document:
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key, value in items:
+            if key in result:
+                duplicates.append(key)
+            result[key] = value
+        return result
+
+    def constant(name: str) -> Any:
+        raise _Refused(f"{name} is not allowed: write a plain number")
+
+    try:
+        data = json.loads(
+            text, object_pairs_hook=pairs, parse_int=str, parse_float=str, parse_constant=constant
+        )
+    except json.JSONDecodeError as exc:
+        raise DocumentError([LocatedError("", f"syntax error: {exc.msg}", exc.lineno)]) from exc
+    except _Refused as exc:
+        raise DocumentError([LocatedError("", str(exc))]) from exc
+    if duplicates:
+        raise DocumentError([
+            LocatedError("", f"duplicate key: '{key}' is given twice in one object")
+            for key in duplicates
+        ])
+    return Document(_json_text(data), source)
+
+
+def _json_text(value: Any) -> Any:
+    """JSON's true/false as the same strings the YAML loader gives."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return {key: _json_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_text(item) for item in value]
+    return value
+
+
+# Marshmallow messages → located errors -------------------------------------
+
+
+def located_errors(messages: dict | list, doc: Document) -> list[LocatedError]:
+    """Flatten marshmallow's ``ValidationError.messages`` into located errors.
+
+    Integer keys are list indexes; ``_schema`` holds the containing object's own
+    errors.  A path that is not in the document (a missing key) takes the line
+    of its nearest ancestor that is, except the top level, whose line says
+    nothing.  Sorted by line (unknown lines last), then path.
+    """
+    found: list[tuple[Path, LocatedError]] = []
+    for path, message in _leaves(messages, ()):
+        found.append((path, LocatedError(format_path(path), message, _line_near(doc, path))))
+    return _sorted(found)
+
+
+def _leaves(messages: Any, path: Path) -> Iterator[tuple[Path, str]]:
+    if isinstance(messages, Mapping):
+        for key, value in messages.items():
+            yield from _leaves(value, path if key == "_schema" else (*path, key))
+    elif isinstance(messages, list | tuple):
+        for item in messages:
+            yield from _leaves(item, path)
+    else:
+        yield path, str(messages)
+
+
+def _line_near(doc: Document, path: Path) -> int | None:
+    for end in range(len(path), 0, -1):
+        line = doc.line_of(path[:end])
+        if line is not None:
+            return line
+    return None
+
+
+def _sort_key(path: Path) -> tuple:
+    return tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in path)
+
+
+def _sorted(found: Any) -> list[LocatedError]:
+    unique: dict[LocatedError, Path] = {}
+    for path, error in found:
+        unique.setdefault(error, path)
+    return sorted(
+        unique,
+        key=lambda error: (error.line is None, error.line or 0, _sort_key(unique[error])),
+    )
+
+
+# Refusing traps where a schema expects text or a number --------------------
+
+
+def schema_load(schema: Schema, doc: Document) -> Any:
+    """``schema.load(doc.data)``, also refusing YAML 1.1 traps where text or a number is due.
+
+    Why not a field or a context variable: marshmallow fields do not know their
+    path in the document, but the document knows the path of every trap.  So
+    each trap path is walked through the schema's declared fields; when it ends
+    at a ``fields.String`` or ``fields.Number`` (Decimal, Integer…), the value is
+    refused with a message that replaces the field's own message there.
+    Booleans, dates and custom fields are left to their own validation.
+    A field can set a ``trap_hint`` attribute to say how to write the value.
+    Raises ``ValidationError`` whose ``messages`` suit :func:`located_errors`.
+    """
+    traps = trap_messages(schema, doc)
+    try:
+        result = schema.load(doc.data)
+    except ValidationError as exc:
+        messages = copy.deepcopy(exc.messages)
+        for path, message in traps:
+            _put(messages, path, message)
+        raise ValidationError(messages) from exc
+    if traps:
+        messages: dict = {}
+        for path, message in traps:
+            _put(messages, path, message)
+        raise ValidationError(messages)
+    return result
+
+
+def trap_messages(schema: Schema, doc: Document) -> list[tuple[Path, str]]:
+    """(path, message) for each trap in ``doc`` where ``schema`` expects text or a number."""
+    found = []
+    for path in sorted(doc.traps, key=_sort_key):
+        target = _field_at(schema, path)
+        if isinstance(target, fields.String | fields.Number):
+            text = _value_at(doc.data, path)
+            hint = getattr(target, "trap_hint", TEXT_HINT)
+            found.append(
+                (path, f"value '{text}' is read by YAML as {yaml11_trap(text)}; {hint}")
+            )
+    return found
+
+
+def _field_at(schema: Schema, path: Path) -> Any:
+    node: Any = schema
+    for part in path:
+        while isinstance(node, fields.Nested) and not node.many:
+            node = node.schema
+        if isinstance(node, fields.Nested):
+            node = node.schema if isinstance(part, int) else None
+        elif isinstance(node, Schema):
+            node = _schema_field(node, part) if isinstance(part, str) else None
+        elif isinstance(node, fields.List):
+            node = node.inner if isinstance(part, int) else None
+        elif isinstance(node, fields.Tuple):
+            inner = node.tuple_fields
+            node = inner[part] if isinstance(part, int) and part < len(inner) else None
+        elif isinstance(node, fields.Mapping):
+            node = node.value_field if isinstance(part, str) else None
+        else:
+            return None
+        if node is None:
+            return None
+    return node
+
+
+def _schema_field(schema: Schema, key: str) -> fields.Field | None:
+    for name, candidate in schema.load_fields.items():
+        if (candidate.data_key or name) == key:
+            return candidate
+    return None
+
+
+def _value_at(data: Any, path: Path) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _put(messages: dict, path: Path, message: str) -> None:
+    node = messages
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            return
+        node = child
+    node[path[-1]] = [message]

@@ -1,0 +1,139 @@
+"""Shared fixtures: every database test runs on SQLite and on a real PostgreSQL.
+
+PostgreSQL is started once per run (see ``tests/postgres.py``) unless
+``BILLING_TEST_POSTGRES_URL`` points at a server already running.  Without
+PostgreSQL installed its half of the tests is skipped, except when
+``BILLING_TEST_REQUIRE_POSTGRES=1`` (what ``make test`` sets): then it fails.
+
+Each test gets a database of its own, cloned from a template that was migrated
+once: a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from plugin import migrate
+from tests.postgres import postgres_server
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+RULES_PATH = REPOSITORY / "pricing_rules.yaml"
+BACKENDS = ("sqlite", "postgresql")
+
+
+class Databases:
+    """Hands out fresh databases, empty or migrated, on either backend."""
+
+    def __init__(self, postgres_url: str | None, workdir: Path) -> None:
+        self.postgres_url = postgres_url
+        self.workdir = workdir
+        self._counter = itertools.count()
+        self._templates: dict[str, str] = {}
+
+    def _admin_engine(self):
+        return create_engine(self.postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+    def empty(self, backend: str, template: str | None = None) -> str:
+        number = next(self._counter)
+        if backend == "sqlite":
+            url = f"sqlite:///{self.workdir / f'db{number}.sqlite'}"
+            if template:
+                shutil.copyfile(make_url(template).database, make_url(url).database)
+            return url
+        if self.postgres_url is None:
+            if os.environ.get("BILLING_TEST_REQUIRE_POSTGRES") == "1":
+                pytest.fail("PostgreSQL is required (BILLING_TEST_REQUIRE_POSTGRES=1) but absent")
+            pytest.skip("PostgreSQL is not installed")
+        name = f"billing_test_{os.getpid()}_{number}"
+        clause = f" TEMPLATE {make_url(template).database}" if template else ""
+        with self._admin_engine().connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}{clause}"))
+        return make_url(self.postgres_url).set(database=name).render_as_string(hide_password=False)
+
+    def migrated(self, backend: str) -> str:
+        if backend not in self._templates:
+            url = self.empty(backend)
+            engine = create_engine(url, poolclass=NullPool)
+            migrate.upgrade(engine)
+            engine.dispose()
+            self._templates[backend] = url
+        return self.empty(backend, template=self._templates[backend])
+
+    def drop(self, url: str) -> None:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "postgresql":
+            with self._admin_engine().connect() as connection:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {parsed.database} WITH (FORCE)"))
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    workdir = tmp_path_factory.mktemp("databases")
+    url = os.environ.get("BILLING_TEST_POSTGRES_URL")
+    if url:
+        yield Databases(url, workdir)
+        return
+    try:
+        server = postgres_server()
+        url = server.__enter__()
+    except RuntimeError:
+        yield Databases(None, workdir)
+        return
+    try:
+        yield Databases(url, workdir)
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def empty_database_url(databases: Databases, backend: str) -> Iterator[str]:
+    url = databases.empty(backend)
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture
+def database_url(databases: Databases, backend: str) -> Iterator[str]:
+    """A database of its own for this test, at the latest schema."""
+    url = databases.migrated(backend)
+    yield url
+    databases.drop(url)
+
+
+def make_app(database_url: str, **config: object) -> Flask:
+    from examples.backoffice import create_app
+
+    return create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"poolclass": NullPool},
+            "BILLING_RULES_PATH": str(RULES_PATH),
+            **config,
+        }
+    )
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    """The demo host back-office with the plugin, on this test's database."""
+    app = make_app(database_url)
+    with app.app_context():
+        yield app
+        app.extensions["sqlalchemy"].session.remove()
+        app.extensions["sqlalchemy"].engine.dispose()

@@ -1,0 +1,93 @@
+"""The extension mounts into a host app the pallets way."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask_admin import Admin
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import select
+from sqlalchemy.pool import NullPool
+
+from plugin import WorkspaceBilling
+from plugin.models import Workspace
+from tests.conftest import RULES_PATH, make_app
+
+
+def host(database_url: str, billing: WorkspaceBilling, db: SQLAlchemy, **config) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"poolclass": NullPool},
+        BILLING_RULES_PATH=str(RULES_PATH),
+        **config,
+    )
+    db.init_app(app)
+    Admin(app, name="Host")
+    billing.init_app(app)
+    return app
+
+
+def test_one_extension_serves_two_apps_with_their_own_config(databases, backend):
+    db = SQLAlchemy()
+    billing = WorkspaceBilling(db=db)
+    first = host(databases.migrated(backend), billing, db)
+    second = host(databases.migrated(backend), billing, db, BILLING_MENU_CATEGORY="Abrechnung")
+    assert first.extensions["billing"] is billing is second.extensions["billing"]
+    categories = [
+        {view.category for view in app.extensions["admin"][0]._views} for app in (first, second)
+    ]
+    assert categories[0] & {"Billing", "Abrechnung"} == {"Billing"}
+    assert categories[1] & {"Billing", "Abrechnung"} == {"Abrechnung"}
+    with first.app_context():
+        db.session.add(Workspace(key="only-first", name="First", created_at=_instant()))
+        db.session.commit()
+    with second.app_context():
+        assert db.session.scalars(select(Workspace.key)).all() == []
+    for app in (first, second):
+        with app.app_context():
+            db.engine.dispose()
+
+
+def _instant():
+    from plugin.types import utcnow
+
+    return utcnow()
+
+
+def test_views_appear_under_the_billing_menu_next_to_the_host_views(app):
+    client = app.test_client()
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Billing" in text
+    assert "Support tickets" in text
+    for endpoint in ("billing_workspaces", "billing_teams", "billing_people", "billing_audit"):
+        assert client.get(f"/admin/{endpoint}/").status_code == 200
+
+
+def test_config_defaults_are_set_and_overridable(database_url):
+    app = make_app(database_url, BILLING_MENU_CATEGORY="Abrechnung")
+    assert app.config["BILLING_MENU_CATEGORY"] == "Abrechnung"
+    assert app.config["BILLING_IMPORT_MAX_BYTES"] == 50 * 1024 * 1024
+    assert callable(app.config["BILLING_CURRENT_ACTOR"])
+
+
+def test_initialising_twice_on_one_app_is_an_error(app):
+    with pytest.raises(RuntimeError, match="already initialised"):
+        app.extensions["billing"].init_app(app)
+
+
+def test_without_db_the_extension_says_what_it_needs():
+    with pytest.raises(RuntimeError, match="Flask-SQLAlchemy instance"):
+        WorkspaceBilling(Flask(__name__))
+
+
+def test_migrate_command(empty_database_url):
+    app = make_app(empty_database_url)
+    result = app.test_cli_runner().invoke(args=["billing", "migrate"])
+    assert result.exit_code == 0, result.output
+    assert "latest schema" in result.output
+    with app.app_context():
+        assert app.extensions["sqlalchemy"].session.scalars(select(Workspace)).all() == []
+        app.extensions["sqlalchemy"].engine.dispose()
