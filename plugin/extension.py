@@ -9,7 +9,7 @@ from flask import Flask, current_app
 
 from . import migrate
 from .config import DEFAULTS
-from .rules import PricingRules, RulesStore
+from .rules import PricingRules, RulesError, RulesStore
 
 if TYPE_CHECKING:
     from flask_admin import Admin
@@ -56,7 +56,7 @@ class WorkspaceBilling:
             app.config.setdefault(key, value)
         if app.config["BILLING_RULES_PATH"] is None:
             app.config["BILLING_RULES_PATH"] = f"{app.instance_path}/pricing_rules.yaml"
-        self._rules[app] = RulesStore(app.config["BILLING_RULES_PATH"])
+        self._rules[app] = _load_rules_or_refuse(app)
         app.extensions["billing"] = self
 
         from .cli import billing_cli
@@ -96,6 +96,23 @@ class WorkspaceBilling:
     def migrate(self) -> None:
         """Bring the plugin's tables to the latest schema."""
         migrate.upgrade(self.db.engine)
+
+
+class RulesMissing(RuntimeError):
+    """The app cannot start: there are no valid pricing rules to bill with."""
+
+
+def _load_rules_or_refuse(app: Flask) -> RulesStore:
+    path = app.config["BILLING_RULES_PATH"]
+    try:
+        return RulesStore(path)
+    except RulesError as exc:
+        lines = [f"{path}: {error}" for error in exc.errors]
+        for line in lines:
+            app.logger.error("%s", line)
+        raise RulesMissing(
+            "no valid pricing rules, so billing cannot start:\n" + "\n".join(lines)
+        ) from exc
 
 
 def _admin_of(app: Flask) -> Any:

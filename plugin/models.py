@@ -15,6 +15,7 @@ intervals, so any past month can be recomputed identically.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -30,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from .types import UTCDateTime, utcnow
+from .types import ExactDecimal, UTCDateTime, utcnow
 
 VARIANTS = ("team_licences", "user_licences")
 
@@ -45,7 +47,7 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime}
+    type_annotation_map = {datetime: UTCDateTime, Decimal: ExactDecimal}
 
 
 def _variant_check(column: str) -> CheckConstraint:
@@ -246,3 +248,82 @@ class RulesVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
     content: Mapped[str] = mapped_column(Text)
     first_used_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+INVOICE_KINDS = ("invoice", "credit_note")
+
+
+class InvoiceSequence(Base):
+    """The last invoice number used in a year.
+
+    Numbers are taken by ``UPDATE … SET last_seq = last_seq + 1`` inside the
+    transaction that inserts the invoice, so the row lock serialises
+    concurrent month closes and a rolled-back invoice gives its number back:
+    unique and gap-free per year, enforced by the database.
+    """
+
+    __tablename__ = "billing_invoice_sequence"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(default=0)
+
+
+class Invoice(Base):
+    """An issued invoice or credit note.  Never changes after issue, except its PDF.
+
+    Everything printed is stored as it was at issue (workspace name, seller,
+    lines, totals, the rules' sha256), so a later rename or a new price list
+    can never alter an issued document.
+    """
+
+    __tablename__ = "billing_invoice"
+    __table_args__ = (
+        UniqueConstraint("year", "seq"),
+        CheckConstraint(f"kind IN {INVOICE_KINDS!r}", name="kind_valid"),
+        CheckConstraint(
+            "(kind = 'invoice') = (credits_invoice_id IS NULL)", name="credit_note_refers"
+        ),
+        Index(
+            "uq_billing_invoice_workspace_period",
+            "workspace_id",
+            "period",
+            unique=True,
+            sqlite_where=text("kind = 'invoice'"),
+            postgresql_where=text("kind = 'invoice'"),
+        ),
+        Index("ix_billing_invoice_period", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    year: Mapped[int]
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(20))
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("billing_workspace.id"))
+    workspace_key: Mapped[str] = mapped_column(String(63))
+    workspace_name: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(7))
+    issued_at: Mapped[datetime]
+    variant: Mapped[str] = mapped_column(String(20))
+    quantity: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    tax_rate: Mapped[Decimal]
+    net: Mapped[Decimal]
+    tax: Mapped[Decimal]
+    gross: Mapped[Decimal]
+    lines: Mapped[Any] = mapped_column(JSON)
+    seller: Mapped[Any] = mapped_column(JSON)
+    rules_sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("billing_rules_version.sha256")
+    )
+    credits_invoice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("billing_invoice.id"), unique=True
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    pdf_error: Mapped[str | None] = mapped_column(Text)
+    pdf_attempts: Mapped[int] = mapped_column(default=0)
+
+    workspace: Mapped[Workspace] = relationship()
+    credits: Mapped[Invoice | None] = relationship(remote_side=[id])

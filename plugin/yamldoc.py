@@ -29,7 +29,7 @@ import yaml
 from marshmallow import Schema, ValidationError, fields
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-Path = tuple[str | int, ...]
+DocPath = tuple[str | int, ...]
 
 NULL_TAG = "tag:yaml.org,2002:null"
 STR_TAG = "tag:yaml.org,2002:str"
@@ -66,15 +66,15 @@ class Document:
 
     data: Any
     source: str = "<string>"
-    lines: Mapping[Path, int] = field(default_factory=lambda: MappingProxyType({}), repr=False)
-    traps: frozenset[Path] = frozenset()
+    lines: Mapping[DocPath, int] = field(default_factory=lambda: MappingProxyType({}), repr=False)
+    traps: frozenset[DocPath] = frozenset()
 
-    def line_of(self, path: Path) -> int | None:
+    def line_of(self, path: DocPath) -> int | None:
         """The 1-based line of the node at ``path`` (of its key, inside a mapping)."""
         return self.lines.get(tuple(path))
 
 
-def format_path(path: Path) -> str:
+def format_path(path: DocPath) -> str:
     """``('workspaces', 1, 'teams', 0)`` → ``workspaces[1].teams[0]``."""
     text = ""
     for part in path:
@@ -149,18 +149,24 @@ class StrictLoader(yaml.SafeLoader):
     """A ``SafeLoader`` that builds plain text data and records lines and traps.
 
     Refused (collected in ``problems``, all of them, then raised together by
-    :func:`load_document`): anchors, aliases, merge keys, tags, duplicate keys,
-    keys that are not plain text, nesting deeper than ``MAX_DEPTH``.
+    :func:`load_document`): anchors, aliases, merge keys, tags other than
+    ``!!str``, duplicate keys, keys that are not plain text.  Nesting deeper
+    than ``MAX_DEPTH`` stops loading at once (the composer is recursive).
     Every scalar becomes a ``str``, except null (``~``, ``null``, nothing) which
     becomes ``None``; ``true``/``false`` stay the strings ``"true"``/``"false"``.
+    ``lines`` maps each path to its line (a mapping entry's is its key's line);
+    ``traps`` holds the paths of plain (unquoted, untagged) values that
+    :func:`yaml11_trap` flags.  Keys are never traps: they are compared as
+    the text written.
     """
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self.lines: dict[Path, int] = {}
-        self.traps: set[Path] = set()
-        self.problems: list[tuple[Path, int | None, str]] = []
+        self.lines: dict[DocPath, int] = {}
+        self.traps: set[DocPath] = set()
+        self.problems: list[tuple[DocPath, int | None, str]] = []
         self._refused: dict[int, str] = {}
+        self._tagged_text: set[int] = set()
         self._depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:
@@ -188,12 +194,14 @@ class StrictLoader(yaml.SafeLoader):
             self._depth -= 1
         if refusal:
             self._refused[id(node)] = refusal
+        elif tag == STR_TAG:
+            self._tagged_text.add(id(node))
         return node
 
     def construct_document(self, node: Node) -> Any:
         return self._build(node, ())
 
-    def _build(self, node: Node, path: Path) -> Any:
+    def _build(self, node: Node, path: DocPath) -> Any:
         line = node.start_mark.line + 1
         self.lines.setdefault(path, line)
         refusal = self._refused.get(id(node))
@@ -203,7 +211,8 @@ class StrictLoader(yaml.SafeLoader):
         if isinstance(node, ScalarNode):
             if node.tag == NULL_TAG:
                 return None
-            if node.style is None and yaml11_trap(node.value):
+            plain = node.style is None and id(node) not in self._tagged_text
+            if plain and yaml11_trap(node.value):
                 self.traps.add(path)
             return node.value
         if isinstance(node, SequenceNode):
@@ -212,7 +221,7 @@ class StrictLoader(yaml.SafeLoader):
             return self._build_mapping(node, path)
         raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
-    def _build_mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
+    def _build_mapping(self, node: MappingNode, path: DocPath) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
@@ -369,13 +378,13 @@ def located_errors(messages: dict | list, doc: Document) -> list[LocatedError]:
     of its nearest ancestor that is, except the top level, whose line says
     nothing.  Sorted by line (unknown lines last), then path.
     """
-    found: list[tuple[Path, LocatedError]] = []
+    found: list[tuple[DocPath, LocatedError]] = []
     for path, message in _leaves(messages, ()):
         found.append((path, LocatedError(format_path(path), message, _line_near(doc, path))))
     return _sorted(found)
 
 
-def _leaves(messages: Any, path: Path) -> Iterator[tuple[Path, str]]:
+def _leaves(messages: Any, path: DocPath) -> Iterator[tuple[DocPath, str]]:
     if isinstance(messages, Mapping):
         for key, value in messages.items():
             yield from _leaves(value, path if key == "_schema" else (*path, key))
@@ -386,7 +395,7 @@ def _leaves(messages: Any, path: Path) -> Iterator[tuple[Path, str]]:
         yield path, str(messages)
 
 
-def _line_near(doc: Document, path: Path) -> int | None:
+def _line_near(doc: Document, path: DocPath) -> int | None:
     for end in range(len(path), 0, -1):
         line = doc.line_of(path[:end])
         if line is not None:
@@ -394,12 +403,12 @@ def _line_near(doc: Document, path: Path) -> int | None:
     return None
 
 
-def _sort_key(path: Path) -> tuple:
+def _sort_key(path: DocPath) -> tuple:
     return tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in path)
 
 
 def _sorted(found: Any) -> list[LocatedError]:
-    unique: dict[LocatedError, Path] = {}
+    unique: dict[LocatedError, DocPath] = {}
     for path, error in found:
         unique.setdefault(error, path)
     return sorted(
@@ -439,7 +448,7 @@ def schema_load(schema: Schema, doc: Document) -> Any:
     return result
 
 
-def trap_messages(schema: Schema, doc: Document) -> list[tuple[Path, str]]:
+def trap_messages(schema: Schema, doc: Document) -> list[tuple[DocPath, str]]:
     """(path, message) for each trap in ``doc`` where ``schema`` expects text or a number."""
     found = []
     for path in sorted(doc.traps, key=_sort_key):
@@ -453,7 +462,7 @@ def trap_messages(schema: Schema, doc: Document) -> list[tuple[Path, str]]:
     return found
 
 
-def _field_at(schema: Schema, path: Path) -> Any:
+def _field_at(schema: Schema, path: DocPath) -> Any:
     node: Any = schema
     for part in path:
         while isinstance(node, fields.Nested) and not node.many:
@@ -483,13 +492,13 @@ def _schema_field(schema: Schema, key: str) -> fields.Field | None:
     return None
 
 
-def _value_at(data: Any, path: Path) -> Any:
+def _value_at(data: Any, path: DocPath) -> Any:
     for part in path:
         data = data[part]
     return data
 
 
-def _put(messages: dict, path: Path, message: str) -> None:
+def _put(messages: dict, path: DocPath, message: str) -> None:
     node = messages
     for part in path[:-1]:
         child = node.setdefault(part, {})

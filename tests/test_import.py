@@ -299,3 +299,15 @@ def test_an_oversized_file_is_refused(app, cli, session, tmp_path):
     result = cli("import", write(tmp_path, "workspaces: []\n" + "#" * 200 + "\n"))
     assert result.exit_code == 1
     assert "too large" in result.output.lower()
+
+
+def test_yaml_1_1_surprises_are_refused_where_text_is_expected(cli, session, tmp_path):
+    text = "workspaces:\n  - key: norway\n    name: NO\n    created: 2024-01-01\n"
+    result = cli("import", write(tmp_path, text))
+    assert result.exit_code == 1
+    assert "line 3: workspaces[0].name:" in result.output
+    assert "quotes" in result.output
+    assert count(session, Workspace) == 0
+    result = cli("import", write(tmp_path, text.replace("name: NO", 'name: "NO"')))
+    assert result.exit_code == 0, result.output
+    assert session.scalar(select(Workspace.name)) == "NO"

@@ -135,7 +135,8 @@ class RulesStore:
 
     ``current()`` costs one ``stat`` when nothing changed; the file is read and
     hashed only when its modification time, size or inode differ, and parsed
-    only when its content differs from the rules in force.  A file whose
+    only when its content differs from the rules in force.  A file that changes
+    while it is read is looked at again on the next call, not half-read.  A file whose
     content is invalid (or which cannot be read) leaves the rules in force and
     sets ``last_error``; a later valid file (or reverting to the valid content)
     clears it.  Thread-safe: one lock around the check and the reload.
@@ -155,8 +156,7 @@ class RulesStore:
         with self._lock:
             stamp = self._stat_stamp()
             if stamp != self._stamp:
-                self._stamp = stamp
-                self._reload()
+                self._reload(stamp)
             return self._rules
 
     def _stat_stamp(self) -> tuple[int, ...] | None:
@@ -166,12 +166,16 @@ class RulesStore:
             return None
         return (status.st_mtime_ns, status.st_ctime_ns, status.st_size, status.st_ino)
 
-    def _reload(self) -> None:
+    def _reload(self, stamp: tuple[int, ...] | None) -> None:
         try:
             raw = _read(self.path)
         except RulesError as exc:
+            self._stamp = stamp
             self._refuse(exc.errors, None)
             return
+        if self._stat_stamp() != stamp:
+            return  # still being written: look again at the next call
+        self._stamp = stamp
         sha256 = hashlib.sha256(raw).hexdigest()
         if sha256 == self._rules.sha256:
             self.last_error = None

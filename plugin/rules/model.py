@@ -109,16 +109,25 @@ class PricingRules:
         """The invoice number for the ``seq``-th invoice of ``year``."""
         return self.invoice_number_format.format(year=year, seq=seq)
 
-    def variant_for(self, workspace_key: str, created_on: date) -> tuple[str, VariantReason]:
+    def variant_for(
+        self, workspace_key: str, created_on: date, contract_variant: str | None = None
+    ) -> tuple[str, VariantReason]:
         """The variant a workspace bills, and why.
 
         ``created_on`` is the workspace's creation date in the billing time
-        zone.  A contract naming a variant wins; otherwise a workspace created
-        before the cut-over date bills user licences, from it team licences.
+        zone.  A contract naming a variant wins: first one in this file, then
+        ``contract_variant`` as recorded on the workspace itself (the file is
+        accounting's word, so it decides when the two disagree).  Otherwise a
+        workspace created before the cut-over date bills user licences, from
+        it team licences.
         """
         contract = self.contracts.get(workspace_key)
         if contract is not None:
             return contract.variant, "contract"
+        if contract_variant is not None:
+            if contract_variant not in VARIANTS:
+                raise ValueError(f"unknown billing variant {contract_variant!r}")
+            return contract_variant, "contract"
         if created_on < self.cutover_date:
             return "user_licences", "cutover"
         return "team_licences", "cutover"
@@ -138,6 +147,25 @@ class PricingRules:
             if version is not None:
                 return version
         return _in_force(self.variants[variant], month)
+
+    def summary(self) -> list[str]:
+        """A few lines saying what these rules contain (for ``rules check``)."""
+        lines = [
+            f"currency {self.currency} ({self.currency_exponent} decimals), "
+            f"tax rate {format((self.tax_rate * 100).normalize(), 'f')} %, "
+            f"time zone {self.timezone}",
+            f"cut-over date {self.cutover_date}: user licences before it, team licences from it",
+            f"invoice numbers like {self.invoice_number(self.cutover_date.year, 1)}",
+        ]
+        for name, versions in self.variants.items():
+            lines.append(
+                f"{name}: {len(versions)} price version(s), "
+                + ", ".join(f"{v.model} from {v.effective_from}" for v in versions)
+            )
+        own = sum(1 for contract in self.contracts.values() if contract.prices)
+        keys = ", ".join(self.contracts) or "none"
+        lines.append(f"contracts: {len(self.contracts)} ({keys}), {own} with their own prices")
+        return lines
 
     def emails_invoices(self, workspace_key: str, variant: str) -> bool:
         """Whether invoices are e-mailed (user licences) or only downloadable (team licences),

@@ -162,15 +162,23 @@ class Quote:
 
 
 def quote(
-    rules: PricingRules, workspace_key: str, *, created_on: date, month: date, quantity: int
+    rules: PricingRules,
+    workspace_key: str,
+    *,
+    created_on: date,
+    month: date,
+    quantity: int,
+    contract_variant: str | None = None,
 ) -> Quote:
     """Price a workspace's month: variant, price version in force, totals.
 
     ``created_on`` is the workspace's creation date and ``month`` any day of the
-    billed month, both in the billing time zone.  Raises :class:`NoPriceError`.
+    billed month, both in the billing time zone; ``contract_variant`` is the
+    variant recorded on the workspace, if any (see ``PricingRules.variant_for``).
+    Raises :class:`NoPriceError`.
     """
     month = month.replace(day=1)
-    variant, reason = rules.variant_for(workspace_key, created_on)
+    variant, reason = rules.variant_for(workspace_key, created_on, contract_variant)
     version = rules.price_version_for(workspace_key, variant, month)
     if version is None:
         raise NoPriceError(
@@ -182,10 +190,23 @@ def quote(
 
 
 def explain(
-    rules: PricingRules, workspace_key: str, *, created_on: date, month: date, quantity: int
+    rules: PricingRules,
+    workspace_key: str,
+    *,
+    created_on: date,
+    month: date,
+    quantity: int,
+    contract_variant: str | None = None,
 ) -> list[str]:
     """The computation of :func:`quote`, as lines of text for a person to check."""
-    result = quote(rules, workspace_key, created_on=created_on, month=month, quantity=quantity)
+    result = quote(
+        rules,
+        workspace_key,
+        created_on=created_on,
+        month=month,
+        quantity=quantity,
+        contract_variant=contract_variant,
+    )
     version, totals = result.version, result.totals
     exact = usage_lines(version, quantity)
     currency = rules.currency
@@ -220,8 +241,10 @@ def explain(
 
 
 def _reason(rules: PricingRules, key: str, created_on: date, reason: str) -> str:
-    if reason == "contract":
+    if reason == "contract" and key in rules.contracts:
         return f"individual contract (contracts.{key} in the rules)"
+    if reason == "contract":
+        return "individual contract (recorded on the workspace)"
     side = "before" if created_on < rules.cutover_date else "on or after"
     return f"workspace created {created_on}, {side} the cut-over date {rules.cutover_date}"
 

@@ -393,7 +393,7 @@ class RulesSchema(StrictSchema):
         validate=valid_invoice_number_format,
         error_messages={
             **_COMMON,
-            "invalid": 'must be text in quotes, such as "{year}-{seq:05d}"',
+            "invalid": 'must be text in quotes, such as "{{year}}-{{seq:05d}}"',
         },
     )
     seller = _nested(SellerSchema, required=True)

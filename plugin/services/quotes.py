@@ -1,0 +1,104 @@
+"""What a workspace owes for a month: its licences priced by the rules in force."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import Workspace
+from ..rules import PricingRules, explain, quote
+from ..rules.pricing import Quote
+from .licences import count_licences
+from .periods import Month
+
+
+class UnknownWorkspace(LookupError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no workspace with the key {key!r}")
+
+
+@dataclass(frozen=True)
+class MonthWindow:
+    """The part of ``month`` that can be billed at ``now``: all of it, or up to now."""
+
+    month: Month
+    start: datetime
+    end: datetime
+    complete: bool
+
+    @classmethod
+    def at(cls, month: Month, rules: PricingRules, now: datetime) -> MonthWindow:
+        start, end = month.bounds(rules.zoneinfo)
+        if start > now:
+            raise ValueError(f"{month} is in the future: nothing is billed for it yet")
+        return cls(month, start, min(end, now), end <= now)
+
+
+def get_workspace(session: Session, key: str) -> Workspace:
+    workspace = session.scalar(select(Workspace).where(Workspace.key == key))
+    if workspace is None:
+        raise UnknownWorkspace(key)
+    return workspace
+
+
+def licence_quantity(
+    session: Session, workspace: Workspace, variant: str, window: MonthWindow
+) -> int:
+    teams, users = count_licences(session, window.start, window.end, [workspace.id])
+    counts = teams if variant == "team_licences" else users
+    return counts.get(workspace.id, 0)
+
+
+def _inputs(rules: PricingRules, workspace: Workspace, month: Month) -> dict:
+    return {
+        "created_on": workspace.created_at.astimezone(rules.zoneinfo).date(),
+        "month": month.first_day,
+        "contract_variant": workspace.contract_variant,
+    }
+
+
+def workspace_quote(
+    session: Session,
+    rules: PricingRules,
+    workspace: Workspace,
+    month: Month,
+    now: datetime,
+    quantity: int | None = None,
+) -> Quote:
+    """Price ``workspace`` for ``month`` (so far, for the current month).
+
+    ``quantity`` overrides the computed number of licences (what-if questions).
+    """
+    inputs = _inputs(rules, workspace, month)
+    if quantity is None:
+        window = MonthWindow.at(month, rules, now)
+        variant = rules.variant_for(
+            workspace.key, inputs["created_on"], inputs["contract_variant"]
+        )[0]
+        quantity = licence_quantity(session, workspace, variant, window)
+    return quote(rules, workspace.key, quantity=quantity, **inputs)
+
+
+def explain_month(
+    session: Session,
+    rules: PricingRules,
+    key: str,
+    month: Month,
+    now: datetime,
+    quantity: int | None = None,
+) -> list[str]:
+    """The arithmetic of a workspace's month, line by line, as the invoice will use it."""
+    workspace = get_workspace(session, key)
+    priced = workspace_quote(session, rules, workspace, month, now, quantity)
+    lines = explain(
+        rules, workspace.key, quantity=priced.quantity, **_inputs(rules, workspace, month)
+    )
+    window_end = month.bounds(rules.zoneinfo)[1]
+    if quantity is None and window_end > now:
+        lines.insert(1, f"(month in progress: licences counted up to {now:%Y-%m-%d %H:%M} UTC)")
+    elif quantity is not None:
+        lines.insert(1, "(quantity given on the command line, not counted)")
+    return lines
