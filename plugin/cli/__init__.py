@@ -1,0 +1,9 @@
+"""The ``flask billing`` command group: thin wrappers around the domain services.
+
+Each module registers its commands on :data:`billing_cli` when imported.
+"""
+
+from . import data, rules
+from .common import billing_cli
+
+__all__ = ["billing_cli", "data", "rules"]

@@ -1,0 +1,34 @@
+"""What the ``flask billing`` commands share: the group, errors, argument types."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from ..services.periods import Month
+
+billing_cli = AppGroup("billing", help="Workspace billing: migrations, import, invoices.")
+
+
+def fail(messages: list[str], summary: str) -> None:
+    """Print every error to standard error, then the summary, and exit with status 1."""
+    for message in messages:
+        click.echo(message, err=True)
+    raise click.ClickException(summary)
+
+
+class MonthType(click.ParamType):
+    """A ``YYYY-MM`` argument, refused by click (exit status 2) with a clear message."""
+
+    name = "YYYY-MM"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, Month):
+            return value
+        try:
+            return Month.parse(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+MONTH = MonthType()
