@@ -3,7 +3,7 @@
 Each module registers its commands on :data:`billing_cli` when imported.
 """
 
-from . import data, rules
+from . import data, exports, invoices, pdfs, rules
 from .common import billing_cli
 
-__all__ = ["billing_cli", "data", "rules"]
+__all__ = ["billing_cli", "data", "exports", "invoices", "pdfs", "rules"]

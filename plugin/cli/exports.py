@@ -1,0 +1,3 @@
+"""Commands of `flask billing` (exports)."""
+
+from .common import billing_cli  # noqa: F401

@@ -1,0 +1,3 @@
+"""Commands of `flask billing` (pdfs)."""
+
+from .common import billing_cli  # noqa: F401
