@@ -1,0 +1,247 @@
+"""Month close, invoice numbers, credit notes and the invoice list."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, update
+
+from plugin.models import AuditEntry, Invoice, RulesVersion, Workspace
+from tests.conftest import REPOSITORY, RULES_PATH
+from tests.helpers import snapshot
+from tests.test_import import DEMO
+
+
+@pytest.fixture
+def cli(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["billing", "import", str(DEMO)]).exit_code == 0
+
+    def invoke(*args: str):
+        return runner.invoke(args=["billing", *args])
+
+    return invoke
+
+
+@pytest.fixture
+def session(app):
+    return app.extensions["sqlalchemy"].session
+
+
+def invoices_json(cli, *args: str) -> list[dict]:
+    result = cli("invoices", "--json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+# October 2026 on the demo data, by hand (19 % VAT):
+# acme      user licences (created 2022): Anna, Chris, Dora, Emil = 4 × 9.00 = 36.00,
+#           below the 59.00 minimum → 59.00 + 11.21 = 70.21
+# globex    user licences by contract: Karl, Lena = 2 × 9.00 → minimum 59.00 → 70.21
+# initech   team licences by contract, own volume prices: 1 team × 27.00 → 27.00 + 5.13
+# nordwind  team licences (created 2023-06): dispatch, fleet = 2 × 32.00 = 64.00 + 12.16
+EXPECTED_OCTOBER = [
+    ("acme", "user_licences", 4, "59.00", "11.21", "70.21"),
+    ("globex", "user_licences", 2, "59.00", "11.21", "70.21"),
+    ("initech", "team_licences", 1, "27.00", "5.13", "32.13"),
+    ("nordwind", "team_licences", 2, "64.00", "12.16", "76.16"),
+]
+
+
+def test_close_month_issues_the_hand_computed_invoices(cli, session):
+    result = cli("close-month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert "Month 2026-10: 4 invoice(s) issued" in result.output
+    assert "total gross issued: 248.71 EUR" in result.output
+    listed = invoices_json(cli, "--month", "2026-10")
+    assert [
+        (i["workspace"], i["variant"], i["quantity"], i["net"], i["tax"], i["gross"])
+        for i in listed
+    ] == EXPECTED_OCTOBER
+    year = listed[0]["number"][:4]
+    assert [i["number"] for i in listed] == [f"{year}-0000{n}" for n in range(1, 5)]
+    assert {i["kind"] for i in listed} == {"invoice"}
+    assert {i["status"] for i in listed} == {"issued"}
+    assert {i["period"] for i in listed} == {"2026-10"}
+    invoice = session.scalar(select(Invoice).where(Invoice.workspace_key == "acme"))
+    assert invoice.workspace_name == "Müller & Söhne GmbH"
+    assert invoice.lines == [
+        {
+            "description": "tier 1–10",
+            "quantity": 4,
+            "unit_price": "9.00",
+            "amount": "36.00",
+            "kind": "usage",
+        },
+        {
+            "description": "minimum monthly charge top-up",
+            "quantity": 1,
+            "unit_price": "23.00",
+            "amount": "23.00",
+            "kind": "minimum",
+        },
+    ]
+    assert invoice.tax_rate == Decimal("0.19")
+    assert invoice.seller["name"] == "Wolkenwerk Software GmbH"
+    stored = session.scalar(
+        select(RulesVersion.content).where(RulesVersion.sha256 == invoice.rules_sha256)
+    )
+    assert stored == RULES_PATH.read_text(encoding="utf-8")
+    assert session.scalar(select(AuditEntry.detail).where(AuditEntry.action == "close_month"))
+
+
+def test_closing_twice_issues_nothing_more(cli, session):
+    assert cli("close-month", "2026-10").exit_code == 0
+    before = snapshot(session)
+    result = cli("close-month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert "0 invoice(s) issued" in result.output
+    assert "already invoiced before: 4" in result.output
+    session.expire_all()
+    assert snapshot(session) == before
+
+
+def test_an_issued_invoice_never_changes(cli, session):
+    assert cli("close-month", "2026-10").exit_code == 0
+    session.execute(update(Workspace).where(Workspace.key == "acme").values(name="Renamed"))
+    session.commit()
+    listed = invoices_json(cli, "--workspace", "acme")
+    assert listed[0]["gross"] == "70.21"
+    assert (
+        session.scalar(select(Invoice.workspace_name).where(Invoice.workspace_key == "acme"))
+        == "Müller & Söhne GmbH"
+    )
+
+
+@pytest.mark.parametrize("month", ["2026-11", "2027-01"])
+def test_the_current_or_a_future_month_cannot_be_closed(cli, session, month):
+    result = cli("close-month", month)
+    assert result.exit_code == 1
+    assert month in result.output
+    assert "only past months can be closed" in result.output or "future" in result.output
+    assert session.scalars(select(Invoice)).all() == []
+
+
+def test_a_bad_month_argument_is_refused(cli):
+    result = cli("close-month", "October")
+    assert result.exit_code == 2
+    assert "'October' is not a month: write it as YYYY-MM" in result.output
+
+
+def test_the_cutover_date_itself_bills_team_licences(app, session, tmp_path):
+    runner = app.test_cli_runner()
+    text = """\
+workspaces:
+  - key: early
+    name: Early
+    created: 2023-02-28
+    teams:
+      - key: t
+        name: T
+        created: 2023-02-28
+        members: [{email: a@x.example, joined: 2023-02-28}, {email: b@x.example, joined: 2023-02-28}]
+  - key: exact
+    name: Exact
+    created: 2023-03-01
+    teams:
+      - key: t
+        name: T
+        created: 2023-03-01
+        members: [{email: a@x.example, joined: 2023-03-01}, {email: b@x.example, joined: 2023-03-01}]
+"""
+    path = tmp_path / "cutover.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert runner.invoke(args=["billing", "import", str(path)]).exit_code == 0
+    assert runner.invoke(args=["billing", "close-month", "2026-10"]).exit_code == 0
+    variants = dict(session.execute(select(Invoice.workspace_key, Invoice.variant)).all())
+    assert variants == {"early": "user_licences", "exact": "team_licences"}
+
+
+def test_a_credit_note_reverses_an_invoice_once(cli, session):
+    assert cli("close-month", "2026-10").exit_code == 0
+    number = invoices_json(cli, "--workspace", "nordwind")[0]["number"]
+    result = cli("credit-note", number, "--reason", "Team fleet was archived late by us")
+    assert result.exit_code == 0, result.output
+    listed = {i["number"]: i for i in invoices_json(cli, "--workspace", "nordwind")}
+    assert listed[number]["status"] == "credited"
+    (note,) = [i for i in listed.values() if i["kind"] == "credit_note"]
+    year = number[:4]
+    assert note["number"] == f"{year}-00005"
+    assert (note["net"], note["tax"], note["gross"]) == ("-64.00", "-12.16", "-76.16")
+    assert note["credits"] == number
+    stored = session.scalar(select(Invoice).where(Invoice.number == note["number"]))
+    assert stored.reason == "Team fleet was archived late by us"
+    assert stored.lines[0]["amount"] == "-64.00"
+    again = cli("credit-note", number, "--reason", "twice")
+    assert again.exit_code == 1
+    assert f"{number} is already credited by {note['number']}" in again.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["1999-00001", "--reason", "x"], "no invoice with the number '1999-00001'"),
+        (["{n}", "--reason", "   "], "a credit note needs a reason"),
+    ],
+)
+def test_bad_credit_notes_are_refused_and_change_nothing(cli, session, args, message):
+    assert cli("close-month", "2026-10").exit_code == 0
+    number = invoices_json(cli)[0]["number"]
+    before = snapshot(session)
+    result = cli("credit-note", *[a.format(n=number) for a in args])
+    assert result.exit_code == 1
+    assert message in result.output
+    session.expire_all()
+    assert snapshot(session) == before
+
+
+def test_numbers_stay_gap_free_after_a_refused_credit_note(cli):
+    assert cli("close-month", "2026-10").exit_code == 0
+    numbers = [i["number"] for i in invoices_json(cli)]
+    assert cli("credit-note", numbers[0], "--reason", " ").exit_code == 1
+    assert cli("credit-note", numbers[0], "--reason", "ok").exit_code == 0
+    assert cli("close-month", "2026-09").exit_code == 0
+    seqs = [int(i["number"][5:]) for i in invoices_json(cli)]
+    assert sorted(seqs) == list(range(1, len(seqs) + 1))
+
+
+def test_concurrent_closes_issue_each_invoice_once(cli, database_url):
+    """Three processes close the same month at once: four invoices, numbers 1-4."""
+    env = {
+        **os.environ,
+        "DEMO_DATABASE_URL": database_url,
+        "BILLING_RULES_PATH": str(RULES_PATH),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "flask",
+        "--app",
+        "examples.backoffice:create_app",
+        "billing",
+        "close-month",
+        "2026-10",
+    ]
+    processes = [
+        subprocess.Popen(
+            command,
+            cwd=REPOSITORY,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], outputs
+    issued = sorted(int(out.split("Month 2026-10: ")[1].split(" ")[0]) for out, _ in outputs)
+    assert issued == [0, 0, 4]
+    listed = invoices_json(cli)
+    assert len(listed) == 4
+    assert sorted(int(i["number"][5:]) for i in listed) == [1, 2, 3, 4]
