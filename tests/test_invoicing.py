@@ -144,7 +144,7 @@ workspaces:
       - key: t
         name: T
         created: 2023-02-28
-        members: [{email: a@x.example, joined: 2023-02-28}, {email: b@x.example, joined: 2023-02-28}]
+        members: [{email: a@x.example, joined: 2023-02-28}]
   - key: exact
     name: Exact
     created: 2023-03-01
@@ -152,7 +152,7 @@ workspaces:
       - key: t
         name: T
         created: 2023-03-01
-        members: [{email: a@x.example, joined: 2023-03-01}, {email: b@x.example, joined: 2023-03-01}]
+        members: [{email: a@x.example, joined: 2023-03-01}]
 """
     path = tmp_path / "cutover.yaml"
     path.write_text(text, encoding="utf-8")
