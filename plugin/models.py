@@ -50,6 +50,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, Decimal: ExactDecimal}
 
 
+def unique_where(name: str, condition: str, *columns: str) -> Index:
+    """A partial unique index, e.g. "at most one open interval per team and person"."""
+    return Index(
+        name,
+        *columns,
+        unique=True,
+        sqlite_where=text(condition),
+        postgresql_where=text(condition),
+    )
+
+
 def _variant_check(column: str) -> CheckConstraint:
     allowed = ", ".join(f"'{v}'" for v in VARIANTS)
     return CheckConstraint(f"{column} IS NULL OR {column} IN ({allowed})", name=f"{column}_valid")
@@ -138,13 +149,7 @@ class TeamArchivePeriod(Base):
         CheckConstraint(
             "unarchived_at IS NULL OR unarchived_at > archived_from", name="positive_length"
         ),
-        Index(
-            "uq_billing_team_archive_period_open",
-            "team_id",
-            unique=True,
-            sqlite_where=text("unarchived_at IS NULL"),
-            postgresql_where=text("unarchived_at IS NULL"),
-        ),
+        unique_where("uq_billing_team_archive_period_open", "unarchived_at IS NULL", "team_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -162,13 +167,8 @@ class WorkspaceAccess(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "person_id", "granted_at"),
         CheckConstraint("revoked_at IS NULL OR revoked_at >= granted_at", name="ordered"),
-        Index(
-            "uq_billing_workspace_access_open",
-            "workspace_id",
-            "person_id",
-            unique=True,
-            sqlite_where=text("revoked_at IS NULL"),
-            postgresql_where=text("revoked_at IS NULL"),
+        unique_where(
+            "uq_billing_workspace_access_open", "revoked_at IS NULL", "workspace_id", "person_id"
         ),
     )
 
@@ -193,14 +193,7 @@ class TeamMembership(Base):
     __table_args__ = (
         UniqueConstraint("team_id", "person_id", "joined_at"),
         CheckConstraint("left_at IS NULL OR left_at >= joined_at", name="ordered"),
-        Index(
-            "uq_billing_team_membership_open",
-            "team_id",
-            "person_id",
-            unique=True,
-            sqlite_where=text("left_at IS NULL"),
-            postgresql_where=text("left_at IS NULL"),
-        ),
+        unique_where("uq_billing_team_membership_open", "left_at IS NULL", "team_id", "person_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -283,13 +276,8 @@ class Invoice(Base):
         CheckConstraint(
             "(kind = 'invoice') = (credits_invoice_id IS NULL)", name="credit_note_refers"
         ),
-        Index(
-            "uq_billing_invoice_workspace_period",
-            "workspace_id",
-            "period",
-            unique=True,
-            sqlite_where=text("kind = 'invoice'"),
-            postgresql_where=text("kind = 'invoice'"),
+        unique_where(
+            "uq_billing_invoice_workspace_period", "kind = 'invoice'", "workspace_id", "period"
         ),
         Index("ix_billing_invoice_period", "period"),
     )

@@ -137,3 +137,31 @@ def app(database_url: str) -> Iterator[Flask]:
         yield app
         app.extensions["sqlalchemy"].session.remove()
         app.extensions["sqlalchemy"].engine.dispose()
+
+
+DEMO = REPOSITORY / "examples" / "backoffice" / "demo_data.yaml"
+
+
+@pytest.fixture
+def session(app):
+    """The host's Flask-SQLAlchemy session, which the plugin uses."""
+    return app.extensions["sqlalchemy"].session
+
+
+@pytest.fixture
+def cli(app):
+    """Run ``flask billing ARGS…`` in the test app; returns click's result."""
+    runner = app.test_cli_runner()
+
+    def invoke(*args: str):
+        return runner.invoke(args=["billing", *args])
+
+    return invoke
+
+
+@pytest.fixture
+def demo_cli(cli):
+    """:func:`cli` on a database holding the demo data."""
+    result = cli("import", str(DEMO))
+    assert result.exit_code == 0, result.output
+    return cli

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from plugin.models import Workspace
 from plugin.services.counts import current_counts
-from tests.test_import import DEMO
+from tests.conftest import DEMO
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from plugin.models import Workspace
-from tests.conftest import make_app
-from tests.test_import import DEMO
+from tests.conftest import DEMO, make_app
 
 
 def test_demo_setup_serves_the_back_office(empty_database_url):

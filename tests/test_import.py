@@ -18,24 +18,8 @@ from plugin.models import (
     Workspace,
     WorkspaceAccess,
 )
+from tests.conftest import DEMO
 from tests.helpers import snapshot
-
-DEMO = Path(__file__).resolve().parent.parent / "examples" / "backoffice" / "demo_data.yaml"
-
-
-@pytest.fixture
-def cli(app):
-    runner = app.test_cli_runner()
-
-    def invoke(*args: str):
-        return runner.invoke(args=["billing", *args])
-
-    return invoke
-
-
-@pytest.fixture
-def session(app):
-    return app.extensions["sqlalchemy"].session
 
 
 def write(tmp_path: Path, text: str, name: str = "import.yaml") -> str:

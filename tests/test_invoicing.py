@@ -14,23 +14,11 @@ from sqlalchemy import select, update
 from plugin.models import AuditEntry, Invoice, RulesVersion, Workspace
 from tests.conftest import REPOSITORY, RULES_PATH
 from tests.helpers import snapshot
-from tests.test_import import DEMO
 
 
 @pytest.fixture
-def cli(app):
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["billing", "import", str(DEMO)]).exit_code == 0
-
-    def invoke(*args: str):
-        return runner.invoke(args=["billing", *args])
-
-    return invoke
-
-
-@pytest.fixture
-def session(app):
-    return app.extensions["sqlalchemy"].session
+def cli(demo_cli):
+    return demo_cli
 
 
 def invoices_json(cli, *args: str) -> list[dict]:

@@ -10,7 +10,6 @@ import pytest
 
 from plugin.extension import RulesMissing
 from tests.conftest import RULES_PATH, make_app
-from tests.test_import import DEMO
 
 
 @pytest.fixture
@@ -88,17 +87,6 @@ def test_rules_check_lists_every_error_and_fails(app, rules_file):
     assert lines[0].startswith("pricing_rules.yaml: line 24: tax_rate:")
     assert lines[1].startswith("pricing_rules.yaml: line 28: timezone:")
     assert "2 error(s)" in lines[2]
-
-
-@pytest.fixture
-def demo_cli(app):
-    runner = app.test_cli_runner()
-    assert runner.invoke(args=["billing", "import", str(DEMO)]).exit_code == 0
-
-    def invoke(*args: str):
-        return runner.invoke(args=["billing", *args])
-
-    return invoke
 
 
 def test_explain_shows_the_arithmetic_of_a_user_licence_month(demo_cli):
