@@ -28,6 +28,10 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_MENU_CATEGORY": "Billing",
     # Callable returning the name of whoever acts now (audit log).
     "BILLING_CURRENT_ACTOR": default_actor,
+    # Callable returning the current user's roles (support, admin, accounting).
+    "BILLING_CURRENT_ROLES": lambda: (),
+    # Overrides of the access table: {permission: [roles]} (plugin.admin.access).
+    "BILLING_ACCESS": {},
     # Largest file `flask billing import` accepts, in bytes.
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
 }

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary, WeakSet
 
-from flask import Flask, current_app
+from flask import Blueprint, Flask, current_app
 
 from . import migrate
 from .config import DEFAULTS
+from .resources import resource_path
 from .rules import PricingRules, RulesError, RulesStore
 
 if TYPE_CHECKING:
@@ -62,6 +63,9 @@ class WorkspaceBilling:
         from .cli import billing_cli
 
         app.cli.add_command(billing_cli)
+        app.register_blueprint(
+            Blueprint("billing_plugin", __name__, template_folder=str(resource_path("templates")))
+        )
 
         admin = admin or self.admin or _admin_of(app)
         if admin is not None:

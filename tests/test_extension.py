@@ -91,3 +91,20 @@ def test_migrate_command(empty_database_url):
     with app.app_context():
         assert app.extensions["sqlalchemy"].session.scalars(select(Workspace)).all() == []
         app.extensions["sqlalchemy"].engine.dispose()
+
+
+def test_without_a_role_the_billing_pages_answer_403(database_url):
+    app = make_app(database_url, BILLING_CURRENT_ROLES=lambda: ())
+    client = app.test_client()
+    page = client.get("/admin/billing_workspaces/")
+    assert page.status_code == 403
+    assert "Not allowed" in page.get_data(as_text=True)
+    # The host's own pages are the host's business.
+    assert client.get("/admin/").status_code == 200
+
+
+def test_the_demo_role_switch_sets_the_role(app):
+    client = app.test_client()
+    assert client.get("/demo/role/support").status_code == 302
+    assert client.get("/admin/billing_workspaces/").status_code == 200
+    assert client.get("/demo/role/nobody").status_code == 404

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Blueprint, Flask, abort, redirect, session
 from flask_admin import Admin
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.menu import MenuLink
 
 from plugin import WorkspaceBilling
 
@@ -22,6 +23,34 @@ from .models import SupportTicket, db
 
 HERE = Path(__file__).resolve().parent
 REPOSITORY = HERE.parent.parent
+
+
+DEMO_ROLES = ("support", "admin", "accounting")
+
+#: The demo's stand-in for a real login: the role is kept in the session.
+demo_roles_blueprint = Blueprint("demo_roles", __name__, url_prefix="/demo")
+
+
+def demo_roles() -> set[str]:
+    return {session.get("demo_role", "admin")}
+
+
+@demo_roles_blueprint.get("/role")
+def choose_role() -> str:
+    current = session.get("demo_role", "admin")
+    links = "".join(
+        f'<li><a href="/demo/role/{role}">{role}</a>{" (current)" if role == current else ""}</li>'
+        for role in DEMO_ROLES
+    )
+    return f"<h1>Demo: act as</h1><ul>{links}</ul><p><a href='/admin/'>Back-office</a></p>"
+
+
+@demo_roles_blueprint.get("/role/<role>")
+def switch_role(role: str) -> Any:
+    if role not in DEMO_ROLES:
+        abort(404)
+    session["demo_role"] = role
+    return redirect("/admin/")
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -38,10 +67,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     Path(app.instance_path).mkdir(exist_ok=True)
 
+    app.config.setdefault("BILLING_CURRENT_ROLES", demo_roles)
+
     db.init_app(app)
     admin = Admin(app, name="Demo back-office")
     admin.add_view(ModelView(SupportTicket, db, name="Support tickets", endpoint="tickets"))
+    admin.add_link(MenuLink(name="Switch role", url="/demo/role", category="Demo"))
     WorkspaceBilling(app, db=db, admin=admin)
+    app.register_blueprint(demo_roles_blueprint)
 
     @app.cli.command("host-migrate")
     def host_migrate() -> None:

@@ -11,62 +11,44 @@ from __future__ import annotations
 from typing import Any
 
 from flask_admin.contrib.sqla import ModelView
-from flask_admin.contrib.sqla.filters import FilterConverter
-from flask_admin.model import filters
 
-from .models import AuditEntry, Person, Team, TeamMembership, Workspace, WorkspaceAccess
-
-
-class BillingFilterConverter(FilterConverter):
-    """Flask-Admin picks filters by column type name; ours is ``UTCDateTime``."""
-
-    @filters.convert("utcdatetime")
-    def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list:
-        return self.conv_datetime(column, name, **kwargs)
+from ..models import AuditEntry, Person, Team, TeamMembership, Workspace, WorkspaceAccess
+from .base import BillingModelView
 
 
-class ReadOnlyView(ModelView):
-    filter_converter = BillingFilterConverter()
-    can_create = False
-    can_edit = False
-    can_delete = False
-    can_view_details = True
-    page_size = 50
-
-
-class WorkspaceView(ReadOnlyView):
+class WorkspaceView(BillingModelView):
     column_list = ("key", "name", "created_at", "contract_variant", "invoice_mailbox")
     column_searchable_list = ("key", "name")
     column_filters = ("contract_variant", "created_at")
     column_default_sort = "key"
 
 
-class TeamView(ReadOnlyView):
+class TeamView(BillingModelView):
     column_list = ("workspace.key", "key", "name", "created_at")
     column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
     column_searchable_list = ("key", "name", "workspace.key")
     column_default_sort = "key"
 
 
-class PersonView(ReadOnlyView):
+class PersonView(BillingModelView):
     column_list = ("email", "name")
     column_searchable_list = ("email", "name")
     column_default_sort = "email"
 
 
-class AccessView(ReadOnlyView):
+class AccessView(BillingModelView):
     column_list = ("workspace.key", "person.email", "granted_at", "revoked_at")
     column_labels = {"workspace.key": "Workspace", "person.email": "Person"}  # noqa: RUF012
     column_searchable_list = ("person.email", "workspace.key")
 
 
-class MembershipView(ReadOnlyView):
+class MembershipView(BillingModelView):
     column_list = ("team.name", "person.email", "joined_at", "left_at")
     column_labels = {"team.name": "Team", "person.email": "Person"}  # noqa: RUF012
     column_searchable_list = ("person.email",)
 
 
-class AuditView(ReadOnlyView):
+class AuditView(BillingModelView):
     column_list = ("at", "actor", "action", "target", "detail", "before", "after")
     column_filters = ("actor", "action", "at")
     column_default_sort = ("at", True)

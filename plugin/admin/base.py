@@ -1,0 +1,59 @@
+"""What every billing admin view shares: permissions, CSRF, the 403 page."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from flask import abort, make_response
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.filters import FilterConverter
+from flask_admin.model import filters
+from flask_wtf import FlaskForm
+
+from .access import READ, allowed
+
+
+class BillingFilterConverter(FilterConverter):
+    """Flask-Admin picks filters by column type name; ours is ``UTCDateTime``."""
+
+    @filters.convert("utcdatetime")
+    def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list:
+        return self.conv_datetime(column, name, **kwargs)
+
+
+class PermissionMixin:
+    """Server-side checks: the view needs ``permission``; each action its own."""
+
+    permission: ClassVar[str] = READ
+    #: action name -> permission needed to run it.
+    action_permissions: ClassVar[dict[str, str]] = {}
+
+    def is_accessible(self) -> bool:
+        return allowed(self.permission)
+
+    def inaccessible_callback(self, name: str, **kwargs: Any) -> Any:
+        self.forbid(self.permission)
+
+    def is_action_allowed(self, name: str) -> bool:
+        needed = self.action_permissions.get(name)
+        return needed is not None and allowed(needed)
+
+    def require(self, permission: str) -> None:
+        if not allowed(permission):
+            self.forbid(permission)
+
+    def forbid(self, permission: str) -> None:
+        page = self.render("billing/admin/forbidden.html", permission=permission)
+        abort(make_response(page, 403))
+
+
+class BillingModelView(PermissionMixin, ModelView):
+    """Read-only lists: every change goes through a domain service and the audit log."""
+
+    form_base_class = FlaskForm
+    filter_converter = BillingFilterConverter()
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = True
+    page_size = 50
