@@ -1,0 +1,362 @@
+"""The licence holders billed for a month, as CSV or XLSX, in constant memory.
+
+The help page promises "an export of the licence holders billed on a monthly
+basis".  What is billed comes from the same set-based selects as the invoice
+(:mod:`.licences`), so the export and the invoice can never disagree, and
+because those selects read only the recorded history, a past month exports
+the same rows after any later archiving or purge.
+
+Rows are streamed from the database (a server-side cursor on PostgreSQL,
+fetched in batches) and written as they arrive: CSV through the standard
+``csv`` module in chunks, XLSX through xlsxwriter's constant-memory mode.
+Nothing holds all rows at once, whatever the size of the workspace.
+
+Every text cell that a spreadsheet program would read as a formula is
+neutralised with a leading ``'`` (OWASP "CSV injection"); in XLSX, text is
+always written as a string cell and numbers as number cells, never formulas.
+
+The core knows nothing about HTTP: :func:`licence_holders` checks the request
+and prepares the rows, :func:`csv_chunks` feeds a streamed response, and
+:func:`write_export` writes to any file-like object.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
+from typing import IO, Any
+
+import xlsxwriter
+from sqlalchemy import Select, String, and_, func, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import GenericFunction
+
+from ..models import Person, Team, TeamArchivePeriod, TeamMembership
+from ..rules import PricingRules
+from ..types import UTCDateTime
+from .licences import billed_teams, billing_memberships, instant
+from .periods import Month
+from .quotes import MonthWindow, get_workspace
+
+FORMATS = ("csv", "xlsx")
+USER_COLUMNS = ("email", "name", "teams")
+TEAM_COLUMNS = ("team", "members")
+TEAM_SEPARATOR = "; "
+
+#: Rows fetched from the database per round trip.
+FETCH_ROWS = 1000
+#: CSV text collected before a chunk is handed on.
+CSV_CHUNK_CHARS = 16 * 1024
+BOM = "\ufeff"
+
+#: First characters that make a spreadsheet program evaluate a cell (OWASP, ASVS V1.2.10).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+XLSX_WIDTHS = {"email": 36, "name": 28, "teams": 48, "team": 36, "members": 10}
+SHEET_TITLES = {"user_licences": "User licences", "team_licences": "Team licences"}
+
+Cell = str | int
+Row = tuple[Cell, ...]
+
+
+def neutralise(text: str) -> str:
+    """``text`` made inert for spreadsheets: a leading ``'`` when it could start a formula.
+
+    One function for CSV and XLSX, so both formats protect the same cells.
+    """
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+class bytewise(GenericFunction):  # noqa: N801 - named like the SQL functions beside it
+    """Code-point order on every database, so SQLite and PostgreSQL sort an export alike.
+
+    SQLite compares text bytewise already; PostgreSQL follows the database's
+    locale unless told ``COLLATE "C"``.
+    """
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(bytewise)
+def _bytewise_default(element: bytewise, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(bytewise, "postgresql")
+def _bytewise_postgresql(element: bytewise, compiler: Any, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
+
+
+@dataclass(frozen=True)
+class LicenceExport:
+    """What one workspace is billed for one month, ready to be written.
+
+    Creating it checks everything that can be wrong with the request; the
+    rows are only read from the database when :meth:`rows` is iterated, so a
+    streamed response or a file writer pulls them as it goes.
+    """
+
+    workspace_id: int
+    workspace_key: str
+    variant: str
+    window: MonthWindow
+    session: Session = field(repr=False, compare=False)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return USER_COLUMNS if self.variant == "user_licences" else TEAM_COLUMNS
+
+    def filename(self, fmt: str) -> str:
+        """A download name such as ``acme-2026-10-user-licences.csv``."""
+        return f"{self.workspace_key}-{self.window.month}-{self.variant.replace('_', '-')}.{fmt}"
+
+    def rows(self) -> Iterator[Row]:
+        """The rows, streamed from the database in batches, in their final order."""
+        if self.variant == "user_licences":
+            return _user_rows(self.session, self.window, self.workspace_id)
+        return _team_rows(self.session, self.window, self.workspace_id)
+
+
+def licence_holders(
+    session: Session, rules: PricingRules, workspace_key: str, month: Month, now: datetime
+) -> LicenceExport:
+    """Prepare the export of ``workspace_key``'s licence holders for ``month``.
+
+    The current month is exported as far as it has gone (up to ``now``).
+    Raises :class:`~.quotes.UnknownWorkspace` (a ``LookupError``) or
+    ``ValueError`` for a future month before anything is written.
+    """
+    workspace = get_workspace(session, workspace_key)
+    window = MonthWindow.at(month, rules, now)
+    created_on = workspace.created_at.astimezone(rules.zoneinfo).date()
+    variant = rules.variant_for(workspace.key, created_on, workspace.contract_variant)[0]
+    return LicenceExport(workspace.id, workspace.key, variant, window, session)
+
+
+def export_licence_holders(
+    session: Session,
+    rules: PricingRules,
+    workspace_key: str,
+    month: Month,
+    now: datetime,
+    fmt: str,
+    out: IO[Any],
+) -> int:
+    """Write ``workspace_key``'s licence holders for ``month`` to ``out``; return the row count.
+
+    ``fmt`` is ``csv`` (``out`` binary, or text opened with ``newline=""``)
+    or ``xlsx`` (``out`` binary).
+    """
+    return write_export(licence_holders(session, rules, workspace_key, month, now), fmt, out)
+
+
+def write_export(export: LicenceExport, fmt: str, out: IO[Any]) -> int:
+    """Write ``export`` in ``fmt`` to ``out``; return the number of rows (header excluded)."""
+    if fmt == "csv":
+        return write_csv(export, out)
+    if fmt == "xlsx":
+        return write_xlsx(export, out)
+    raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+
+
+# Queries ------------------------------------------------------------------
+
+
+def _stream(session: Session, statement: Select) -> Iterator[Any]:
+    """Rows of ``statement`` fetched :data:`FETCH_ROWS` at a time (server-side cursor).
+
+    The cursor is closed when the rows run out or the reader stops early (a
+    download broken off), not whenever the garbage collector gets to it.
+    """
+    options = {"stream_results": True, "yield_per": FETCH_ROWS}
+    with session.execute(statement.execution_options(**options)) as result:
+        yield from result
+
+
+def user_rows_query(window: MonthWindow, workspace_id: int) -> Select:
+    """One row per (billed person, team that billed them), by e-mail then team name.
+
+    A person with several membership intervals in one team that month is
+    listed with that team once.
+    """
+    billing = billing_memberships(window.start, window.end, [workspace_id]).subquery()
+    pairs = select(billing.c.person_id, billing.c.team_id).distinct().subquery()
+    return (
+        select(Person.id, Person.email, Person.name, Team.name)
+        .join(pairs, pairs.c.person_id == Person.id)
+        .join(Team, Team.id == pairs.c.team_id)
+        .order_by(bytewise(Person.email), Person.id, bytewise(Team.name), Team.id)
+    )
+
+
+def _user_rows(session: Session, window: MonthWindow, workspace_id: int) -> Iterator[Row]:
+    rows = _stream(session, user_rows_query(window, workspace_id))
+    for _, group in groupby(rows, key=itemgetter(0)):
+        person = list(group)
+        yield person[0][1], person[0][2], TEAM_SEPARATOR.join(row[3] for row in person)
+
+
+def team_rows_query(window: MonthWindow, workspace_id: int) -> Select:
+    """One row per billed team: its name and its members at the end of its active time.
+
+    The active time ends at the window end, unless an archived period covers
+    the window end: then it ends where that period starts.  A membership
+    counts when it was open just before that instant.
+    """
+    end = instant(window.end)
+    billed = billed_teams(window.start, window.end, [workspace_id]).subquery()
+    covering = and_(
+        TeamArchivePeriod.team_id == Team.id,
+        TeamArchivePeriod.archived_from < end,
+        or_(TeamArchivePeriod.unarchived_at.is_(None), TeamArchivePeriod.unarchived_at >= end),
+    )
+    ends = (
+        select(
+            Team.id.label("team_id"),
+            Team.name.label("name"),
+            func.coalesce(TeamArchivePeriod.archived_from, end, type_=UTCDateTime()).label(
+                "active_end"
+            ),
+        )
+        .join(billed, billed.c.team_id == Team.id)
+        .outerjoin(TeamArchivePeriod, covering)
+        .subquery()
+    )
+    member_then = and_(
+        TeamMembership.team_id == ends.c.team_id,
+        TeamMembership.joined_at < ends.c.active_end,
+        or_(TeamMembership.left_at.is_(None), TeamMembership.left_at >= ends.c.active_end),
+    )
+    return (
+        select(ends.c.name, func.count(TeamMembership.person_id.distinct()))
+        .select_from(ends)
+        .outerjoin(TeamMembership, member_then)
+        .group_by(ends.c.team_id, ends.c.name)
+        .order_by(bytewise(ends.c.name), ends.c.team_id)
+    )
+
+
+def _team_rows(session: Session, window: MonthWindow, workspace_id: int) -> Iterator[Row]:
+    for name, members in _stream(session, team_rows_query(window, workspace_id)):
+        yield name, int(members)
+
+
+# CSV ----------------------------------------------------------------------
+
+
+def _csv_cells(row: Iterable[Cell]) -> list[Cell]:
+    return [neutralise(cell) if isinstance(cell, str) else cell for cell in row]
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def csv_text_chunks(columns: Iterable[str], rows: Iterable[Row]) -> Iterator[str]:
+    """The CSV document as text chunks of about :data:`CSV_CHUNK_CHARS`, BOM first.
+
+    The BOM is what makes spreadsheet programs read the file as UTF-8 (and
+    show umlauts) when it is opened by double-click.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    buffer.write(BOM)
+    writer.writerow(_csv_cells(columns))
+    for row in rows:
+        writer.writerow(_csv_cells(row))
+        if buffer.tell() >= CSV_CHUNK_CHARS:
+            yield _drain(buffer)
+    yield _drain(buffer)
+
+
+def csv_chunks(export: LicenceExport) -> Iterator[bytes]:
+    """The export as UTF-8 CSV byte chunks (with BOM): the body of a streamed response."""
+    for text in csv_text_chunks(export.columns, export.rows()):
+        yield text.encode("utf-8")
+
+
+class _Counted:
+    """Iterates ``rows`` and remembers how many went by."""
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        self._rows = rows
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Row]:
+        for row in self._rows:
+            self.count += 1
+            yield row
+
+
+def write_csv(export: LicenceExport, out: IO[Any]) -> int:
+    """Write the export as CSV to a binary stream (UTF-8) or a text stream; return the rows."""
+    rows = _Counted(export.rows())
+    text_stream = isinstance(out, io.TextIOBase)
+    for text in csv_text_chunks(export.columns, rows):
+        out.write(text if text_stream else text.encode("utf-8"))
+    return rows.count
+
+
+# XLSX ---------------------------------------------------------------------
+
+
+def _xlsx_row(sheet: Any, row_number: int, row: Iterable[Cell], style: Any = None) -> None:
+    for column, cell in enumerate(row):
+        if isinstance(cell, str):
+            sheet.write_string(row_number, column, neutralise(cell), style)
+        else:
+            sheet.write_number(row_number, column, cell, style)
+
+
+def _xlsx_sheet(workbook: Any, export: LicenceExport) -> Any:
+    sheet = workbook.add_worksheet(SHEET_TITLES[export.variant])
+    for column, name in enumerate(export.columns):
+        sheet.set_column(column, column, XLSX_WIDTHS[name])
+    sheet.freeze_panes(1, 0)
+    _xlsx_row(sheet, 0, export.columns, workbook.add_format({"bold": True}))
+    return sheet
+
+
+def _fill_workbook(workbook: Any, export: LicenceExport) -> int:
+    workbook.set_properties(
+        {
+            "title": f"{SHEET_TITLES[export.variant]} {export.workspace_key} {export.window.month}",
+            "created": export.window.end,
+        }
+    )
+    sheet = _xlsx_sheet(workbook, export)
+    count = 0
+    for count, row in enumerate(export.rows(), start=1):
+        _xlsx_row(sheet, count, row)
+    return count
+
+
+def write_xlsx(export: LicenceExport, out: IO[bytes]) -> int:
+    """Write the export as an XLSX workbook to a binary stream; return the rows.
+
+    Constant-memory mode writes each row to a temporary file as it comes, so
+    rows must arrive in order (they do).  The workbook reaches ``out`` only
+    once every row is in: a failure halfway writes nothing there, and the
+    temporary files go with their directory.  The document's creation date
+    is the window end, which makes the same month's file byte-identical.
+    """
+    if isinstance(out, io.TextIOBase):
+        raise TypeError("an XLSX workbook is binary: give a binary stream")
+    with tempfile.TemporaryDirectory(prefix="billing-xlsx-", ignore_cleanup_errors=True) as tmp:
+        workbook = xlsxwriter.Workbook(
+            out, {"constant_memory": True, "in_memory": False, "tmpdir": tmp}
+        )
+        count = _fill_workbook(workbook, export)
+        workbook.close()
+    return count

@@ -1,0 +1,363 @@
+"""Removing inactive workspace members: a preview, then a race-safe, set-based removal.
+
+An *inactive member* (DESIGN.md §3) has workspace access now but is, right
+now, in no active team of the workspace.  Owners are never removed.  The
+removal closes the person's open access interval at ``now`` and ends their
+open memberships (which can only be in archived teams) at ``now``: history
+is closed, never rewritten, so every past month still bills and exports the
+same people.
+
+Between the preview a person looks at and the confirmation, somebody may
+join an active team.  So the removal does not trust the preview: its UPDATE
+re-checks inactivity in its own WHERE clause, when it runs, and removes only
+people the preview showed (``expected``).  Whoever is no longer inactive is
+kept and reported.  On PostgreSQL the removal also locks the workspace row
+first, so a writer that takes the same lock before changing memberships is
+serialised with it, and each statement after the lock sees what that writer
+committed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from ..models import Person, Team, TeamMembership, Workspace, WorkspaceAccess, WorkspaceOwner
+from . import audit
+from .common import chunked
+from .counts import open_at, team_active_at
+
+MEMBER_ACTION = "purge_member"
+SUMMARY_ACTION = "purge_inactive"
+
+
+class UnknownWorkspaceId(LookupError):
+    def __init__(self, workspace_id: int) -> None:
+        self.workspace_id = workspace_id
+        super().__init__(f"no workspace with the id {workspace_id}")
+
+
+@dataclass(frozen=True)
+class InactiveMember:
+    """Somebody the purge removes; ``archived_teams`` are the memberships it ends."""
+
+    person_id: int
+    email: str
+    name: str
+    archived_teams: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KeptMember:
+    """Somebody the purge keeps, and why: owner, or member of active teams."""
+
+    person_id: int
+    email: str
+    name: str
+    owner: bool
+    active_teams: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        reasons = ["workspace owner"] if self.owner else []
+        if self.active_teams:
+            reasons.append(f"in active team(s) {', '.join(self.active_teams)}")
+        return "; ".join(reasons)
+
+
+@dataclass(frozen=True)
+class PurgePreview:
+    """Who would lose access at ``at`` and who is kept, by e-mail: the admin's preview page."""
+
+    workspace_id: int
+    workspace_key: str
+    at: datetime
+    removed: tuple[InactiveMember, ...]
+    kept: tuple[KeptMember, ...]
+
+    @property
+    def expected(self) -> set[int]:
+        """The person ids to confirm: pass them to :func:`purge_inactive` as ``expected``."""
+        return {member.person_id for member in self.removed}
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """Who lost access, and who was expected to but is no longer inactive (kept)."""
+
+    workspace_id: int
+    workspace_key: str
+    at: datetime
+    removed: tuple[InactiveMember, ...]
+    kept_since_preview: tuple[InactiveMember, ...]
+    members_left: int
+
+
+# What "inactive" means, as SQL ---------------------------------------------
+
+
+def _has_access(workspace_id: int, now: datetime) -> ColumnElement[bool]:
+    """The ``WorkspaceAccess`` row is this workspace's and open at ``now``."""
+    return (WorkspaceAccess.workspace_id == workspace_id) & open_at(
+        WorkspaceAccess.granted_at, WorkspaceAccess.revoked_at, now
+    )
+
+
+def _is_owner(workspace_id: int, person_id: ColumnElement[int]) -> ColumnElement[bool]:
+    return exists().where(
+        WorkspaceOwner.workspace_id == workspace_id, WorkspaceOwner.person_id == person_id
+    )
+
+
+def _in_active_team(
+    workspace_id: int, person_id: ColumnElement[int], now: datetime
+) -> ColumnElement[bool]:
+    return exists(
+        select(TeamMembership.id)
+        .join(Team, Team.id == TeamMembership.team_id)
+        .where(
+            TeamMembership.person_id == person_id,
+            Team.workspace_id == workspace_id,
+            open_at(TeamMembership.joined_at, TeamMembership.left_at, now),
+            team_active_at(now),
+        )
+    )
+
+
+def inactive_access(workspace_id: int, now: datetime) -> ColumnElement[bool]:
+    """The ``WorkspaceAccess`` row belongs to an inactive member at ``now``.
+
+    Evaluated by the database when the statement runs, which is what makes
+    the removal safe against changes made after the preview.
+    """
+    person = WorkspaceAccess.person_id
+    return (
+        _has_access(workspace_id, now)
+        & ~_is_owner(workspace_id, person)
+        & ~_in_active_team(workspace_id, person, now)
+    )
+
+
+# Preview -------------------------------------------------------------------
+
+
+def preview_purge(session: Session, workspace_id: int, now: datetime) -> PurgePreview:
+    """Every current member of the workspace, split into removed and kept (two queries)."""
+    workspace_key = _workspace_key(session, workspace_id)
+    members = session.execute(
+        select(
+            Person.id,
+            Person.email,
+            Person.name,
+            _is_owner(workspace_id, Person.id).label("owner"),
+        )
+        .join(WorkspaceAccess, WorkspaceAccess.person_id == Person.id)
+        .where(_has_access(workspace_id, now))
+        .distinct()
+        .order_by(Person.email)
+    ).all()
+    active, archived = _open_memberships(session, workspace_id, now)
+    removed: list[InactiveMember] = []
+    kept: list[KeptMember] = []
+    for person_id, email, name, owner in members:
+        if owner or active[person_id]:
+            kept.append(KeptMember(person_id, email, name, bool(owner), active[person_id]))
+        else:
+            removed.append(InactiveMember(person_id, email, name, archived[person_id]))
+    return PurgePreview(workspace_id, workspace_key, now, tuple(removed), tuple(kept))
+
+
+def _open_memberships(
+    session: Session, workspace_id: int, now: datetime
+) -> tuple[defaultdict[int, tuple[str, ...]], defaultdict[int, tuple[str, ...]]]:
+    """Team keys of the members' open memberships at ``now``: (in active, in other teams)."""
+    members = select(WorkspaceAccess.person_id).where(_has_access(workspace_id, now))
+    rows = session.execute(
+        select(TeamMembership.person_id, Team.key, team_active_at(now).label("active"))
+        .join(Team, Team.id == TeamMembership.team_id)
+        .where(
+            Team.workspace_id == workspace_id,
+            open_at(TeamMembership.joined_at, TeamMembership.left_at, now),
+            TeamMembership.person_id.in_(members),
+        )
+        .distinct()
+        .order_by(Team.key)
+    )
+    active: defaultdict[int, tuple[str, ...]] = defaultdict(tuple)
+    other: defaultdict[int, tuple[str, ...]] = defaultdict(tuple)
+    for person_id, team_key, is_active in rows:
+        target = active if is_active else other
+        target[person_id] += (team_key,)
+    return active, other
+
+
+# Removal -------------------------------------------------------------------
+
+
+def purge_inactive(
+    session: Session,
+    workspace_id: int,
+    *,
+    now: datetime,
+    actor: str,
+    expected: set[int] | None = None,
+) -> PurgeResult:
+    """Remove the workspace's inactive members at ``now``; nothing is committed.
+
+    With ``expected`` (the person ids the preview showed), only those may be
+    removed, and only if they are still inactive when the statement runs;
+    the others are returned as ``kept_since_preview``.  Without it, every
+    member inactive at execution time is removed.  One UPDATE revokes the
+    access, one ends the memberships (per 5,000 expected people), and the
+    audit log gets an entry per removed person plus a summary.
+    """
+    workspace_key = _lock_workspace(session, workspace_id)
+    removed_ids = _revoke_access(session, workspace_id, now, expected)
+    ended = _end_memberships(session, workspace_id, sorted(removed_ids), now)
+    skipped_ids = set() if expected is None else set(expected) - removed_ids
+    people = _people(session, removed_ids | skipped_ids)
+    removed = tuple(
+        InactiveMember(pid, *people[pid], archived_teams=ended.get(pid, ()))
+        for pid in sorted(removed_ids, key=lambda pid: people[pid][0])
+    )
+    kept = tuple(
+        InactiveMember(pid, *people[pid])
+        for pid in sorted(skipped_ids & people.keys(), key=lambda pid: people[pid][0])
+    )
+    members_left = session.scalar(
+        select(func.count()).select_from(WorkspaceAccess).where(_has_access(workspace_id, now))
+    )
+    result = PurgeResult(workspace_id, workspace_key, now, removed, kept, members_left or 0)
+    _record(session, result, actor)
+    return result
+
+
+def _workspace_key(session: Session, workspace_id: int, *, lock: bool = False) -> str:
+    query = select(Workspace.key).where(Workspace.id == workspace_id)
+    key = session.scalar(query.with_for_update() if lock else query)
+    if key is None:
+        raise UnknownWorkspaceId(workspace_id)
+    return key
+
+
+def _lock_workspace(session: Session, workspace_id: int) -> str:
+    """Lock the workspace row: one purge of a workspace at a time.
+
+    PostgreSQL only; SQLite serialises writers anyway.
+    """
+    return _workspace_key(session, workspace_id, lock=True)
+
+
+def _revoke_access(
+    session: Session, workspace_id: int, now: datetime, expected: set[int] | None
+) -> set[int]:
+    """Close the open access of the members inactive right now; return their person ids."""
+    chunks: Iterable[Sequence[int] | None] = (
+        [None] if expected is None else chunked(sorted(expected))
+    )
+    removed: set[int] = set()
+    for chunk in chunks:
+        only = [] if chunk is None else [WorkspaceAccess.person_id.in_(chunk)]
+        rows = session.execute(
+            update(WorkspaceAccess)
+            .where(inactive_access(workspace_id, now), *only)
+            .values(revoked_at=now)
+            .returning(WorkspaceAccess.person_id),
+            execution_options={"synchronize_session": False},
+        )
+        removed.update(rows.scalars())
+    return removed
+
+
+def _end_memberships(
+    session: Session, workspace_id: int, person_ids: Sequence[int], now: datetime
+) -> dict[int, tuple[str, ...]]:
+    """End the removed people's open memberships in the workspace's inactive teams.
+
+    Memberships of active teams are excluded by the WHERE clause itself, so
+    even a join committed after the access was revoked is never ended.
+    Returns the ended team keys per person.
+    """
+    inactive_teams = select(Team.id).where(Team.workspace_id == workspace_id, ~team_active_at(now))
+    ended: set[tuple[int, int]] = set()
+    for chunk in chunked(person_ids):
+        rows = session.execute(
+            update(TeamMembership)
+            .where(
+                TeamMembership.person_id.in_(chunk),
+                TeamMembership.team_id.in_(inactive_teams),
+                open_at(TeamMembership.joined_at, TeamMembership.left_at, now),
+            )
+            .values(left_at=now)
+            .returning(TeamMembership.person_id, TeamMembership.team_id),
+            execution_options={"synchronize_session": False},
+        )
+        ended.update(tuple(row) for row in rows)
+    return _team_keys_by_person(session, ended)
+
+
+def _team_keys_by_person(
+    session: Session, pairs: set[tuple[int, int]]
+) -> dict[int, tuple[str, ...]]:
+    keys: dict[int, str] = {}
+    for chunk in chunked(sorted({team_id for _, team_id in pairs})):
+        keys.update(session.execute(select(Team.id, Team.key).where(Team.id.in_(chunk))).all())
+    by_person: defaultdict[int, list[str]] = defaultdict(list)
+    for person_id, team_id in pairs:
+        by_person[person_id].append(keys[team_id])
+    return {person_id: tuple(sorted(teams)) for person_id, teams in by_person.items()}
+
+
+def _people(session: Session, person_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """E-mail and name of each person id (ids that no longer exist are left out)."""
+    people: dict[int, tuple[str, str]] = {}
+    for chunk in chunked(sorted(person_ids)):
+        rows = session.execute(
+            select(Person.id, Person.email, Person.name).where(Person.id.in_(chunk))
+        )
+        people.update((person_id, (email, name)) for person_id, email, name in rows)
+    return people
+
+
+def _record(session: Session, result: PurgeResult, actor: str) -> None:
+    """One audit entry per removed person and a summary; nothing when nobody was removed."""
+    if not result.removed:
+        return
+    at = result.at.isoformat()
+    audit.record_many(
+        session,
+        actor,
+        MEMBER_ACTION,
+        [
+            {
+                "workspace_id": result.workspace_id,
+                "target": member.email,
+                "before": {"member": True, "teams": list(member.archived_teams)},
+                "after": {"member": False, "teams": []},
+                "detail": f"inactive (in no active team): access revoked at {at}"
+                + (
+                    f"; left archived team(s) {', '.join(member.archived_teams)}"
+                    if member.archived_teams
+                    else ""
+                ),
+            }
+            for member in result.removed
+        ],
+    )
+    kept = ", ".join(member.email for member in result.kept_since_preview)
+    audit.record(
+        session,
+        actor,
+        SUMMARY_ACTION,
+        workspace_id=result.workspace_id,
+        target=result.workspace_key,
+        before={"members": result.members_left + len(result.removed)},
+        after={"members": result.members_left},
+        detail=f"removed {len(result.removed)} inactive member(s) at {at}"
+        + (f"; kept because no longer inactive since the preview: {kept}" if kept else ""),
+    )
