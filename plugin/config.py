@@ -12,6 +12,8 @@ from typing import Any
 
 from flask import has_request_context
 
+from .pdf import PDF_DEFAULTS
+
 
 def default_actor() -> str:
     """Who the audit log names when the host says nothing: the OS user on the CLI."""
@@ -34,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_ACCESS": {},
     # Largest file `flask billing import` accepts, in bytes.
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
+    # wkhtmltopdf path, timeout and parallel processes (plugin.pdf).
+    **PDF_DEFAULTS,
 }
 
 ActorCallable = Callable[[], str]

@@ -280,6 +280,12 @@ class Invoice(Base):
             "uq_billing_invoice_workspace_period", "kind = 'invoice'", "workspace_id", "period"
         ),
         Index("ix_billing_invoice_period", "period"),
+        Index(
+            "ix_billing_invoice_pdf_pending",
+            "pdf_attempts",
+            sqlite_where=text("pdf_sha256 IS NULL"),
+            postgresql_where=text("pdf_sha256 IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,8 +16,9 @@ NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 def test_counts_of_the_demo_workspaces(app):
     assert app.test_cli_runner().invoke(args=["billing", "import", str(DEMO)]).exit_code == 0
     session = app.extensions["sqlalchemy"].session
-    ids = dict(session.execute(select(Workspace.key, Workspace.id)).all())
-    counts = current_counts(session, app.extensions["billing"].rules(), ids.values(), NOW)
+    workspaces = session.scalars(select(Workspace)).all()
+    ids = {ws.key: ws.id for ws in workspaces}
+    counts = current_counts(session, app.extensions["billing"].rules(), workspaces, NOW)
     acme = counts[ids["acme"]]
     # Members: Frank and Gerda (no team), Anna, Bob (left his team), Chris, Dora, Emil.
     assert acme.members == 7

@@ -233,3 +233,19 @@ def test_concurrent_closes_issue_each_invoice_once(cli, database_url):
     listed = invoices_json(cli)
     assert len(listed) == 4
     assert sorted(int(i["number"][5:]) for i in listed) == [1, 2, 3, 4]
+
+
+def test_close_month_renders_every_pdf(cli, tmp_path):
+    result = cli("close-month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert "Invoice PDFs rendered: 4, failed: 0." in result.output
+    listed = invoices_json(cli)
+    assert all(invoice["pdf_sha256"] for invoice in listed)
+    output = tmp_path / "acme.pdf"
+    number = next(i["number"] for i in listed if i["workspace"] == "acme")
+    assert cli("invoice-pdf", number, "--output", str(output)).exit_code == 0
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(output), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for expected in (number, "Müller & Söhne GmbH", "Wolkenwerk Software GmbH", "€70.21"):
+        assert expected in text, (expected, text)

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Blueprint, Flask, abort, redirect, session
+from flask import Blueprint, Flask, abort, has_request_context, redirect, session
 from flask_admin import Admin
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.menu import MenuLink
 
 from plugin import WorkspaceBilling
+from plugin.config import default_actor
 
 from .models import SupportTicket, db
 
@@ -33,6 +34,13 @@ demo_roles_blueprint = Blueprint("demo_roles", __name__, url_prefix="/demo")
 
 def demo_roles() -> set[str]:
     return {session.get("demo_role", "admin")}
+
+
+def demo_actor() -> str:
+    """Who the audit log names: the demo role in the browser, the OS user on the CLI."""
+    if has_request_context():
+        return f"demo-{session.get('demo_role', 'admin')}"
+    return default_actor()
 
 
 @demo_roles_blueprint.get("/role")
@@ -68,6 +76,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(exist_ok=True)
 
     app.config.setdefault("BILLING_CURRENT_ROLES", demo_roles)
+    app.config.setdefault("BILLING_CURRENT_ACTOR", demo_actor)
 
     db.init_app(app)
     admin = Admin(app, name="Demo back-office")

@@ -21,6 +21,10 @@ class BillingFilterConverter(FilterConverter):
         return self.conv_datetime(column, name, **kwargs)
 
 
+class CsrfForm(FlaskForm):
+    """A form with nothing but its CSRF token, for the plugin's own POST buttons."""
+
+
 class PermissionMixin:
     """Server-side checks: the view needs ``permission``; each action its own."""
 

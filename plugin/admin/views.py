@@ -10,17 +10,137 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import abort, flash, g, redirect, request, url_for
+from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
+from markupsafe import Markup
 
+from ..extension import billing
 from ..models import AuditEntry, Person, Team, TeamMembership, Workspace, WorkspaceAccess
-from .base import BillingModelView
+from ..services.counts import current_counts
+from ..types import utcnow
+from . import workspace_page
+from .base import BillingModelView, CsrfForm
+
+VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
+REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
+
+
+def _counted(attribute: str):
+    def formatter(view: WorkspaceView, context: Any, model: Workspace, name: str) -> Any:
+        counts = g.billing_counts.get(model.id)
+        return getattr(counts, attribute) if counts else ""
+
+    return formatter
+
+
+def _variant(view: WorkspaceView, context: Any, model: Workspace, name: str) -> Markup:
+    counts = g.billing_counts.get(model.id)
+    if counts is None:
+        return Markup("")
+    return Markup("{}<br><small class='text-muted'>{}</small>").format(
+        VARIANT_LABELS[counts.variant], REASON_LABELS[counts.variant_reason]
+    )
+
+
+def _workspace_link(view: WorkspaceView, context: Any, model: Workspace, name: str) -> Markup:
+    return Markup('<a href="{}">{}</a>').format(
+        url_for(".workspace_page", key=model.key), model.name
+    )
 
 
 class WorkspaceView(BillingModelView):
-    column_list = ("key", "name", "created_at", "contract_variant", "invoice_mailbox")
-    column_searchable_list = ("key", "name")
+    """Workspaces with their current counts: a fixed number of queries per page.
+
+    The counts of the whole page come from :func:`current_counts` (four
+    set-based queries), not from a query per row.
+    """
+
+    column_list = (
+        "name",
+        "key",
+        "variant",
+        "members",
+        "active_members",
+        "active_teams",
+        "licences_this_month",
+        "invoice_mailbox",
+    )
+    column_labels = {  # noqa: RUF012
+        "licences_this_month": "Licences this month",
+        "active_members": "Active members",
+        "active_teams": "Active teams",
+    }
+    column_formatters = {  # noqa: RUF012
+        "name": _workspace_link,
+        "variant": _variant,
+        "members": _counted("members"),
+        "active_members": _counted("active_members"),
+        "active_teams": _counted("active_teams"),
+        "licences_this_month": _counted("licences_this_month"),
+    }
+    column_searchable_list = ("key", "name", "invoice_mailbox")
     column_filters = ("contract_variant", "created_at")
+    column_sortable_list = ("name", "key", "invoice_mailbox")
     column_default_sort = "key"
+
+    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
+        count, workspaces = super().get_list(*args, **kwargs)
+        ext = billing()
+        g.billing_counts = current_counts(ext.session, ext.rules(), workspaces, utcnow())
+        return count, workspaces
+
+    @expose("/w/<key>/")
+    def workspace_page(self, key: str) -> Any:
+        workspace = workspace_page.load_workspace(key)
+        return self.render(
+            "billing/admin/workspace.html",
+            team_forms=CsrfForm(),
+            purge_url=url_for(".purge", key=key),
+            **workspace_page.page_context(workspace),
+        )
+
+    @expose("/w/<key>/export")
+    def export(self, key: str) -> Any:
+        self.require("export_licences")
+        return workspace_page.export_response(workspace_page.load_workspace(key))
+
+    @expose("/w/<key>/teams/<team_key>", methods=["POST"])
+    def team_state(self, key: str, team_key: str) -> Any:
+        self.require("archive_teams")
+        form = CsrfForm()
+        if not form.validate_on_submit():
+            abort(400, description="The form expired or was not sent by this page; try again.")
+        archive = request.form.get("archived") == "yes"
+        change = workspace_page.change_team(key, team_key, archive=archive)
+        for line in change.lines():
+            flash(line, "success" if change.changed else "info")
+        return redirect(url_for(".workspace_page", key=key) + "#teams")
+
+    @expose("/w/<key>/purge", methods=["GET", "POST"])
+    def purge(self, key: str) -> Any:
+        """Preview first (who goes, who stays and why), then the confirmed removal."""
+        self.require("purge_members")
+        workspace = workspace_page.load_workspace(key)
+        form = CsrfForm()
+        if request.method == "POST":
+            if not form.validate_on_submit():
+                abort(400, description="The form expired or was not sent by this page; try again.")
+            result = workspace_page.purge(workspace, request.form.getlist("person"))
+            flash(f"Removed {len(result.removed)} inactive member(s).", "success")
+            if result.kept_since_preview:
+                names = ", ".join(member.email for member in result.kept_since_preview)
+                flash(f"Kept, active again since the preview: {names}", "info")
+            return redirect(url_for(".workspace_page", key=key) + "#members")
+        preview = workspace_page.purge_preview(workspace)
+        return self.render(
+            "billing/admin/purge.html", workspace=workspace, preview=preview, form=form
+        )
+
+    @expose("/invoice/<number>.pdf")
+    def invoice_pdf(self, number: str) -> Any:
+        self.require("download_invoices")
+        return workspace_page.pdf_response(number)
 
 
 class TeamView(BillingModelView):

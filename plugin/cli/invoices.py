@@ -17,12 +17,13 @@ from ..services.invoicing import (
 from ..services.periods import Month
 from ..types import utcnow
 from .common import MONTH, billing_cli
+from .pdfs import render_pending_pdfs
 
 
 @billing_cli.command("close-month")
 @click.argument("month", type=MONTH, required=False)
 def close_month_command(month: Month | None) -> None:
-    """Issue the invoices of MONTH (default: the previous month).
+    """Issue the invoices of MONTH (default: the previous month), then render their PDFs.
 
     Safe to run twice or in several processes at once: a workspace is
     invoiced once per month, and numbers stay gap-free.
@@ -40,6 +41,7 @@ def close_month_command(month: Month | None) -> None:
     session.commit()
     for line in summary.lines():
         click.echo(line)
+    render_pending_pdfs()
 
 
 @billing_cli.command("credit-note")

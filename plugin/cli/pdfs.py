@@ -1,3 +1,91 @@
-"""Commands of `flask billing` (pdfs)."""
+"""Invoice PDFs: render the pending ones, write one out."""
 
-from .common import billing_cli  # noqa: F401
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from flask import current_app
+
+from ..extension import billing
+from ..pdf import PdfConfigError, PdfRenderer
+from ..services.invoice_pdfs import PdfNotAvailable, render_pending, stored_pdf
+from .common import billing_cli, fail
+
+
+@billing_cli.command("render-pending")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Parallel wkhtmltopdf processes (default: BILLING_PDF_WORKERS, else one per CPU).",
+)
+def render_pending_command(workers: int | None) -> None:
+    """Render the PDF of every invoice that has none yet (new, or failed before).
+
+    Exit status 1 if any failed; they stay pending, with their error recorded,
+    for the next run.
+    """
+    render_pending_pdfs(workers)
+
+
+def render_pending_pdfs(workers: int | None = None) -> None:
+    """Render the pending PDFs with a progress bar on a terminal; exit 1 if any failed."""
+    ext = billing()
+    try:
+        renderer = PdfRenderer.from_config(current_app.config, workers=workers)
+    except PdfConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    with click.progressbar(length=0, label="Rendering invoice PDFs", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        summary = render_pending(ext.session, renderer, tz=ext.rules().zoneinfo, progress=progress)
+    click.echo(f"Invoice PDFs rendered: {summary.rendered}, failed: {summary.failed}.")
+    if summary.failures:
+        fail(
+            [f"{failure.number}: {failure.error}" for failure in summary.failures],
+            f"{summary.failed} invoice PDF(s) failed; they stay pending for the next run.",
+        )
+
+
+@billing_cli.command("invoice-pdf")
+@click.argument("number")
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="File to write the PDF to.",
+)
+def invoice_pdf_command(number: str, output: Path) -> None:
+    """Write the stored PDF of invoice NUMBER, byte for byte, to a file."""
+    try:
+        data = stored_pdf(billing().session, number)
+    except PdfNotAvailable as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        _write_atomically(output, data)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"Wrote {output} ({len(data)} bytes).")
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write through a temporary file beside ``path``: never a partial file under its name.
+
+    The file is readable by its owner only (``mkstemp``): invoices are confidential.
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

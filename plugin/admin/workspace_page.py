@@ -1,0 +1,153 @@
+"""The workspace page: the product's "Settings › General", "Settings › Teams" and
+"Workspace members" sections, plus the licence chart, for one workspace."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from datetime import datetime
+from typing import Any
+
+from flask import Response, abort, request, send_file, stream_with_context
+from sqlalchemy import exists, or_, select
+from sqlalchemy.orm import Session
+
+from ..extension import billing
+from ..models import Team, TeamArchivePeriod, Workspace
+from ..services.counts import current_counts
+from ..services.exports import FORMATS, csv_chunks, licence_holders, write_xlsx
+from ..services.history import licence_history, recent_months
+from ..services.invoice_pdfs import PdfNotAvailable, stored_pdf
+from ..services.invoicing import list_invoices
+from ..services.licences import instant
+from ..services.periods import Month
+from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_inactive
+from ..services.quotes import UnknownWorkspace, get_workspace
+from ..services.teams import TeamChange, archive_teams, resolve_teams, unarchive_teams
+from ..types import utcnow
+from .access import allowed
+
+
+def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:
+    """The workspace's teams with whether each is archived right now: one query."""
+    archived = exists(
+        select(TeamArchivePeriod.id).where(
+            TeamArchivePeriod.team_id == Team.id,
+            TeamArchivePeriod.archived_from <= instant(now),
+            or_(
+                TeamArchivePeriod.unarchived_at.is_(None),
+                TeamArchivePeriod.unarchived_at > instant(now),
+            ),
+        )
+    )
+    return session.execute(
+        select(Team.id, Team.key, Team.name, Team.created_at, archived.label("archived"))
+        .where(Team.workspace_id == workspace_id)
+        .order_by(Team.name)
+    ).all()
+
+
+def load_workspace(key: str) -> Workspace:
+    try:
+        return get_workspace(billing().session, key)
+    except UnknownWorkspace:
+        abort(404, description=f"No workspace with the key {key!r}.")
+
+
+def page_context(workspace: Workspace) -> dict[str, Any]:
+    ext = billing()
+    session, rules, now = ext.session, ext.rules(), utcnow()
+    history = licence_history(session, rules, workspace, now)
+    return {
+        "workspace": workspace,
+        "counts": current_counts(session, rules, [workspace], now)[workspace.id],
+        "invoices": list(list_invoices(session, workspace_key=workspace.key)),
+        "teams": teams_now(session, workspace.id, now),
+        "history": history,
+        "chart_max": max([count for _, count in history] + [1]),
+        "export_months": recent_months(now, rules, 13)[::-1],
+        "formats": FORMATS,
+        "can": {
+            permission: allowed(permission)
+            for permission in (
+                "archive_teams",
+                "purge_members",
+                "export_licences",
+                "download_invoices",
+                "change_mailbox",
+                "credit_notes",
+            )
+        },
+    }
+
+
+def export_response(workspace: Workspace) -> Response:
+    """The licence-holder export of the month asked for, streamed (CSV) or as a file (XLSX)."""
+    ext = billing()
+    fmt = request.args.get("format", "csv")
+    try:
+        month = Month.parse(request.args.get("month", ""))
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}")
+        export = licence_holders(ext.session, ext.rules(), workspace.key, month, utcnow())
+    except (ValueError, LookupError) as exc:
+        abort(400, description=str(exc))
+    name = export.filename(fmt)
+    if fmt == "csv":
+        return Response(
+            stream_with_context(csv_chunks(export)),
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - sent by Flask
+    write_xlsx(export, spool)
+    spool.seek(0)
+    return send_file(spool, as_attachment=True, download_name=name)
+
+
+def change_team(key: str, team_key: str, *, archive: bool) -> TeamChange:
+    """Archive or unarchive one team now, through the service the CLI uses too."""
+    ext = billing()
+    session = ext.session
+    try:
+        team_id = resolve_teams(session, [(key, team_key)])[(key, team_key)]
+        change = (archive_teams if archive else unarchive_teams)(
+            session, [team_id], now=utcnow(), actor=ext.actor()
+        )
+    except (LookupError, ValueError) as exc:
+        session.rollback()
+        abort(400, description=str(exc))
+    session.commit()
+    return change
+
+
+def pdf_response(number: str) -> Response:
+    """The stored PDF of an invoice, byte for byte as issued."""
+    try:
+        pdf = stored_pdf(billing().session, number)
+    except PdfNotAvailable as exc:
+        abort(404, description=str(exc))
+    return send_file(
+        io.BytesIO(pdf),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"invoice-{number}.pdf",
+    )
+
+
+def purge_preview(workspace: Workspace) -> PurgePreview:
+    return preview_purge(billing().session, workspace.id, utcnow())
+
+
+def purge(workspace: Workspace, person_ids: list[str]) -> PurgeResult:
+    """Remove the members the preview showed who are still inactive now."""
+    ext = billing()
+    try:
+        expected = {int(person_id) for person_id in person_ids}
+    except ValueError:
+        abort(400, description="The form was altered: person ids are numbers.")
+    result = purge_inactive(
+        ext.session, workspace.id, now=utcnow(), actor=ext.actor(), expected=expected
+    )
+    ext.session.commit()
+    return result

@@ -1,0 +1,324 @@
+"""Invoice PDFs: a Jinja template rendered to PDF by wkhtmltopdf, safely.
+
+wkhtmltopdf is archived upstream and its authors say not to feed it untrusted
+HTML, yet invoices print names that customers chose.  So every layer assumes
+the HTML may be hostile:
+
+- the template escapes every value (autoescape on for everything, no ``|safe``
+  on data) and refers to nothing outside itself: CSS is inline, there is no
+  image or font to fetch;
+- pdfkit 1.0 turns ``<meta name="pdfkit-…">`` tags found in the HTML into
+  wkhtmltopdf options (CVE-2025-26240, unfixed): the meta-tag prefix is an
+  unguessable per-process secret, and every option is passed explicitly;
+- wkhtmltopdf runs with JavaScript off, local file access off and every HTTP
+  fetch sent to a proxy on a closed loopback port (``--disable-javascript``
+  alone still lets it fetch images and stylesheets);
+- pdfkit has no timeout, so it only builds the command and the process runs
+  here, in its own process group, killed whole when the timeout passes.
+
+Nothing here touches the database: :mod:`plugin.services.invoice_pdfs` feeds
+documents in and stores the bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import multiprocessing
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pdfkit
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+from .resources import resource_path
+from .rules.currencies import MINOR_UNITS
+
+PDF_DEFAULTS: dict[str, Any] = {
+    # Path of the wkhtmltopdf binary.  ``None``: ``wkhtmltopdf`` on the PATH.
+    "BILLING_WKHTMLTOPDF": None,
+    # Seconds one PDF may take before its wkhtmltopdf process is killed.
+    "BILLING_PDF_TIMEOUT": 30,
+    # Parallel wkhtmltopdf processes for many invoices.  ``None``: one per CPU.
+    "BILLING_PDF_WORKERS": None,
+}
+
+TEMPLATE = "billing/invoice_pdf.html"
+
+#: Every wkhtmltopdf option, explicitly (see the module docstring for why).
+#: Values are strings: pdfkit drops falsy values, so ``0`` would vanish.
+OPTIONS: dict[str, str] = {
+    "--disable-javascript": "",
+    "--javascript-delay": "0",
+    "--disable-local-file-access": "",
+    "--proxy": "http://127.0.0.1:9",
+    "--load-error-handling": "abort",
+    "--load-media-error-handling": "abort",
+    "--encoding": "UTF-8",
+    "--page-size": "A4",
+    "--margin-top": "18mm",
+    "--margin-bottom": "18mm",
+    "--margin-left": "20mm",
+    "--margin-right": "20mm",
+    "--quiet": "",
+}
+
+_CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_VARIANTS = {"team_licences": "Team licences", "user_licences": "User licences"}
+_CREATION_DATE = re.compile(rb"/CreationDate \(D:\d{14}Z\)")
+_STDERR_LIMIT = 2000
+
+#: What makes two renders of one HTML byte-identical.  Qt seeds its hash
+#: tables randomly per process, which shuffles the order of the embedded
+#: fonts; and it writes the creation date with the local UTC offset, while
+#: :func:`_pin_creation_date` needs the fixed-length UTC form.
+_REPRODUCIBLE = {"QT_HASH_SEED": "0", "TZ": "UTC"}
+
+
+class PdfRenderError(Exception):
+    """One document could not be rendered; the message says why (with wkhtmltopdf's stderr)."""
+
+
+class PdfConfigError(RuntimeError):
+    """The renderer cannot work at all (no wkhtmltopdf, a bad timeout): fix the config."""
+
+
+# Template -------------------------------------------------------------------
+
+
+def money(value: Any, currency: str, *, exact: bool = False) -> str:
+    """``value`` with the currency, rounded half-up to its minor unit.
+
+    ``exact`` keeps further decimals that a unit price may have (a tier price
+    of 0.125 must not print as 0.13), but never shows fewer than the minor unit.
+    """
+    amount = Decimal(str(value))
+    places = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
+    if not exact or amount.as_tuple().exponent >= places.as_tuple().exponent:
+        amount = amount.quantize(places, rounding=ROUND_HALF_UP)
+    digits = f"{abs(amount):,f}"
+    sign = "-" if amount < 0 else ""
+    symbol = _CURRENCY_SYMBOLS.get(currency)
+    return f"{sign}{symbol}{digits}" if symbol else f"{sign}{digits} {currency}"
+
+
+def percent(rate: Any) -> str:
+    """A rate such as ``0.19`` as ``19 %``."""
+    return f"{(Decimal(str(rate)) * 100).normalize():f} %"
+
+
+def month_name(period: str) -> str:
+    """``2026-10`` as ``October 2026``: a fixed English table, independent of the locale."""
+    year, month = period.split("-")
+    return f"{_MONTHS[int(month) - 1]} {year}"
+
+
+def variant_words(variant: str) -> str:
+    return _VARIANTS.get(variant, variant)
+
+
+@functools.cache
+def _environment() -> Environment:
+    """A standalone environment: the PDF must not depend on the host's Jinja setup."""
+    environment = Environment(
+        loader=FileSystemLoader(resource_path("templates")),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(
+        money=money, percent=percent, month_name=month_name, variant_words=variant_words
+    )
+    return environment
+
+
+def render_invoice_html(document: Mapping[str, Any]) -> str:
+    """The invoice or credit note ``document`` as one self-contained HTML page."""
+    return _environment().get_template(TEMPLATE).render(document=document)
+
+
+# Renderer -------------------------------------------------------------------
+
+
+@functools.cache
+def _meta_tag_prefix() -> str:
+    """pdfkit's meta-tag prefix: a secret of this process, so HTML cannot name it."""
+    return f"pdfkit-{secrets.token_hex(16)}-"
+
+
+def _pin_creation_date(pdf: bytes, issued_at: str) -> bytes:
+    """Replace the render time in the PDF's info with the issue time.
+
+    With it pinned (and :data:`_REPRODUCIBLE`), rendering is reproducible: a
+    re-render or a parallel render gives the stored bytes.  The stamp has the
+    same length, so the xref offsets stay valid; a PDF without the expected
+    stamp is left as it is.
+    """
+    instant = datetime.fromisoformat(issued_at).astimezone(UTC)
+    stamp = f"/CreationDate (D:{instant:%Y%m%d%H%M%S}Z)".encode("ascii")
+    return _CREATION_DATE.sub(stamp, pdf, count=1)
+
+
+def _kill_group(process_group: int) -> None:
+    """Kill the process and whatever it started (a wrapper script such as ``xvfb-run``).
+
+    ``subprocess.run(timeout=…)`` kills only the direct child; a grandchild
+    would live on.  Called while the child is not yet reaped, so the group
+    id cannot have been reused.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process_group, signal.SIGKILL)
+
+
+def _stderr(data: bytes | None) -> str:
+    text = (data or b"").decode("utf-8", errors="replace").strip()
+    return text[-_STDERR_LIMIT:] or "(no output)"
+
+
+@dataclass(frozen=True)
+class PdfRenderer:
+    """Runs wkhtmltopdf on invoice documents; plain values only, so it pickles to workers."""
+
+    wkhtmltopdf: str
+    timeout: float = PDF_DEFAULTS["BILLING_PDF_TIMEOUT"]
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if not os.access(self.wkhtmltopdf, os.X_OK) or os.path.isdir(self.wkhtmltopdf):
+            raise PdfConfigError(
+                f"BILLING_WKHTMLTOPDF: {self.wkhtmltopdf!r} is not an executable file"
+            )
+        if not self.timeout > 0:
+            raise PdfConfigError(f"BILLING_PDF_TIMEOUT must be positive, not {self.timeout!r}")
+        if self.workers < 1:
+            raise PdfConfigError(f"BILLING_PDF_WORKERS must be at least 1, not {self.workers!r}")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, workers: int | None = None) -> PdfRenderer:
+        """The renderer the app's config asks for; ``workers`` overrides the config."""
+        settings = {**PDF_DEFAULTS, **{k: config[k] for k in PDF_DEFAULTS if k in config}}
+        path = settings["BILLING_WKHTMLTOPDF"] or shutil.which("wkhtmltopdf")
+        if not path:
+            raise PdfConfigError(
+                "wkhtmltopdf is not installed (apt-get install wkhtmltopdf) "
+                "or set BILLING_WKHTMLTOPDF to its path"
+            )
+        count = workers or settings["BILLING_PDF_WORKERS"] or os.cpu_count() or 1
+        return cls(str(path), float(settings["BILLING_PDF_TIMEOUT"]), int(count))
+
+    def command(self, html: str) -> list[str]:
+        """The wkhtmltopdf command line for ``html`` (read from stdin, PDF to stdout)."""
+        configuration = pdfkit.configuration(
+            wkhtmltopdf=self.wkhtmltopdf, meta_tag_prefix=_meta_tag_prefix()
+        )
+        kit = pdfkit.PDFKit(html, "string", options=OPTIONS, configuration=configuration)
+        return kit.command()
+
+    def render_html(self, html: str) -> bytes:
+        """``html`` as PDF bytes; :class:`PdfRenderError` on any failure or the timeout."""
+        try:
+            process = subprocess.Popen(
+                self.command(html),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                env={**os.environ, **_REPRODUCIBLE},
+            )
+        except OSError as exc:
+            raise PdfRenderError(f"wkhtmltopdf could not be started: {exc}") from None
+        try:
+            stdout, stderr = process.communicate(html.encode("utf-8"), timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            _, stderr = process.communicate()
+            raise PdfRenderError(
+                f"wkhtmltopdf did not finish within {self.timeout:g} s and was killed; "
+                f"stderr: {_stderr(stderr)}"
+            ) from None
+        return self._checked(process.returncode, stdout, stderr)
+
+    @staticmethod
+    def _checked(status: int, stdout: bytes, stderr: bytes) -> bytes:
+        """The PDF, only if wkhtmltopdf succeeded without a single load error."""
+        if status != 0:
+            raise PdfRenderError(
+                f"wkhtmltopdf exited with status {status}; stderr: {_stderr(stderr)}"
+            )
+        if not stdout.startswith(b"%PDF-"):
+            raise PdfRenderError(
+                f"wkhtmltopdf wrote no PDF ({len(stdout)} bytes); stderr: {_stderr(stderr)}"
+            )
+        return stdout
+
+    def render(self, document: Mapping[str, Any]) -> bytes:
+        """One invoice document as PDF bytes, reproducibly."""
+        try:
+            html = render_invoice_html(document)
+        except (TemplateError, KeyError, ValueError, TypeError, ArithmeticError) as exc:
+            raise PdfRenderError(f"the invoice template failed: {exc}") from None
+        return _pin_creation_date(self.render_html(html), document["issued_at"])
+
+    def render_or_error(self, document: Mapping[str, Any]) -> bytes | PdfRenderError:
+        """Like :meth:`render`, but the error is returned, so one bad document stops nothing."""
+        try:
+            return self.render(document)
+        except PdfRenderError as exc:
+            return exc
+
+    def render_many(self, documents: Iterable[Mapping[str, Any]]) -> list[bytes | PdfRenderError]:
+        """Each document's PDF or error, in order, on up to ``workers`` processes at once."""
+        documents = list(documents)
+        workers = min(self.workers, len(documents))
+        if workers <= 1:
+            return [self.render_or_error(document) for document in documents]
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context()) as pool:
+            futures = [pool.submit(self.render_or_error, document) for document in documents]
+            return [_outcome(future) for future in futures]
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start: from a fork server, not by forking this process.
+
+    Forking a process that holds database connections and perhaps threads (a
+    web server) is unsafe.  The fork server imports this module once, so each
+    worker starts with it loaded (importing it costs 0.7 s per worker).
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _outcome(future: Any) -> bytes | PdfRenderError:
+    """A worker's result; a worker that died (killed, out of memory) is that document's error."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - any crash becomes a recorded, retried failure
+        return PdfRenderError(f"the PDF worker process failed: {exc!r}")

@@ -1,0 +1,234 @@
+"""Invoice PDFs on record: render the pending ones, hand out the stored bytes.
+
+An invoice is issued whether or not its PDF could be rendered; one without a
+PDF (``pdf_sha256 IS NULL``) is *pending* and every run of
+:func:`render_pending` tries it again.  The bytes and their sha256 are stored,
+so a download is always byte-identical to what was rendered at issue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, tzinfo
+from typing import Any, Protocol
+
+from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy.orm import Session, aliased
+
+from ..models import Invoice
+
+#: Invoices rendered between two commits: a crash loses at most one batch of work.
+BATCH = 100
+
+#: Longest error text kept on an invoice.
+_ERROR_LIMIT = 4000
+
+_Credited = aliased(Invoice)
+_TABLE = Invoice.__table__
+
+#: The columns the template prints, and nothing else (above all not ``pdf``).
+_DOCUMENT_COLUMNS = (
+    Invoice.id,
+    Invoice.number,
+    Invoice.kind,
+    Invoice.workspace_key,
+    Invoice.workspace_name,
+    Invoice.period,
+    Invoice.issued_at,
+    Invoice.variant,
+    Invoice.quantity,
+    Invoice.currency,
+    Invoice.tax_rate,
+    Invoice.net,
+    Invoice.tax,
+    Invoice.gross,
+    Invoice.lines,
+    Invoice.seller,
+    Invoice.rules_sha256,
+    Invoice.reason,
+    _Credited.number.label("credits_number"),
+)
+
+# Both updates leave an invoice alone once it has a PDF: with two runs at
+# once, the first stored PDF stays (the bytes are the same anyway).
+_STORE_PDF = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.pdf_sha256.is_(None))
+    .values(pdf=bindparam("b_pdf"), pdf_sha256=bindparam("b_sha256"), pdf_error=None)
+)
+_RECORD_FAILURE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.pdf_sha256.is_(None))
+    .values(pdf_error=bindparam("b_error"), pdf_attempts=_TABLE.c.pdf_attempts + 1)
+)
+
+
+class Renderer(Protocol):
+    """What renders documents: :class:`plugin.pdf.PdfRenderer` (an adapter, so not imported here).
+
+    Each outcome is the PDF's bytes or the exception that says why it failed.
+    """
+
+    def render_many(
+        self, documents: Iterable[Mapping[str, Any]]
+    ) -> Sequence[bytes | Exception]: ...
+
+
+class PdfNotAvailable(LookupError):
+    """No such invoice, or its PDF is not rendered yet: the message says which."""
+
+
+@dataclass(frozen=True)
+class RenderFailure:
+    number: str
+    error: str
+
+
+@dataclass(frozen=True)
+class RenderSummary:
+    rendered: int
+    failures: tuple[RenderFailure, ...]
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+
+def invoice_document(
+    invoice: Any, *, credits_number: str | None = None, tz: tzinfo = UTC
+) -> dict[str, Any]:
+    """What the PDF template prints, as plain picklable values.
+
+    ``invoice`` is an :class:`Invoice` or a row with the same attribute
+    names.  ``tz`` is the billing time zone, for the issue date: an invoice
+    issued at 00:30 on 1 December in Berlin is dated 1 December, not 30 November.
+    Amounts stay decimal strings; the template rounds them for display.
+    """
+    seller = dict(invoice.seller)
+    return {
+        "number": invoice.number,
+        "kind": invoice.kind,
+        "issued_at": invoice.issued_at.astimezone(UTC).isoformat(),
+        "issued_on": invoice.issued_at.astimezone(tz).date().isoformat(),
+        "period": invoice.period,
+        "variant": invoice.variant,
+        "workspace_key": invoice.workspace_key,
+        "workspace_name": invoice.workspace_name,
+        "quantity": invoice.quantity,
+        "currency": invoice.currency,
+        "tax_rate": str(invoice.tax_rate),
+        "net": str(invoice.net),
+        "tax": str(invoice.tax),
+        "gross": str(invoice.gross),
+        "lines": [_line(line) for line in invoice.lines],
+        "seller": {
+            "name": seller["name"],
+            "address": [str(line) for line in seller.get("address", ())],
+            "vat_id": seller["vat_id"],
+            "email": seller["email"],
+            "iban": seller.get("iban"),
+        },
+        "rules_sha256": invoice.rules_sha256,
+        "credits_number": credits_number,
+        "reason": invoice.reason or "",
+    }
+
+
+def _line(line: dict[str, Any]) -> dict[str, str]:
+    keys = ("description", "quantity", "unit_price", "amount")
+    return {key: str(line[key]) for key in keys}
+
+
+def pending_invoices(session: Session, *, limit: int | None = None) -> Sequence[Row]:
+    """The invoices without a PDF, in one query, those tried least often first.
+
+    Least-tried first, so that with a ``limit`` one invoice that keeps failing
+    cannot hold back the new ones.
+    """
+    query = (
+        select(*_DOCUMENT_COLUMNS)
+        .outerjoin(_Credited, Invoice.credits_invoice_id == _Credited.id)
+        .where(Invoice.pdf_sha256.is_(None))
+        .order_by(Invoice.pdf_attempts, Invoice.id)
+        .limit(limit)
+    )
+    return session.execute(query).all()
+
+
+def render_pending(
+    session: Session,
+    renderer: Renderer,
+    *,
+    tz: tzinfo = UTC,
+    limit: int | None = None,
+    batch: int = BATCH,
+    progress: Callable[[int, int], None] | None = None,
+) -> RenderSummary:
+    """Render and store every pending invoice PDF; record the errors of those that fail.
+
+    Commits after each batch, so what is rendered is kept even if a later
+    batch crashes.  A failed invoice keeps no PDF, gets its error and one more
+    attempt recorded, and stays pending for the next run: nothing is lost.
+    ``progress(done, total)`` is called after each batch.
+    """
+    rows = pending_invoices(session, limit=limit)
+    rendered, failures = 0, []
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        documents = [
+            invoice_document(row, credits_number=row.credits_number, tz=tz) for row in chunk
+        ]
+        outcomes = renderer.render_many(documents)
+        stored, failed = _store(session, chunk, outcomes)
+        session.commit()
+        rendered += stored
+        failures.extend(failed)
+        if progress:
+            progress(start + len(chunk), len(rows))
+    return RenderSummary(rendered, tuple(failures))
+
+
+def _document(row: Row, tz: tzinfo) -> dict[str, Any]:
+    return invoice_document(row, credits_number=row.credits_number, tz=tz)
+
+
+def _store(
+    session: Session, rows: Sequence[Row], outcomes: Sequence[bytes | Exception]
+) -> tuple[int, list[RenderFailure]]:
+    """Write one batch's outcomes: one UPDATE statement per kind, whatever the batch size."""
+    done, failed = [], []
+    for row, outcome in zip(rows, outcomes, strict=True):
+        if isinstance(outcome, bytes):
+            done.append({"b_id": row.id, "b_pdf": outcome, "b_sha256": _sha256(outcome)})
+        else:
+            failed.append((row, str(outcome)[:_ERROR_LIMIT]))
+    if done:
+        session.execute(_STORE_PDF, done)
+    if failed:
+        session.execute(_RECORD_FAILURE, [{"b_id": row.id, "b_error": e} for row, e in failed])
+    return len(done), [RenderFailure(row.number, error) for row, error in failed]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def stored_pdf(session: Session, number: str) -> bytes:
+    """The PDF of invoice ``number`` exactly as stored; :class:`PdfNotAvailable` otherwise."""
+    row = session.execute(
+        select(Invoice.pdf, Invoice.pdf_error, Invoice.pdf_attempts).where(Invoice.number == number)
+    ).one_or_none()
+    if row is None:
+        raise PdfNotAvailable(f"there is no invoice numbered {number!r}")
+    if row.pdf is None:
+        raise PdfNotAvailable(_not_rendered(number, row.pdf_error, row.pdf_attempts))
+    return row.pdf
+
+
+def _not_rendered(number: str, error: str | None, attempts: int) -> str:
+    message = f"the PDF of invoice {number} is not rendered yet"
+    if error:
+        message += f" (failed {attempts} time(s), last error: {error})"
+    return message + "; run `flask billing render-pending`"
