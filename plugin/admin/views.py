@@ -21,6 +21,7 @@ from ..services.counts import current_counts
 from ..types import utcnow
 from . import workspace_page
 from .base import BillingModelView, CsrfForm
+from .rules_page import RulesView
 
 VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
 REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
@@ -186,8 +187,10 @@ VIEWS: tuple[tuple[type[ModelView], type, str, str], ...] = (
 )
 
 
-def build_views(db: Any, category: str) -> list[ModelView]:
-    return [
+def build_views(db: Any, category: str) -> list[Any]:
+    views: list[Any] = [
         view(model, db, name=name, category=category, endpoint=endpoint)
         for view, model, name, endpoint in VIEWS
     ]
+    views.append(RulesView(name="Pricing rules", category=category, endpoint="billing_rules"))
+    return views
