@@ -132,13 +132,13 @@ def test_the_invoice_pdf_downloads_byte_identical(app, client, demo_cli, session
     assert demo_cli("close-month", "2026-10").exit_code == 0
     assert demo_cli("render-pending", "--workers", "1").exit_code == 0
     invoice = session.scalar(select(Invoice).where(Invoice.workspace_key == "nordwind"))
-    response = client.get(f"/admin/billing_workspaces/invoice/{invoice.number}.pdf")
+    response = client.get(f"/admin/billing_invoices/pdf/{invoice.number}")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert hashlib.sha256(response.get_data()).hexdigest() == invoice.pdf_sha256
     page = client.get("/admin/billing_workspaces/w/nordwind/").get_data(as_text=True)
     assert invoice.number in page
-    assert client.get("/admin/billing_workspaces/invoice/1999-00001.pdf").status_code == 404
+    assert client.get("/admin/billing_invoices/pdf/1999-00001").status_code == 404
 
 
 def csrf_token(page: str) -> str:

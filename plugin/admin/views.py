@@ -16,12 +16,23 @@ from flask_admin.contrib.sqla import ModelView
 from markupsafe import Markup
 
 from ..extension import billing
-from ..models import AuditEntry, Person, Team, TeamMembership, Workspace, WorkspaceAccess
+from ..models import (
+    AuditEntry,
+    Invoice,
+    Person,
+    Team,
+    TeamMembership,
+    Workspace,
+    WorkspaceAccess,
+)
 from ..services.counts import current_counts
 from ..types import utcnow
 from . import workspace_page
 from .base import BillingModelView, CsrfForm
+from .invoice_view import InvoiceView
+from .member_view import MemberView
 from .rules_page import RulesView
+from .team_view import TeamView
 
 VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
 REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
@@ -138,29 +149,11 @@ class WorkspaceView(BillingModelView):
             "billing/admin/purge.html", workspace=workspace, preview=preview, form=form
         )
 
-    @expose("/invoice/<number>.pdf")
-    def invoice_pdf(self, number: str) -> Any:
-        self.require("download_invoices")
-        return workspace_page.pdf_response(number)
-
-
-class TeamView(BillingModelView):
-    column_list = ("workspace.key", "key", "name", "created_at")
-    column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
-    column_searchable_list = ("key", "name", "workspace.key")
-    column_default_sort = "key"
-
 
 class PersonView(BillingModelView):
     column_list = ("email", "name")
     column_searchable_list = ("email", "name")
     column_default_sort = "email"
-
-
-class AccessView(BillingModelView):
-    column_list = ("workspace.key", "person.email", "granted_at", "revoked_at")
-    column_labels = {"workspace.key": "Workspace", "person.email": "Person"}  # noqa: RUF012
-    column_searchable_list = ("person.email", "workspace.key")
 
 
 class MembershipView(BillingModelView):
@@ -170,8 +163,10 @@ class MembershipView(BillingModelView):
 
 
 class AuditView(BillingModelView):
-    column_list = ("at", "actor", "action", "target", "detail", "before", "after")
-    column_filters = ("actor", "action", "at")
+    column_list = ("at", "actor", "action", "workspace.key", "target", "detail", "before", "after")
+    column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
+    column_filters = ("workspace.key", "actor", "action", "at")
+    column_searchable_list = ("target", "detail")
     column_default_sort = ("at", True)
 
 
@@ -181,8 +176,9 @@ VIEWS: tuple[tuple[type[ModelView], type, str, str], ...] = (
     (WorkspaceView, Workspace, "Workspaces", "billing_workspaces"),
     (TeamView, Team, "Teams", "billing_teams"),
     (PersonView, Person, "People", "billing_people"),
-    (AccessView, WorkspaceAccess, "Workspace access", "billing_access"),
+    (MemberView, WorkspaceAccess, "Members", "billing_members"),
     (MembershipView, TeamMembership, "Team memberships", "billing_memberships"),
+    (InvoiceView, Invoice, "Invoices", "billing_invoices"),
     (AuditView, AuditEntry, "Audit log", "billing_audit"),
 )
 

@@ -9,17 +9,16 @@ from datetime import datetime
 from typing import Any
 
 from flask import Response, abort, request, send_file, stream_with_context
-from sqlalchemy import exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..extension import billing
-from ..models import Team, TeamArchivePeriod, Workspace
-from ..services.counts import current_counts
+from ..models import Team, Workspace
+from ..services.counts import current_counts, team_archived_at
 from ..services.exports import FORMATS, csv_chunks, licence_holders, write_xlsx
 from ..services.history import licence_history, recent_months
 from ..services.invoice_pdfs import PdfNotAvailable, stored_pdf
 from ..services.invoicing import list_invoices
-from ..services.licences import instant
 from ..services.periods import Month
 from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_inactive
 from ..services.quotes import UnknownWorkspace, get_workspace
@@ -30,18 +29,14 @@ from .access import allowed
 
 def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:
     """The workspace's teams with whether each is archived right now: one query."""
-    archived = exists(
-        select(TeamArchivePeriod.id).where(
-            TeamArchivePeriod.team_id == Team.id,
-            TeamArchivePeriod.archived_from <= instant(now),
-            or_(
-                TeamArchivePeriod.unarchived_at.is_(None),
-                TeamArchivePeriod.unarchived_at > instant(now),
-            ),
-        )
-    )
     return session.execute(
-        select(Team.id, Team.key, Team.name, Team.created_at, archived.label("archived"))
+        select(
+            Team.id,
+            Team.key,
+            Team.name,
+            Team.created_at,
+            team_archived_at(now).label("archived"),
+        )
         .where(Team.workspace_id == workspace_id)
         .order_by(Team.name)
     ).all()

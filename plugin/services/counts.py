@@ -29,16 +29,23 @@ class WorkspaceCounts:
     licences_this_month: int
 
 
+def team_archived_at(at: datetime) -> ColumnElement[bool]:
+    """The team (``Team`` in the query) is in an archived period at the instant ``at``."""
+    return exists(
+        select(TeamArchivePeriod.id).where(
+            TeamArchivePeriod.team_id == Team.id,
+            TeamArchivePeriod.archived_from <= instant(at),
+            or_(
+                TeamArchivePeriod.unarchived_at.is_(None),
+                TeamArchivePeriod.unarchived_at > instant(at),
+            ),
+        )
+    )
+
+
 def team_active_at(at: datetime) -> ColumnElement[bool]:
     """The team (``Team`` in the query) exists and is not archived at the instant ``at``."""
-    archived = select(TeamArchivePeriod.id).where(
-        TeamArchivePeriod.team_id == Team.id,
-        TeamArchivePeriod.archived_from <= instant(at),
-        or_(
-            TeamArchivePeriod.unarchived_at.is_(None), TeamArchivePeriod.unarchived_at > instant(at)
-        ),
-    )
-    return (Team.created_at <= instant(at)) & ~exists(archived)
+    return (Team.created_at <= instant(at)) & ~team_archived_at(at)
 
 
 def open_at(start: ColumnElement, end: ColumnElement, at: datetime) -> ColumnElement[bool]:

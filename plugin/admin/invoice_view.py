@@ -1,0 +1,108 @@
+"""Invoices and credit notes: list, PDF download, credit notes for accounting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_admin import expose
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy import select
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from ..extension import billing
+from ..models import Invoice
+from ..services.invoicing import InvoicingError, issue_credit_note
+from ..types import utcnow
+from .access import allowed
+from .base import BillingModelView
+from .workspace_page import pdf_response
+
+
+class CreditNoteForm(FlaskForm):
+    reason = TextAreaField("Reason (printed on the credit note)", [DataRequired(), Length(max=500)])
+
+
+def _status(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
+    return "credited" if model.id in g.billing_credited else "issued"
+
+
+def _pdf(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
+    if not model.pdf_sha256:
+        return Markup("<span class='text-muted'>being rendered</span>")
+    if not allowed("download_invoices"):
+        return Markup("")
+    return Markup('<a href="{}">PDF</a>').format(url_for(".invoice_pdf", number=model.number))
+
+
+def _credit(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
+    if model.kind != "invoice" or model.id in g.billing_credited or not allowed("credit_notes"):
+        return Markup("")
+    return Markup('<a href="{}">Credit…</a>').format(url_for(".credit_note", number=model.number))
+
+
+class InvoiceView(BillingModelView):
+    column_list = (
+        "number",
+        "kind",
+        "workspace_key",
+        "period",
+        "variant",
+        "quantity",
+        "net",
+        "tax",
+        "gross",
+        "currency",
+        "status",
+        "pdf",
+        "credit",
+    )
+    column_labels = {"workspace_key": "Workspace", "credit": ""}  # noqa: RUF012
+    column_formatters = {"status": _status, "pdf": _pdf, "credit": _credit}  # noqa: RUF012
+    column_searchable_list = ("number", "workspace_key", "workspace_name")
+    column_filters = ("period", "workspace_key", "kind", "variant")
+    column_sortable_list = ("number", "period", "workspace_key", "gross")
+    column_default_sort = ("id", True)
+    column_details_exclude_list = ("pdf",)  # noqa: RUF012
+
+    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
+        count, invoices = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True):
+            ids = [invoice.id for invoice in invoices]
+            g.billing_credited = set(
+                billing().session.scalars(
+                    select(Invoice.credits_invoice_id).where(Invoice.credits_invoice_id.in_(ids))
+                )
+            )
+        return count, invoices
+
+    @expose("/pdf/<number>")
+    def invoice_pdf(self, number: str) -> Any:
+        self.require("download_invoices")
+        return pdf_response(number)
+
+    @expose("/credit/<number>", methods=["GET", "POST"])
+    def credit_note(self, number: str) -> Any:
+        self.require("credit_notes")
+        form = CreditNoteForm()
+        if form.validate_on_submit():
+            ext = billing()
+            try:
+                note = issue_credit_note(
+                    ext.session, ext.rules(), number, form.reason.data, utcnow(), actor=ext.actor()
+                )
+            except InvoicingError as exc:
+                ext.session.rollback()
+                flash(str(exc), "error")
+            else:
+                ext.session.commit()
+                flash(f"Credit note {note.number} issued for {number}.", "success")
+                return redirect(url_for(".index_view"))
+        elif request.method == "POST" and not form.errors.get("reason"):
+            abort(400, description="The form expired or was not sent by this page; try again.")
+        invoice = billing().session.scalar(select(Invoice).where(Invoice.number == number))
+        if invoice is None:
+            abort(404)
+        return self.render("billing/admin/credit_note.html", form=form, invoice=invoice)

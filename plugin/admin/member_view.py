@@ -1,0 +1,52 @@
+"""Workspace members: who has (or had) access to which workspace, active or not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from sqlalchemy import select
+
+from ..extension import billing
+from ..models import WorkspaceAccess
+from .base import BillingModelView
+from .filters import ActiveMemberFilter, HasAccessFilter, in_active_team_now
+
+
+def _active(view: MemberView, context: Any, model: WorkspaceAccess, name: str) -> str:
+    return "active" if model.id in g.billing_active_access else "inactive"
+
+
+class MemberView(BillingModelView):
+    column_list = (
+        "workspace.key",
+        "person.email",
+        "person.name",
+        "member",
+        "granted_at",
+        "revoked_at",
+    )
+    column_labels = {  # noqa: RUF012
+        "workspace.key": "Workspace",
+        "person.email": "E-mail",
+        "person.name": "Name",
+        "member": "In an active team",
+    }
+    column_formatters = {"member": _active}  # noqa: RUF012
+    column_searchable_list = ("person.email", "person.name", "workspace.key")
+    column_filters = ("workspace.key", HasAccessFilter(), ActiveMemberFilter(), "granted_at")
+    column_sortable_list = ("granted_at", "revoked_at", ("person.email", "person.email"))
+    column_default_sort = ("granted_at", True)
+
+    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
+        count, rows = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True):
+            ids = [row.id for row in rows]
+            g.billing_active_access = set(
+                billing().session.scalars(
+                    select(WorkspaceAccess.id).where(
+                        WorkspaceAccess.id.in_(ids), in_active_team_now()
+                    )
+                )
+            )
+        return count, rows

@@ -1,0 +1,94 @@
+"""Teams: list with status, archive / unarchive as bulk actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.actions import action
+from sqlalchemy import select
+
+from ..extension import billing
+from ..models import Team
+from ..services.counts import team_archived_at
+from ..services.teams import archive_teams, unarchive_teams
+from ..types import utcnow
+from .base import BillingModelView, CsrfForm
+from .bulk import list_query_string, matching_ids
+from .filters import TeamArchivedFilter
+
+CONFIRM = {
+    True: "Archive the selected teams? They are still billed this month, no more from the next.",
+    False: "Unarchive the selected teams? They are billed again from this month.",
+}
+
+
+def _status(view: TeamView, context: Any, model: Team, name: str) -> str:
+    return "archived" if model.id in g.billing_archived else "active"
+
+
+class TeamView(BillingModelView):
+    list_template = "billing/admin/team_list.html"
+    column_list = ("workspace.key", "key", "name", "status", "created_at")
+    column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
+    column_formatters = {"status": _status}  # noqa: RUF012
+    column_searchable_list = ("key", "name", "workspace.key")
+    column_filters = ("workspace.key", TeamArchivedFilter(), "created_at")
+    column_sortable_list = ("key", "name", "created_at", ("workspace.key", "workspace.key"))
+    column_default_sort = "key"
+    action_permissions = {"archive": "archive_teams", "unarchive": "archive_teams"}  # noqa: RUF012
+
+    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
+        count, teams = super().get_list(*args, **kwargs)
+        if kwargs.get("execute", True):
+            ids = [team.id for team in teams]
+            g.billing_archived = set(
+                billing().session.scalars(
+                    select(Team.id).where(Team.id.in_(ids), team_archived_at(utcnow()))
+                )
+            )
+        return count, teams
+
+    def _change(self, ids: list[int], *, archive: bool) -> None:
+        ext = billing()
+        service = archive_teams if archive else unarchive_teams
+        change = service(ext.session, ids, now=utcnow(), actor=ext.actor())
+        ext.session.commit()
+        verb = "Archived" if archive else "Unarchived"
+        flash(
+            f"{verb} {len(change.changed)} team(s); {len(change.unchanged)} already were.",
+            "success",
+        )
+
+    @action("archive", "Archive", CONFIRM[True])
+    def action_archive(self, ids: list[str]) -> None:
+        self._change([int(i) for i in ids], archive=True)
+
+    @action("unarchive", "Unarchive", CONFIRM[False])
+    def action_unarchive(self, ids: list[str]) -> None:
+        self._change([int(i) for i in ids], archive=False)
+
+    @expose("/all/<verb>", methods=["GET", "POST"])
+    def apply_to_all(self, verb: str) -> Any:
+        """Archive or unarchive every team matching the list's filters, after a confirmation."""
+        if verb not in ("archive", "unarchive"):
+            abort(404)
+        self.require("archive_teams")
+        archive = verb == "archive"
+        ids = matching_ids(self)
+        form = CsrfForm()
+        if request.method == "POST":
+            if not form.validate_on_submit():
+                abort(400, description="The form expired or was not sent by this page; try again.")
+            self._change(ids, archive=archive)
+            return redirect(url_for(".index_view", **list_query_string()))
+        return self.render(
+            "billing/admin/confirm_all.html",
+            form=form,
+            count=len(ids),
+            verb=verb,
+            question=CONFIRM[archive],
+            back=url_for(".index_view", **list_query_string()),
+            action_url=url_for(".apply_to_all", verb=verb, **list_query_string()),
+        )

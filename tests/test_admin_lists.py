@@ -1,0 +1,134 @@
+"""The list views: teams with bulk archiving, members, invoices with credit notes, audit."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from plugin.models import AuditEntry, Invoice, Team
+from plugin.services.counts import team_archived_at
+from plugin.types import utcnow
+
+
+@pytest.fixture
+def client(app, demo_cli):
+    client = app.test_client()
+    client.get("/demo/role/admin")
+    return client
+
+
+def csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+
+
+def cells(page: str, column: str) -> list[str]:
+    """The texts of a list column's cells."""
+    return re.findall(rf'<td class="col-{column}">\s*([^<]*?)\s*</td>', page)
+
+
+def archived_keys(session) -> set[str]:
+    return set(session.scalars(select(Team.key).where(team_archived_at(utcnow()))))
+
+
+def test_the_team_list_shows_status_and_filters_by_it(client):
+    page = client.get("/admin/billing_teams/").get_data(as_text=True)
+    assert sorted(cells(page, "status")) == ["active"] * 7 + ["archived"] * 2
+    assert "Archived now" in page
+    listing = client.get("/admin/billing_teams/?search=legacy").get_data(as_text=True)
+    assert cells(listing, "status") == ["archived"]
+
+
+def test_archiving_ticked_teams_with_the_bulk_action(client, session):
+    page = client.get("/admin/billing_teams/").get_data(as_text=True)
+    ids = session.scalars(select(Team.id).where(Team.key.in_(["dispatch", "platform"]))).all()
+    response = client.post(
+        "/admin/billing_teams/action/",
+        data={"csrf_token": csrf(page), "action": "archive", "rowid": [str(i) for i in ids]},
+    )
+    assert response.status_code == 302
+    assert archived_keys(session) == {"legacy", "fleet", "dispatch", "platform"}
+    assert (
+        session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "archive_team")
+        )
+        == 2
+    )
+
+
+def test_archiving_everything_matching_the_filter_shows_the_count_first(client, session):
+    confirm = client.get("/admin/billing_teams/all/archive?search=s")
+    assert confirm.status_code == 200
+    text = confirm.get_data(as_text=True)
+    matching = int(re.search(r'id="matching-count">(\d+)<', text)[1])
+    expected = session.scalar(
+        select(func.count())
+        .select_from(Team)
+        .where(Team.key.contains("s") | Team.name.contains("s"))
+    )
+    assert matching == expected >= 3
+    response = client.post(
+        "/admin/billing_teams/all/archive?search=s", data={"csrf_token": csrf(text)}
+    )
+    assert response.status_code == 302
+    assert (
+        session.scalar(select(func.count()).select_from(Team).where(team_archived_at(utcnow())))
+        >= expected
+    )
+
+
+def test_support_may_archive_but_accounting_may_not(client, session):
+    token = csrf(client.get("/admin/billing_teams/").get_data(as_text=True))
+    client.get("/demo/role/support")
+    assert "Archive all" in client.get("/admin/billing_teams/").get_data(as_text=True)
+    client.get("/demo/role/accounting")
+    assert client.get("/admin/billing_teams/all/archive").status_code == 403
+    page = client.get("/admin/billing_teams/").get_data(as_text=True)
+    assert "Archive all" not in page
+    team_id = session.scalar(select(Team.id).where(Team.key == "dispatch"))
+    client.post(
+        "/admin/billing_teams/action/",
+        data={"csrf_token": token, "action": "archive", "rowid": [str(team_id)]},
+    )
+    assert archived_keys(session) == {"legacy", "fleet"}
+
+
+def test_members_filter_active_and_inactive(client):
+    page = client.get("/admin/billing_members/?search=mueller").get_data(as_text=True)
+    members = dict(zip(cells(page, "person.email"), cells(page, "member"), strict=True))
+    assert members["gerda@mueller-soehne.example"] == "inactive"
+    assert members["anna@mueller-soehne.example"] == "active"
+    assert members["emil@mueller-soehne.example"] == "inactive"
+
+
+def test_invoices_list_downloads_and_credits(app, client, demo_cli, session):
+    assert demo_cli("close-month", "2026-10").exit_code == 0
+    page = client.get("/admin/billing_invoices/").get_data(as_text=True)
+    assert "70.21" in page
+    assert ">PDF<" in page
+    assert "Credit…" not in page  # admin may not issue credit notes
+    client.get("/demo/role/accounting")
+    number = session.scalar(select(Invoice.number).where(Invoice.workspace_key == "initech"))
+    form = client.get(f"/admin/billing_invoices/credit/{number}").get_data(as_text=True)
+    empty = client.post(
+        f"/admin/billing_invoices/credit/{number}", data={"csrf_token": csrf(form), "reason": ""}
+    )
+    assert "This field is required." in empty.get_data(as_text=True)
+    done = client.post(
+        f"/admin/billing_invoices/credit/{number}",
+        data={"csrf_token": csrf(form), "reason": "Wrong volume tier"},
+    )
+    assert done.status_code == 302
+    listing = client.get("/admin/billing_invoices/").get_data(as_text=True)
+    assert "credit_note" in cells(listing, "kind")
+    assert "credited" in cells(listing, "status")
+    note = session.scalar(select(Invoice).where(Invoice.kind == "credit_note"))
+    assert note.reason == "Wrong volume tier"
+
+
+def test_audit_log_filters_by_action(client, demo_cli):
+    assert demo_cli("archive-team", "acme", "sales").exit_code == 0
+    page = client.get("/admin/billing_audit/?search=acme/sales").get_data(as_text=True)
+    assert "archive_team" in page
+    assert "acme/sales" in page
