@@ -132,3 +132,45 @@ def test_audit_log_filters_by_action(client, demo_cli):
     page = client.get("/admin/billing_audit/?search=acme/sales").get_data(as_text=True)
     assert "archive_team" in page
     assert "acme/sales" in page
+
+
+def test_exporting_selected_workspaces_gives_a_zip_with_a_file_each(client, session):
+    import io
+    import zipfile
+
+    from plugin.models import Workspace
+
+    page = client.get("/admin/billing_workspaces/").get_data(as_text=True)
+    ids = session.scalars(select(Workspace.id).where(Workspace.key.in_(["acme", "nordwind"])))
+    chosen = client.post(
+        "/admin/billing_workspaces/action/",
+        data={"csrf_token": csrf(page), "action": "export", "rowid": [str(i) for i in ids]},
+    )
+    assert chosen.status_code == 302
+    form = client.get(chosen.headers["Location"])
+    assert "Export the licence holders of 2 workspace(s)" in form.get_data(as_text=True)
+    download = client.get(chosen.headers["Location"] + "&month=2026-10&format=csv")
+    assert download.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(download.get_data()))
+    assert sorted(archive.namelist()) == [
+        "acme-2026-10-user-licences.csv",
+        "nordwind-2026-10-team-licences.csv",
+    ]
+    teams = archive.read("nordwind-2026-10-team-licences.csv").decode("utf-8-sig").splitlines()
+    assert teams[0].startswith("team,members")
+    assert len(teams) == 3
+
+
+def test_exporting_everything_matching_the_filter(client):
+    single = client.get(
+        "/admin/billing_workspaces/export-selected?all=1&search=globex&month=2026-10&format=csv"
+    )
+    assert single.status_code == 200
+    assert "globex-2026-10-user-licences.csv" in single.headers["Content-Disposition"]
+    rows = single.get_data().decode("utf-8-sig").splitlines()
+    assert [row.split(",")[0] for row in rows[1:]] == ["karl@globex.example", "lena@globex.example"]
+
+
+def test_support_may_not_export_selected_workspaces(client):
+    client.get("/demo/role/support")
+    assert client.get("/admin/billing_workspaces/export-selected?ids=1").status_code == 403

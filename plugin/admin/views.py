@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from markupsafe import Markup
 
@@ -29,6 +30,7 @@ from ..services.counts import current_counts
 from ..types import utcnow
 from . import workspace_page
 from .base import BillingModelView, CsrfForm
+from .bulk import matching_ids
 from .invoice_view import InvoiceView
 from .member_view import MemberView
 from .rules_page import RulesView
@@ -68,6 +70,7 @@ class WorkspaceView(BillingModelView):
     set-based queries), not from a query per row.
     """
 
+    list_template = "billing/admin/workspace_list.html"
     column_list = (
         "name",
         "key",
@@ -101,6 +104,33 @@ class WorkspaceView(BillingModelView):
         ext = billing()
         g.billing_counts = current_counts(ext.session, ext.rules(), workspaces, utcnow())
         return count, workspaces
+
+    action_permissions = {"export": "export_licences"}  # noqa: RUF012
+
+    @action("export", "Export licence holders…")
+    def action_export(self, ids: list[str]) -> Any:
+        return redirect(url_for(".export_selected", ids=",".join(ids)))
+
+    @expose("/export-selected")
+    def export_selected(self) -> Any:
+        """Ask for the month, then download one file, or a ZIP with a file per workspace.
+
+        ``ids`` are the ticked rows; with ``all=1`` every workspace matching the
+        list's filters (carried in the query string) is exported.
+        """
+        self.require("export_licences")
+        ids = (
+            matching_ids(self)
+            if request.args.get("all")
+            else workspace_page.parse_ids(request.args.get("ids", ""))
+        )
+        if "month" not in request.args:
+            return self.render(
+                "billing/admin/export_selected.html",
+                count=len(ids),
+                **workspace_page.export_choices(),
+            )
+        return workspace_page.exports_response(ids)
 
     @expose("/w/<key>/")
     def workspace_page(self, key: str) -> Any:

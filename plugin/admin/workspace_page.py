@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from ..extension import billing
 from ..models import Team, Workspace
 from ..services.counts import current_counts, team_archived_at
-from ..services.exports import FORMATS, csv_chunks, licence_holders, write_xlsx
+from ..services.exports import (
+    FORMATS,
+    LicenceExport,
+    csv_chunks,
+    licence_holders,
+    licence_holders_of,
+    write_exports_zip,
+    write_xlsx,
+)
 from ..services.history import licence_history, recent_months
 from ..services.invoice_pdfs import PdfNotAvailable, stored_pdf
 from ..services.invoicing import list_invoices
@@ -60,8 +68,7 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
         "teams": teams_now(session, workspace.id, now),
         "history": history,
         "chart_max": max([count for _, count in history] + [1]),
-        "export_months": recent_months(now, rules, 13)[::-1],
-        "formats": FORMATS,
+        **export_choices(),
         "can": {
             permission: allowed(permission)
             for permission in (
@@ -76,17 +83,63 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
     }
 
 
+def export_choices() -> dict[str, Any]:
+    ext = billing()
+    return {"export_months": recent_months(utcnow(), ext.rules(), 13)[::-1], "formats": FORMATS}
+
+
+def parse_ids(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part]
+    except ValueError:
+        abort(400, description="The list of workspaces was altered: ids are numbers.")
+
+
+def _month_and_format() -> tuple[Month, str]:
+    fmt = request.args.get("format", "csv")
+    try:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}")
+        return Month.parse(request.args.get("month", "")), fmt
+    except ValueError as exc:
+        abort(400, description=str(exc))
+
+
+def exports_response(workspace_ids: list[int]) -> Response:
+    """One workspace: its file; several: a ZIP with a file per workspace."""
+    ext = billing()
+    month, fmt = _month_and_format()
+    try:
+        exports = licence_holders_of(ext.session, ext.rules(), workspace_ids, month, utcnow())
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    if not exports:
+        abort(400, description="No workspace selected.")
+    if len(exports) == 1:
+        return _export_file(exports[0], fmt)
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - sent by Flask
+    write_exports_zip(exports, fmt, spool)
+    spool.seek(0)
+    return send_file(
+        spool,
+        as_attachment=True,
+        mimetype="application/zip",
+        download_name=f"licence-holders-{month}-{fmt}.zip",
+    )
+
+
 def export_response(workspace: Workspace) -> Response:
     """The licence-holder export of the month asked for, streamed (CSV) or as a file (XLSX)."""
     ext = billing()
-    fmt = request.args.get("format", "csv")
+    month, fmt = _month_and_format()
     try:
-        month = Month.parse(request.args.get("month", ""))
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}")
         export = licence_holders(ext.session, ext.rules(), workspace.key, month, utcnow())
     except (ValueError, LookupError) as exc:
         abort(400, description=str(exc))
+    return _export_file(export, fmt)
+
+
+def _export_file(export: LicenceExport, fmt: str) -> Response:
     name = export.filename(fmt)
     if fmt == "csv":
         return Response(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,7 +39,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import GenericFunction
 
-from ..models import Person, Team, TeamArchivePeriod, TeamMembership
+from ..models import Person, Team, TeamArchivePeriod, TeamMembership, Workspace
 from ..rules import PricingRules
 from ..types import UTCDateTime
 from .licences import billed_teams, billing_memberships, instant
@@ -135,10 +136,40 @@ def licence_holders(
     ``ValueError`` for a future month before anything is written.
     """
     workspace = get_workspace(session, workspace_key)
+    return _export_of(session, rules, workspace, MonthWindow.at(month, rules, now))
+
+
+def licence_holders_of(
+    session: Session,
+    rules: PricingRules,
+    workspace_ids: Iterable[int],
+    month: Month,
+    now: datetime,
+) -> list[LicenceExport]:
+    """The exports of several workspaces for ``month`` (workspaces loaded in one query)."""
     window = MonthWindow.at(month, rules, now)
+    workspaces = session.scalars(
+        select(Workspace).where(Workspace.id.in_(list(workspace_ids))).order_by(Workspace.key)
+    )
+    return [_export_of(session, rules, workspace, window) for workspace in workspaces]
+
+
+def _export_of(
+    session: Session, rules: PricingRules, workspace: Workspace, window: MonthWindow
+) -> LicenceExport:
     created_on = workspace.created_at.astimezone(rules.zoneinfo).date()
     variant = rules.variant_for(workspace.key, created_on, workspace.contract_variant)[0]
     return LicenceExport(workspace.id, workspace.key, variant, window, session)
+
+
+def write_exports_zip(exports: Iterable[LicenceExport], fmt: str, out: IO[bytes]) -> int:
+    """Several exports as one ZIP archive, a file per workspace; return the rows in all."""
+    rows = 0
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for export in exports:
+            with archive.open(export.filename(fmt), "w", force_zip64=True) as entry:
+                rows += write_export(export, fmt, entry)
+    return rows
 
 
 def export_licence_holders(
