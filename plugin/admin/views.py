@@ -143,7 +143,7 @@ class WorkspaceView(BillingModelView):
         )
 
     @expose("/w/<key>/export")
-    def export(self, key: str) -> Any:
+    def workspace_export(self, key: str) -> Any:
         self.require("export_licences")
         return workspace_page.export_response(workspace_page.load_workspace(key))
 
