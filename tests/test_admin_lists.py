@@ -174,3 +174,35 @@ def test_exporting_everything_matching_the_filter(client):
 def test_support_may_not_export_selected_workspaces(client):
     client.get("/demo/role/support")
     assert client.get("/admin/billing_workspaces/export-selected?ids=1").status_code == 403
+
+
+LIST_PAGES = (
+    "/admin/billing_workspaces/",
+    "/admin/billing_teams/",
+    "/admin/billing_people/",
+    "/admin/billing_members/",
+    "/admin/billing_memberships/",
+    "/admin/billing_invoices/",
+    "/admin/billing_audit/",
+)
+
+
+def test_list_pages_take_a_fixed_number_of_queries_whatever_the_size(app, client, demo_cli):
+    from tests.test_admin_workspaces import QueryCounter
+
+    engine = app.extensions["sqlalchemy"].engine
+
+    def queries() -> dict[str, int]:
+        counts = {}
+        for url in LIST_PAGES:
+            with QueryCounter(engine) as counter:
+                assert client.get(url).status_code == 200
+            counts[url] = counter.count
+        return counts
+
+    assert demo_cli("close-month", "2026-10").exit_code == 0
+    small = queries()
+    assert demo_cli("generate", "--scale", "small").exit_code == 0
+    assert demo_cli("close-month", "2026-09").exit_code == 0
+    assert queries() == small
+    assert max(small.values()) <= 8, small

@@ -30,6 +30,7 @@ def _status(view: TeamView, context: Any, model: Team, name: str) -> str:
 
 class TeamView(BillingModelView):
     list_template = "billing/admin/team_list.html"
+    column_select_related_list = (Team.workspace,)
     column_list = ("workspace.key", "key", "name", "status", "created_at")
     column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
     column_formatters = {"status": _status}  # noqa: RUF012

@@ -187,12 +187,14 @@ class PersonView(BillingModelView):
 
 
 class MembershipView(BillingModelView):
+    column_select_related_list = (TeamMembership.team, TeamMembership.person)
     column_list = ("team.name", "person.email", "joined_at", "left_at")
     column_labels = {"team.name": "Team", "person.email": "Person"}  # noqa: RUF012
     column_searchable_list = ("person.email",)
 
 
 class AuditView(BillingModelView):
+    column_select_related_list = (AuditEntry.workspace,)
     column_list = ("at", "actor", "action", "workspace.key", "target", "detail", "before", "after")
     column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
     column_filters = ("workspace.key", "actor", "action", "at")
