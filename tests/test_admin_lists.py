@@ -206,3 +206,9 @@ def test_list_pages_take_a_fixed_number_of_queries_whatever_the_size(app, client
     assert demo_cli("close-month", "2026-09").exit_code == 0
     assert queries() == small
     assert max(small.values()) <= 8, small
+
+
+def test_pages_load_nothing_from_other_hosts(client):
+    for url in (*LIST_PAGES, "/admin/billing_workspaces/w/acme/", "/admin/"):
+        page = client.get(url).get_data(as_text=True)
+        assert re.findall(r'(?:src|href)="(?:https?:)?//[^"]*"', page) == [], url
