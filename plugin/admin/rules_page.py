@@ -1,12 +1,40 @@
-"""The pricing-rules page: the file in force, its validation state, and accounting's editor."""
+"""The pricing-rules page: the file in force, its validation state, and accounting's editor.
+
+Everyone with ``view_rules`` sees the rules billing uses and, when the last
+reload was rejected, every error of the file on disk.  ``edit_rules``
+holders also get the editor: a draft is checked (located errors, or the diff
+and this month's totals under both rules) before it can be saved, and the
+save is atomic and refused when the file changed since the editor was opened.
+The decisions are in :mod:`plugin.services.rules_editor`; this module parses
+the form and renders.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 
-from .base import PermissionMixin
+from ..extension import billing
+from ..rules import LocatedError, PricingRules, RulesError
+from ..services.rules_editor import (
+    RulesChangedMeanwhile,
+    check_draft,
+    preview_totals,
+    publish_rules,
+    read_on_disk,
+    rules_diff,
+)
+from ..types import utcnow
+from .access import allowed
+from .base import CsrfForm, PermissionMixin
+
+EDIT = "edit_rules"
+BAD_FORM = "The form expired or was not sent by this page; try again."
+#: Percent-encoding can triple a text's size in a form body; the rest is the token.
+FORM_OVERHEAD_FACTOR = 3
+FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 class RulesView(PermissionMixin, BaseView):
@@ -14,4 +42,141 @@ class RulesView(PermissionMixin, BaseView):
 
     @expose("/")
     def index(self) -> Any:
-        return self.render("billing/admin/forbidden.html", permission="edit_rules")
+        return self.render("billing/admin/rules.html", **page_context())
+
+    @expose("/check", methods=["POST"])
+    def check(self) -> Any:
+        draft, expected = self._editor_form()
+        return self.render("billing/admin/rules_check.html", **review(draft, expected))
+
+    @expose("/save", methods=["POST"])
+    def save(self) -> Any:
+        draft, expected = self._editor_form()
+        try:
+            rules = publish(draft, expected)
+        except RulesError as exc:
+            context = review(draft, expected, errors=exc.errors)
+            return self.render("billing/admin/rules_check.html", **context), 422
+        except RulesChangedMeanwhile as exc:
+            context = review(draft, expected, refused=str(exc))
+            return self.render("billing/admin/rules_check.html", **context), 409
+        except OSError as exc:
+            context = review(draft, expected, refused=f"The file could not be written: {exc}")
+            return self.render("billing/admin/rules_check.html", **context), 500
+        flash_saved(rules)
+        return redirect(url_for(".index"))
+
+    def _editor_form(self) -> tuple[str, str]:
+        """The draft and the sha256 the editor was opened on, after permission and CSRF."""
+        self.require(EDIT)
+        limit_body(billing().rules_store().max_bytes)
+        if not CsrfForm().validate_on_submit():
+            abort(400, description=BAD_FORM)
+        return request.form.get("draft", ""), request.form.get("expected_sha256", "")
+
+
+def limit_body(max_bytes: int) -> None:
+    """Refuse (413) a form body far beyond the largest rules file before reading it.
+
+    A draft over ``max_bytes`` that fits gets the loader's clear "too large"
+    error instead.
+    """
+    limit = max_bytes * FORM_OVERHEAD_FACTOR + FORM_OVERHEAD_BYTES
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+
+
+def page_context() -> dict[str, Any]:
+    """The rules in force, the rejected file's errors if any, and the editor's start."""
+    ext = billing()
+    rules = ext.rules()  # first, so that a changed file is looked at now
+    store = ext.rules_store()
+    can_edit = allowed(EDIT)
+    return {
+        "rules": rules,
+        "store": store,
+        "problem": store.last_error,
+        "can_edit": can_edit,
+        "disk": read_on_disk(store.path, missing_text=rules.content) if can_edit else None,
+        "form": CsrfForm() if can_edit else None,
+    }
+
+
+def review(
+    draft: str,
+    expected: str,
+    *,
+    errors: list[LocatedError] | None = None,
+    refused: str | None = None,
+) -> dict[str, Any]:
+    """What the check page shows: the draft's errors, or its diff and preview."""
+    ext = billing()
+    in_force = ext.rules()
+    store = ext.rules_store()
+    context: dict[str, Any] = {
+        "draft": draft,
+        "expected_sha256": expected,
+        "in_force": in_force,
+        "path": store.path,
+        "form": CsrfForm(),
+        "errors": errors or [],
+        "refused": refused,
+        "draft_rules": None,
+        "moved_on": read_on_disk(store.path).sha256 != expected,
+    }
+    if errors or refused:
+        return context
+    try:
+        draft_rules = check_draft(draft, max_bytes=store.max_bytes, source=store.path.name)
+    except RulesError as exc:
+        return {**context, "errors": exc.errors}
+    return {**context, **_comparison(in_force, draft_rules)}
+
+
+def _comparison(in_force: PricingRules, draft_rules: PricingRules) -> dict[str, Any]:
+    ext = billing()
+    rows = preview_totals(ext.session, in_force, draft_rules, utcnow())
+    return {
+        "draft_rules": draft_rules,
+        "diff": rules_diff(in_force.content, draft_rules.content),
+        "preview": rows,
+        "changed_rows": sum(1 for row in rows if row.changed),
+    }
+
+
+def publish(draft: str, expected: str) -> PricingRules:
+    """Save the draft with its audit entry: committed together, or neither."""
+    ext = billing()
+    store = ext.rules_store()
+    try:
+        rules = publish_rules(
+            ext.session,
+            ext.actor(),
+            store.path,
+            draft,
+            expected_sha256=expected,
+            in_force=ext.rules(),
+            max_bytes=store.max_bytes,
+        )
+    except BaseException:
+        ext.session.rollback()
+        raise
+    ext.session.commit()
+    return rules
+
+
+def flash_saved(saved: PricingRules) -> None:
+    """Say what was saved, and whether the running app already bills with it."""
+    in_force = billing().rules()
+    name = billing().rules_store().path.name
+    if in_force.sha256 == saved.sha256:
+        flash(
+            f"Saved {name} (sha256 {saved.sha256[:12]}); billing uses the new rules from now on.",
+            "success",
+        )
+    else:
+        flash(
+            f"Saved {name} (sha256 {saved.sha256[:12]}), but billing still uses the rules "
+            f"with sha256 {in_force.sha256[:12]}: see the state below.",
+            "warning",
+        )
