@@ -212,3 +212,25 @@ def test_pages_load_nothing_from_other_hosts(client):
     for url in (*LIST_PAGES, "/admin/billing_workspaces/w/acme/", "/admin/"):
         page = client.get(url).get_data(as_text=True)
         assert re.findall(r'(?:src|href)="(?:https?:)?//[^"]*"', page) == [], url
+
+
+def test_the_purge_action_previews_one_selected_workspace(client, session):
+    from plugin.models import Workspace
+
+    page = client.get("/admin/billing_workspaces/").get_data(as_text=True)
+    ids = dict(session.execute(select(Workspace.key, Workspace.id)).all())
+    one = client.post(
+        "/admin/billing_workspaces/action/",
+        data={"csrf_token": csrf(page), "action": "purge", "rowid": [str(ids["acme"])]},
+    )
+    assert one.headers["Location"].endswith("/admin/billing_workspaces/w/acme/purge")
+    two = client.post(
+        "/admin/billing_workspaces/action/",
+        data={
+            "csrf_token": csrf(page),
+            "action": "purge",
+            "rowid": [str(ids["acme"]), str(ids["globex"])],
+        },
+        follow_redirects=True,
+    )
+    assert "Select exactly one workspace" in two.get_data(as_text=True)

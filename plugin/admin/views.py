@@ -105,11 +105,22 @@ class WorkspaceView(BillingModelView):
         g.billing_counts = current_counts(ext.session, ext.rules(), workspaces, utcnow())
         return count, workspaces
 
-    action_permissions = {"export": "export_licences"}  # noqa: RUF012
+    action_permissions = {"export": "export_licences", "purge": "purge_members"}  # noqa: RUF012
 
     @action("export", "Export licence holders…")
     def action_export(self, ids: list[str]) -> Any:
         return redirect(url_for(".export_selected", ids=",".join(ids)))
+
+    @action("purge", "Remove inactive workspace members…")
+    def action_purge(self, ids: list[str]) -> Any:
+        """The purge is previewed and confirmed per workspace: one at a time."""
+        keys = workspace_page.keys_of(workspace_page.parse_ids(",".join(ids)))
+        if len(keys) != 1:
+            flash(
+                "Select exactly one workspace: its inactive members are previewed first.", "error"
+            )
+            return redirect(url_for(".index_view"))
+        return redirect(url_for(".purge", key=keys[0]))
 
     @expose("/export-selected")
     def export_selected(self) -> Any:

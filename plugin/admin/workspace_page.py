@@ -88,6 +88,12 @@ def export_choices() -> dict[str, Any]:
     return {"export_months": recent_months(utcnow(), ext.rules(), 13)[::-1], "formats": FORMATS}
 
 
+def keys_of(workspace_ids: list[int]) -> list[str]:
+    return list(
+        billing().session.scalars(select(Workspace.key).where(Workspace.id.in_(workspace_ids)))
+    )
+
+
 def parse_ids(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part]
