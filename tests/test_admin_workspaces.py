@@ -69,6 +69,8 @@ def test_the_workspace_page_has_the_products_sections(client):
     ):
         assert section in text
     assert '<dd class="col-sm-9" id="count-members">7</dd>' in text
+    # The creation date as in the billing time zone (00:00 Berlin is 22:00 UTC the day before).
+    assert "by creation date, 2022-05-10" in text
     assert "<svg" in text
     assert "cdn" not in text.lower()
 

@@ -63,6 +63,7 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
     history = licence_history(session, rules, workspace, now)
     return {
         "workspace": workspace,
+        "created_on": workspace.created_at.astimezone(rules.zoneinfo).date(),
         "counts": current_counts(session, rules, [workspace], now)[workspace.id],
         "invoices": list(list_invoices(session, workspace_key=workspace.key)),
         "teams": teams_now(session, workspace.id, now),
