@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app examples.backoffice:create_app
-SYSTEM_PACKAGES := wkhtmltopdf poppler-utils postgresql
+SYSTEM_PACKAGES := wkhtmltopdf poppler-utils postgresql chromium
 DEMO_SCALE ?= tiny
 
 .PHONY: demo test lint system-deps venv demo-data clean
@@ -17,6 +17,7 @@ system-deps:
 	command -v wkhtmltopdf >/dev/null || missing="$$missing wkhtmltopdf"; \
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)"; exit 1; fi; \
