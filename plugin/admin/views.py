@@ -48,6 +48,14 @@ def _counted(attribute: str):
     return formatter
 
 
+UNITS = {"team_licences": "teams", "user_licences": "users"}
+
+
+def _licences(view: WorkspaceView, context: Any, model: Workspace, name: str) -> str:
+    counts = g.billing_counts.get(model.id)
+    return f"{counts.licences_this_month} {UNITS[counts.variant]}" if counts else ""
+
+
 def _variant(view: WorkspaceView, context: Any, model: Workspace, name: str) -> Markup:
     counts = g.billing_counts.get(model.id)
     if counts is None:
@@ -92,7 +100,7 @@ class WorkspaceView(BillingModelView):
         "members": _counted("members"),
         "active_members": _counted("active_members"),
         "active_teams": _counted("active_teams"),
-        "licences_this_month": _counted("licences_this_month"),
+        "licences_this_month": _licences,
     }
     column_searchable_list = ("key", "name", "invoice_mailbox")
     column_filters = ("contract_variant", "created_at")
@@ -166,9 +174,16 @@ class WorkspaceView(BillingModelView):
             abort(400, description="The form expired or was not sent by this page; try again.")
         archive = request.form.get("archived") == "yes"
         change = workspace_page.change_team(key, team_key, archive=archive)
-        for line in change.lines():
-            flash(line, "success" if change.changed else "info")
-        return redirect(url_for(".workspace_page", key=key) + "#teams")
+        if not change.changed:
+            flash(f"{team_key} was already {'archived' if archive else 'active'}.", "info")
+        elif archive:
+            flash(
+                f"Archived {team_key}: it is billed for this month, no more from the next.",
+                "success",
+            )
+        else:
+            flash(f"Unarchived {team_key}: it is billed again from this month on.", "success")
+        return redirect(url_for(".workspace_page", key=key))
 
     @expose("/w/<key>/purge", methods=["GET", "POST"])
     def purge(self, key: str) -> Any:

@@ -37,7 +37,7 @@ def test_support_archives_a_team_that_is_then_billed_no_more_next_month(
     page.wait_for_url(backoffice.url("/admin/billing_workspaces/w/nordwind/"))
     expect(page.locator("#general")).to_contain_text("Team licences")
     licences = page.locator("#count-licences")
-    expect(licences).to_have_text(str(this_before))
+    expect(licences).to_have_text(f"{this_before} teams")
     # Support may archive, but neither export nor purge.
     expect(page.locator("#export-form")).to_have_count(0)
     expect(page.locator("#purge-button")).to_have_count(0)
@@ -47,15 +47,17 @@ def test_support_archives_a_team_that_is_then_billed_no_more_next_month(
     expect(dispatch).to_contain_text("active")
     dispatch.get_by_role("button", name="Archive", exact=True).click()
 
-    page.wait_for_url(backoffice.url("/admin/billing_workspaces/w/nordwind/#teams"))
+    page.wait_for_url(backoffice.url("/admin/billing_workspaces/w/nordwind/"))
     dispatch = page.locator("#teams tr[data-team=dispatch]")
     expect(dispatch.locator("td").nth(2)).to_have_text("archived")
     expect(dispatch.get_by_role("button", name="Unarchive", exact=True)).to_be_visible()
-    expect(page.locator(".alert")).to_contain_text("dispatch")
+    expect(page.locator(".alert")).to_contain_text(
+        "Archived dispatch: it is billed for this month, no more from the next."
+    )
     screenshot(page, "workspace-page-nordwind")
 
     # Billed for this month still (it was active in it), no more from next month on.
-    expect(licences).to_have_text(str(this_before))
+    expect(licences).to_have_text(f"{this_before} teams")
     this_after, next_after = billed_teams(backoffice, "nordwind")
     assert this_after == this_before
     assert next_after == next_before - 1
