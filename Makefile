@@ -6,7 +6,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app examples.backoffice:create_app
-SYSTEM_PACKAGES := wkhtmltopdf poppler-utils postgresql chromium
 DEMO_SCALE ?= tiny
 
 .PHONY: demo test lint system-deps venv demo-data clean
