@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from plugin import migrate
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
@@ -65,4 +67,4 @@ def test_installed_wheel_migrates_a_database_outside_the_checkout(wheel, tmp_pat
         [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "0004"
+    assert done.stdout.strip() == migrate.head_revision()
