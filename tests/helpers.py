@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Callable
+
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from plugin.models import Base
@@ -15,3 +18,28 @@ def snapshot(session: Session) -> dict[str, list[tuple]]:
         order = list(table.primary_key.columns)
         rows[name] = [tuple(row) for row in session.execute(select(table).order_by(*order))]
     return rows
+
+
+class QueryCounter:
+    """Counts the SQL statements an engine runs inside the ``with`` block."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.count = 0
+
+    def __enter__(self) -> QueryCounter:
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, *args: object) -> None:
+        self.count += 1
+
+
+def count_statements(session: Session, work: Callable[[], object]) -> int:
+    """How many SQL statements ``work()`` runs."""
+    with QueryCounter(session.get_bind()) as counter:
+        work()
+    return counter.count

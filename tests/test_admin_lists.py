@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from plugin.models import AuditEntry, Invoice, Team
 from plugin.services.counts import team_archived_at
 from plugin.types import utcnow
+from tests.helpers import QueryCounter
 
 
 @pytest.fixture
@@ -188,8 +189,6 @@ LIST_PAGES = (
 
 
 def test_list_pages_take_a_fixed_number_of_queries_whatever_the_size(app, client, demo_cli):
-    from tests.test_admin_workspaces import QueryCounter
-
     engine = app.extensions["sqlalchemy"].engine
 
     def queries() -> dict[str, int]:

@@ -7,9 +7,10 @@ import hashlib
 import io
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from plugin.models import AuditEntry, Invoice, Team, TeamArchivePeriod
+from tests.helpers import QueryCounter
 
 
 @pytest.fixture
@@ -22,22 +23,6 @@ def client(app, demo_cli):
 def as_role(client, role: str):
     assert client.get(f"/demo/role/{role}").status_code == 302
     return client
-
-
-class QueryCounter:
-    def __init__(self, engine) -> None:
-        self.engine = engine
-        self.count = 0
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._count)
-
-    def _count(self, *args) -> None:
-        self.count += 1
 
 
 def test_the_workspace_list_shows_counts_with_a_fixed_number_of_queries(app, client):

@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from plugin.models import (
@@ -38,7 +38,7 @@ from plugin.services.purge import (
 )
 from plugin.services.teams import archive_teams, resolve_teams
 from tests.conftest import REPOSITORY, RULES_PATH
-from tests.helpers import snapshot
+from tests.helpers import count_statements, snapshot
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 ACTOR = "alice@backoffice.example"
@@ -94,21 +94,6 @@ def every_month(session, tz, first: str = "2022-05", last: str = "2026-11") -> d
         result[str(month)] = count_licences(session, start, end)
         month = month.next()
     return result
-
-
-def count_statements(session, work) -> int:
-    engine = session.get_bind()
-    statements = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        work()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    return len(statements)
 
 
 # Preview ------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from plugin.models import AuditEntry, Team, TeamArchivePeriod, Workspace
 from plugin.services.licences import count_licences
@@ -25,7 +25,7 @@ from plugin.services.teams import (
     resolve_teams,
     unarchive_teams,
 )
-from tests.helpers import snapshot
+from tests.helpers import count_statements, snapshot
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 MID_NOVEMBER = datetime(2026, 11, 15, 9, 30, tzinfo=UTC)
@@ -231,21 +231,6 @@ def test_archive_unarchive_archive_again_keeps_periods_apart(session, team):
 
 
 # Set-based ----------------------------------------------------------------
-
-
-def count_statements(session, work) -> int:
-    engine = session.get_bind()
-    statements = []
-
-    def seen(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        work()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    return len(statements)
 
 
 def test_statements_do_not_grow_with_the_number_of_teams(session):
