@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from ..models import Workspace
@@ -35,6 +35,45 @@ class MonthWindow:
         if start > now:
             raise ValueError(f"{month} is in the future: nothing is billed for it yet")
         return cls(month, start, min(end, now), end <= now)
+
+
+def billable_workspaces(session: Session, created_before: datetime | None = None) -> list[Row]:
+    """The columns pricing needs, of every workspace (created before an instant): one query."""
+    query = select(
+        Workspace.id,
+        Workspace.key,
+        Workspace.name,
+        Workspace.created_at,
+        Workspace.contract_variant,
+    ).order_by(Workspace.key)
+    if created_before is not None:
+        query = query.where(Workspace.created_at < created_before)
+    return list(session.execute(query).all())
+
+
+def price_counted(
+    rules: PricingRules,
+    workspace: Row | Workspace,
+    month: Month,
+    counts: tuple[dict[int, int], dict[int, int]],
+) -> Quote:
+    """Price a workspace's month from the ``(teams, users)`` counts of :func:`count_licences`.
+
+    The month close and the rules editor's preview both price every workspace
+    this way, from counts computed once for all of them.
+    """
+    created_on = workspace.created_at.astimezone(rules.zoneinfo).date()
+    variant = rules.variant_for(workspace.key, created_on, workspace.contract_variant)[0]
+    teams, users = counts
+    quantity = (teams if variant == "team_licences" else users).get(workspace.id, 0)
+    return quote(
+        rules,
+        workspace.key,
+        created_on=created_on,
+        month=month.first_day,
+        quantity=quantity,
+        contract_variant=workspace.contract_variant,
+    )
 
 
 def get_workspace(session: Session, key: str) -> Workspace:

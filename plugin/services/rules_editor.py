@@ -22,17 +22,15 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from ..models import Workspace
-from ..rules import NoPriceError, PricingRules, load_rules, quote
+from ..rules import NoPriceError, PricingRules, load_rules
 from ..rules.loader import MAX_BYTES
 from . import audit
 from .licences import count_licences
 from .periods import Month
-from .quotes import MonthWindow
+from .quotes import MonthWindow, billable_workspaces, price_counted
 
 try:
     import fcntl
@@ -185,15 +183,7 @@ def preview_totals(
     distinct month window (once, unless the draft changes the time zone), then
     pricing in Python.  A workspace that cannot be priced shows why instead.
     """
-    workspaces = session.execute(
-        select(
-            Workspace.id,
-            Workspace.key,
-            Workspace.name,
-            Workspace.created_at,
-            Workspace.contract_variant,
-        ).order_by(Workspace.key)
-    ).all()
+    workspaces = billable_workspaces(session)
     current = _Pricer(session, current_rules, now)
     same_window = draft_rules.timezone == current_rules.timezone
     draft = _Pricer(session, draft_rules, now, current.counts if same_window else None)
@@ -221,25 +211,14 @@ class _Pricer:
 
     def price(self, workspace: Row) -> Priced:
         rules, month = self.rules, self.window.month
-        created_on = workspace.created_at.astimezone(rules.zoneinfo).date()
         try:
-            variant = rules.variant_for(workspace.key, created_on, workspace.contract_variant)[0]
-        except ValueError as exc:
-            return Priced(month, None, None, rules.currency, error=str(exc))
-        teams, users = self.counts
-        quantity = (teams if variant == "team_licences" else users).get(workspace.id, 0)
-        try:
-            totals = quote(
-                rules,
-                workspace.key,
-                created_on=created_on,
-                month=month.first_day,
-                quantity=quantity,
-                contract_variant=workspace.contract_variant,
-            ).totals
+            priced = price_counted(rules, workspace, month, self.counts)
         except (NoPriceError, ValueError) as exc:
-            return Priced(month, variant, quantity, rules.currency, error=str(exc))
-        return Priced(month, variant, quantity, rules.currency, totals.net, totals.gross)
+            return Priced(month, None, None, rules.currency, error=str(exc))
+        totals = priced.totals
+        return Priced(
+            month, priced.variant, priced.quantity, rules.currency, totals.net, totals.gross
+        )
 
 
 def save_rules(
