@@ -83,14 +83,6 @@ def get_workspace(session: Session, key: str) -> Workspace:
     return workspace
 
 
-def licence_quantity(
-    session: Session, workspace: Workspace, variant: str, window: MonthWindow
-) -> int:
-    teams, users = count_licences(session, window.start, window.end, [workspace.id])
-    counts = teams if variant == "team_licences" else users
-    return counts.get(workspace.id, 0)
-
-
 def _inputs(rules: PricingRules, workspace: Workspace, month: Month) -> dict:
     return {
         "created_on": workspace.created_at.astimezone(rules.zoneinfo).date(),
@@ -111,14 +103,11 @@ def workspace_quote(
 
     ``quantity`` overrides the computed number of licences (what-if questions).
     """
-    inputs = _inputs(rules, workspace, month)
     if quantity is None:
         window = MonthWindow.at(month, rules, now)
-        variant = rules.variant_for(
-            workspace.key, inputs["created_on"], inputs["contract_variant"]
-        )[0]
-        quantity = licence_quantity(session, workspace, variant, window)
-    return quote(rules, workspace.key, quantity=quantity, **inputs)
+        counts = count_licences(session, window.start, window.end, [workspace.id])
+        return price_counted(rules, workspace, month, counts)
+    return quote(rules, workspace.key, quantity=quantity, **_inputs(rules, workspace, month))
 
 
 def explain_month(
