@@ -38,6 +38,23 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
     # wkhtmltopdf path, timeout and parallel processes (plugin.pdf).
     **PDF_DEFAULTS,
+    # Invoice mail (plugin.smtp, docs/mail.md).  The defaults deliver to a
+    # plain SMTP server on localhost:25: point HOST and PORT at yours.
+    "BILLING_SMTP_HOST": "localhost",
+    # ``None``: 25 for ``none``, 587 for ``starttls``, 465 for ``tls``.
+    "BILLING_SMTP_PORT": None,
+    # ``none``, ``starttls`` (upgrade a plain connection) or ``tls`` (TLS from the start).
+    "BILLING_SMTP_SECURITY": "none",
+    # Login, if the server wants one (``None``: no login).
+    "BILLING_SMTP_USERNAME": None,
+    "BILLING_SMTP_PASSWORD": None,
+    # Seconds any one SMTP operation may take.
+    "BILLING_SMTP_TIMEOUT": 30,
+    # From address, ``addr@host`` or ``Name <addr@host>``.  ``None``: the
+    # seller's name and e-mail address in the pricing rules.
+    "BILLING_MAIL_SENDER": None,
+    # Domain of the Message-IDs.  ``None``: the sender's domain.
+    "BILLING_MAIL_DOMAIN": None,
 }
 
 ActorCallable = Callable[[], str]

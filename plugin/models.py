@@ -321,3 +321,59 @@ class Invoice(Base):
 
     workspace: Mapped[Workspace] = relationship()
     credits: Mapped[Invoice | None] = relationship(remote_side=[id])
+
+
+MAIL_KINDS = ("invoice", "mailbox_notice")
+MAIL_STATUSES = ("queued", "sending", "sent", "failed")
+
+
+class OutboxMail(Base):
+    """One delivery of one e-mail: the transactional outbox (plugin.services.outbox).
+
+    A row is written in the transaction that makes the mail necessary (the
+    month close, a mailbox change, a resend), so a mail exists exactly when
+    its cause was committed.  ``recipient`` is fixed then: a later mailbox
+    change never redirects it.  ``message_key`` is unique and becomes the
+    Message-ID, so every retry of a delivery carries the same one.
+    ``claim_token`` and ``claimed_until`` are the lease of the worker that is
+    sending it (status ``sending``).
+    """
+
+    __tablename__ = "billing_outbox_mail"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {MAIL_KINDS!r}", name="kind_valid"),
+        CheckConstraint(f"status IN {MAIL_STATUSES!r}", name="status_valid"),
+        CheckConstraint(
+            "(kind = 'invoice') = (invoice_id IS NOT NULL)", name="invoice_mail_refers"
+        ),
+        CheckConstraint("recipient IS NOT NULL OR status = 'failed'", name="recipient_known"),
+        CheckConstraint(
+            "(status = 'sending') = (claimed_until IS NOT NULL)", name="sending_has_lease"
+        ),
+        Index(
+            "ix_billing_outbox_mail_due",
+            "next_attempt_at",
+            sqlite_where=text("status IN ('queued', 'sending')"),
+            postgresql_where=text("status IN ('queued', 'sending')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("billing_workspace.id"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("billing_invoice.id"), index=True)
+    recipient: Mapped[str | None] = mapped_column(String(254))
+    message_key: Mapped[str] = mapped_column(String(120), unique=True)
+    data: Mapped[Any] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[datetime]
+    queued_by: Mapped[str] = mapped_column(String(254))
+    sent_at: Mapped[datetime | None]
+
+    workspace: Mapped[Workspace] = relationship()
+    invoice: Mapped[Invoice | None] = relationship()

@@ -13,16 +13,18 @@ import email
 import email.policy
 import json
 import os
+import ssl
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select, update
 
 from plugin.models import AuditEntry, Invoice, OutboxMail, Workspace
@@ -608,3 +610,90 @@ def test_two_concurrent_workers_send_each_mail_once(demo_cli, app, session, smtp
     for got in server.received:
         assert got.rcpt_tos == (expected[got.message_id[1:].split("@")[0]],)
     assert {m.status for m in mails(session).values()} == {"sent"}
+
+
+# TLS and login -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def check_login(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    good = auth_data.login == b"billing" and auth_data.password == b"s3cret"
+    # handled=False: aiosmtpd then answers a failure with 535 itself.
+    return AuthResult(success=good, handled=False)
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+@pytest.mark.parametrize(("password", "delivered"), [("s3cret", True), ("wrong", False)])
+def test_tls_and_login(demo_cli, app, session, certificate, security, password, delivered):
+    cert, key = certificate
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    handler = Accepting()
+    port = free_port()
+    # aiosmtpd only counts STARTTLS as TLS when it decides whether to offer AUTH;
+    # its AUTH LOGIN does not take smtplib's initial response, so PLAIN only.
+    options = {
+        "authenticator": check_login,
+        "auth_require_tls": security == "starttls",
+        "auth_exclude_mechanism": ["LOGIN"],
+    }
+    if security == "starttls":
+        options |= {"tls_context": server_context, "require_starttls": True}
+    else:
+        options |= {"ssl_context": server_context}
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        issue(session, app, "2026-10")
+        app.config.update(
+            BILLING_SMTP_HOST="127.0.0.1",
+            BILLING_SMTP_PORT=port,
+            BILLING_SMTP_SECURITY=security,
+            BILLING_SMTP_USERNAME="billing",
+            BILLING_SMTP_PASSWORD=password,
+        )
+        settings = replace(
+            transport(app).settings, ssl_context=ssl.create_default_context(cafile=cert)
+        )
+        with SmtpTransport(settings) as sender:
+            summary = deliver_queued(session, sender)
+    finally:
+        controller.stop()
+    if delivered:
+        assert len(summary.sent) == 2
+        assert sorted(r.rcpt_tos for r in handler.received) == sorted(
+            (mailbox,) for mailbox in MAILED.values()
+        )
+    else:
+        assert summary.sent == []
+        assert "refused the session: 535" in summary.stopped
+        assert handler.received == []

@@ -21,14 +21,14 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, aliased
 
-from ..models import Invoice, Workspace
-from ..rules import NoPriceError, PricingRules, quote
+from ..models import Invoice
+from ..rules import NoPriceError, PricingRules
 from ..rules.pricing import Quote
-from . import audit
+from . import audit, outbox
 from .licences import count_licences
 from .numbering import lock_numbering, take_numbers
 from .periods import Month
-from .quotes import MonthWindow
+from .quotes import MonthWindow, billable_workspaces, price_counted
 from .rules_versions import record_rules_version
 
 
@@ -95,17 +95,7 @@ def close_month(
             )
         )
     )
-    workspaces = session.execute(
-        select(
-            Workspace.id,
-            Workspace.key,
-            Workspace.name,
-            Workspace.created_at,
-            Workspace.contract_variant,
-        )
-        .where(Workspace.created_at < window.end)
-        .order_by(Workspace.key)
-    ).all()
+    workspaces = billable_workspaces(session, created_before=window.end)
     summary.already_invoiced = sum(1 for ws in workspaces if ws.id in invoiced)
     teams, users = count_licences(session, window.start, window.end)
     priced, problems = [], []
@@ -113,11 +103,11 @@ def close_month(
         if ws.id in invoiced:
             continue
         try:
-            priced_ws = _price(rules, ws, month, teams, users)
+            priced_ws = price_counted(rules, ws, month, (teams, users))
         except NoPriceError as exc:
             problems.append(str(exc))
             continue
-        if priced_ws is None:
+        if not priced_ws.totals.lines:
             summary.nothing_to_bill += 1
         else:
             priced.append((ws, priced_ws))
@@ -132,6 +122,7 @@ def close_month(
         for (ws, priced_quote), seq in zip(priced, numbers, strict=True)
     ]
     session.execute(insert(Invoice), rows)
+    outbox.queue_invoice_mails(session, rules, rows, now=now, actor=actor)
     audit.record(
         session,
         actor,
@@ -145,23 +136,6 @@ def close_month(
         if progress:
             progress(1)
     return summary
-
-
-def _price(
-    rules: PricingRules, ws: Any, month: Month, teams: dict[int, int], users: dict[int, int]
-) -> Quote | None:
-    created_on = ws.created_at.astimezone(rules.zoneinfo).date()
-    variant, _ = rules.variant_for(ws.key, created_on, ws.contract_variant)
-    quantity = (teams if variant == "team_licences" else users).get(ws.id, 0)
-    priced = quote(
-        rules,
-        ws.key,
-        created_on=created_on,
-        month=month.first_day,
-        quantity=quantity,
-        contract_variant=ws.contract_variant,
-    )
-    return priced if priced.totals.lines else None
 
 
 def _invoice_row(

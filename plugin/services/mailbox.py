@@ -1,0 +1,175 @@
+"""The invoice mailbox of a workspace: one validated address, changed only with notice.
+
+The mailbox is the only recipient that invoice mails are ever sent to (the
+SMTP client gets it as the envelope's one recipient, never from a header).
+So the stored value must be exactly one plain address: no display name, no
+list, no CR/LF or other control character that could smuggle in a header
+such as ``Bcc:``.  :func:`validate_mailbox` refuses everything else with a
+message that says what is wrong, and stores the normalised ASCII form:
+
+- the domain in its ASCII (IDNA) form, so an internationalised look-alike
+  domain shows as ``xn--…`` instead of passing for a familiar one, and the
+  mail needs no SMTPUTF8 support from any server on the way;
+- non-ASCII local parts are refused for the same reason;
+- lower-cased, like every other address the plugin stores.
+
+Redirecting invoices is a classic fraud, so a change (:func:`change_mailbox`)
+is recorded in the audit log with the old and new value and queues a notice
+to both addresses, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..models import Workspace
+from . import audit, outbox
+
+CHANGE_ACTION = "change_mailbox"
+
+#: RFC 5321 allows 256 characters for a path including its angle brackets.
+MAX_LENGTH = 254
+
+_SHOWN = 80
+
+
+class MailboxError(ValueError):
+    """An address or change that is refused; ``str()`` says why.  Nothing was changed."""
+
+
+def _shown(value: str) -> str:
+    """``value`` quoted for a message, control characters escaped, long values cut."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 4] + "…'"
+
+
+def validate_mailbox(value: object) -> str:
+    """The normalised form of one invoice mailbox address; :class:`MailboxError` otherwise."""
+    if not isinstance(value, str):
+        raise MailboxError("the invoice mailbox must be an e-mail address")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise MailboxError(
+            f"{_shown(value)} contains a line break or another control character: "
+            "write one address on one line"
+        )
+    address = value.strip(" ")
+    if not address:
+        raise MailboxError("the invoice mailbox must not be empty")
+    if "," in address or ";" in address:
+        raise MailboxError(f"{_shown(address)} is a list: the invoice mailbox is one address")
+    if "<" in address or ">" in address:
+        raise MailboxError(
+            f"{_shown(address)} has a display name or angle brackets: "
+            "write only the address, such as invoices@example.com"
+        )
+    if len(address) > MAX_LENGTH:
+        raise MailboxError(
+            f"{_shown(address)} is {len(address)} characters long; "
+            f"an address has at most {MAX_LENGTH}"
+        )
+    try:
+        result = validate_email(
+            address,
+            check_deliverability=False,
+            allow_display_name=False,
+            allow_smtputf8=False,
+            strict=True,
+        )
+    except EmailNotValidError as exc:
+        raise MailboxError(f"{_shown(address)} is not a valid e-mail address: {exc}") from None
+    normalised = result.ascii_email.lower()
+    if len(normalised) > MAX_LENGTH:
+        raise MailboxError(f"{_shown(address)} is longer than {MAX_LENGTH} characters in ASCII")
+    return normalised
+
+
+def workspace_id_for(session: Session, key: str) -> int:
+    """The id of the workspace with this key; :class:`MailboxError` if there is none."""
+    workspace_id = session.scalar(select(Workspace.id).where(Workspace.key == key))
+    if workspace_id is None:
+        raise MailboxError(f"no workspace with the key {key!r}")
+    return workspace_id
+
+
+@dataclass(frozen=True)
+class MailboxChange:
+    workspace_key: str
+    old: str | None
+    new: str
+    #: Message keys of the queued notices (to the old address, if any, then the new one).
+    notices: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+
+def change_mailbox(
+    session: Session, workspace_id: int, address: str, *, actor: str, now: datetime
+) -> MailboxChange:
+    """Make ``address`` the workspace's invoice mailbox, in the caller's transaction.
+
+    Validates first and changes nothing on a bad address or unknown
+    workspace.  The same address again is no change (no audit entry, no
+    notice).  The UPDATE only applies if the mailbox is still the one read
+    here, so two accountants changing it at once cannot both notify the same
+    "old" address: the second one is refused and tries again.  Invoice mails
+    queued before keep their recipient; the next month close uses the new
+    address.  The caller commits.
+    """
+    new = validate_mailbox(address)
+    workspace = session.execute(
+        select(Workspace.key, Workspace.name, Workspace.invoice_mailbox).where(
+            Workspace.id == workspace_id
+        )
+    ).one_or_none()
+    if workspace is None:
+        raise MailboxError(f"no workspace with the id {workspace_id}")
+    old = workspace.invoice_mailbox
+    if old == new:
+        return MailboxChange(workspace.key, old, new)
+    _swap(session, workspace_id, old, new, workspace.key)
+    audit.record(
+        session,
+        actor,
+        CHANGE_ACTION,
+        workspace_id=workspace_id,
+        target=workspace.key,
+        before={"invoice_mailbox": old},
+        after={"invoice_mailbox": new},
+    )
+    facts = {
+        "workspace_key": workspace.key,
+        "workspace_name": workspace.name,
+        "old": old,
+        "new": new,
+        "changed_at": now.isoformat(),
+    }
+    notices = outbox.queue_mailbox_notices(
+        session,
+        workspace_id=workspace_id,
+        facts=facts,
+        recipients=[address for address in (old, new) if address],
+        now=now,
+        actor=actor,
+    )
+    return MailboxChange(workspace.key, old, new, notices)
+
+
+def _swap(session: Session, workspace_id: int, old: str | None, new: str, key: str) -> None:
+    result = session.execute(
+        update(Workspace)
+        .where(Workspace.id == workspace_id, Workspace.invoice_mailbox.is_not_distinct_from(old))
+        .values(invoice_mailbox=new)
+        .execution_options(synchronize_session="fetch")
+    )
+    if result.rowcount != 1:
+        raise MailboxError(
+            f"the invoice mailbox of {key} was changed by somebody else meanwhile: "
+            "look at it again, then retry"
+        )

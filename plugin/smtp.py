@@ -1,0 +1,346 @@
+"""The SMTP adapter: composes the outbox's mails from templates and sends them with smtplib.
+
+Nothing here touches the database: :mod:`plugin.services.outbox` claims the
+mails, hands each one to :meth:`SmtpTransport.send` and records the outcome.
+The contract with it is in the exceptions: ``send`` returns only when the
+server has accepted the mail (250 after DATA), raises
+:class:`~plugin.services.outbox.PermanentFailure` for a 5xx reply and
+:class:`~plugin.services.outbox.TemporaryFailure` for everything that may
+work later (no connection, timeouts, 4xx, a connection dropped mid-way).
+
+The recipient is passed to the server explicitly as the envelope's only
+``RCPT TO``; no header of the message is ever read for recipients.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import smtplib
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from ipaddress import ip_address
+from types import TracebackType
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from .pdf import money, month_name
+from .resources import resource_path
+from .services.outbox import OutgoingMail, PermanentFailure, TemporaryFailure
+from .types import utcnow
+
+SECURITY_MODES = ("none", "starttls", "tls")
+DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+class SmtpConfigError(RuntimeError):
+    """The ``BILLING_SMTP_*`` / ``BILLING_MAIL_*`` settings cannot work: the message says which."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str
+    username: str | None
+    password: str | None
+    timeout: float
+    sender: Address
+    domain: str
+    #: TLS settings for ``starttls`` / ``tls``; ``None``: the system's trusted CAs, verified.
+    ssl_context: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, default_sender: Address | None = None
+    ) -> SmtpSettings:
+        """The settings from the app config; the sender defaults to ``default_sender``.
+
+        Refuses a login on a connection without TLS to anything but this
+        machine: the password would cross the network in clear text.
+        """
+        security = str(config.get("BILLING_SMTP_SECURITY") or "none").lower()
+        if security not in SECURITY_MODES:
+            raise SmtpConfigError(
+                f"BILLING_SMTP_SECURITY is {security!r}: use one of {', '.join(SECURITY_MODES)}"
+            )
+        host = str(config.get("BILLING_SMTP_HOST") or "localhost")
+        username = config.get("BILLING_SMTP_USERNAME") or None
+        if username and security == "none" and not _is_loopback(host):
+            raise SmtpConfigError(
+                "BILLING_SMTP_USERNAME is set but BILLING_SMTP_SECURITY is 'none': the password "
+                f"would go to {host} in clear text; use 'starttls' or 'tls'"
+            )
+        sender = _sender(config.get("BILLING_MAIL_SENDER"), default_sender)
+        return cls(
+            host=host,
+            port=_port(config.get("BILLING_SMTP_PORT"), security),
+            security=security,
+            username=username,
+            password=config.get("BILLING_SMTP_PASSWORD") or None,
+            timeout=_timeout(config.get("BILLING_SMTP_TIMEOUT", 30)),
+            sender=sender,
+            domain=_domain(config.get("BILLING_MAIL_DOMAIN") or sender.domain),
+        )
+
+    @property
+    def lease(self) -> timedelta:
+        """How long one mail may hold a worker: a session is a few round trips of ``timeout``."""
+        return max(timedelta(minutes=5), timedelta(seconds=10 * self.timeout))
+
+    def message_id(self, key: str) -> str:
+        return f"<{key}@{self.domain}>"
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _port(value: Any, security: str) -> int:
+    if value in (None, ""):
+        return DEFAULT_PORTS[security]
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        port = 0
+    if not 0 < port < 65536:
+        raise SmtpConfigError(f"BILLING_SMTP_PORT is {value!r}: a port number from 1 to 65535")
+    return port
+
+
+def _timeout(value: Any) -> float:
+    try:
+        timeout = float(value)
+    except (TypeError, ValueError):
+        timeout = 0
+    if not timeout > 0:
+        raise SmtpConfigError(f"BILLING_SMTP_TIMEOUT is {value!r}: a number of seconds above 0")
+    return timeout
+
+
+def _sender(value: Any, default: Address | None) -> Address:
+    if value in (None, ""):
+        if default is None:
+            raise SmtpConfigError("BILLING_MAIL_SENDER is not set")
+        return default
+    text = str(value)
+    name, addr = parseaddr(text)
+    if any(ord(char) < 0x20 for char in text) or "@" not in addr:
+        raise SmtpConfigError(
+            f"BILLING_MAIL_SENDER is {text!r}: write addr@host or Name <addr@host>"
+        )
+    try:
+        return Address(display_name=name, addr_spec=addr)
+    except (ValueError, HeaderParseError) as exc:
+        raise SmtpConfigError(f"BILLING_MAIL_SENDER is {text!r}: {exc}") from None
+
+
+def _domain(value: str) -> str:
+    if not _DOMAIN.match(value):
+        raise SmtpConfigError(
+            f"BILLING_MAIL_DOMAIN is {value!r}: a domain name such as example.com"
+        )
+    return value.lower()
+
+
+# Composing ------------------------------------------------------------------
+
+
+@functools.cache
+def _environment() -> Environment:
+    """Plain-text templates: nothing is escaped, and headers are made one line below."""
+    environment = Environment(
+        loader=FileSystemLoader(resource_path("templates")),
+        autoescape=False,
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(money=money, month_name=month_name, date=_date)
+    return environment
+
+
+def _date(value: datetime | str) -> str:
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return instant.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _render(name: str, **context: Any) -> str:
+    return _environment().get_template(f"billing/mail/{name}").render(**context)
+
+
+def compose(mail: OutgoingMail, settings: SmtpSettings, *, now: datetime) -> EmailMessage:
+    """The message for ``mail``: subject and body from ``templates/billing/mail/``.
+
+    An invoice mail carries its stored PDF unchanged as ``NUMBER.pdf``.
+    """
+    context = {"mail": mail.data, "invoice": mail.invoice, "sender": settings.sender}
+    message = EmailMessage()
+    message["From"] = settings.sender
+    message["To"] = mail.recipient
+    message["Subject"] = " ".join(_render(f"{mail.kind}_subject.txt", **context).split())
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = settings.message_id(mail.message_key)
+    if mail.data.get("references"):
+        message["References"] = settings.message_id(mail.data["references"])
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(_render(f"{mail.kind}_body.txt", **context), cte="quoted-printable")
+    if mail.invoice is not None:
+        message.add_attachment(
+            mail.pdf,
+            maintype="application",
+            subtype="pdf",
+            filename=f"{_safe_filename(mail.invoice['number'])}.pdf",
+        )
+    return message
+
+
+def as_wire_bytes(message: EmailMessage) -> bytes:
+    """The message as sent: CRLF line ends, and no ``>From`` mangling of body lines.
+
+    ``smtplib``'s own ``send_message`` flattens with a generator that turns a
+    body line starting with "From " into ">From ", which changes the text.
+    """
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+def _safe_filename(number: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", number)
+
+
+# Sending --------------------------------------------------------------------
+
+
+class SmtpTransport:
+    """One SMTP session, opened on the first mail and reused until a failure or :meth:`close`."""
+
+    def __init__(self, settings: SmtpSettings, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._client: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Send ``mail`` to its recipient only; return once the server has accepted it."""
+        data = as_wire_bytes(compose(mail, self.settings, now=self.clock()))
+        client = self._session()
+        try:
+            client.sendmail(self.settings.sender.addr_spec, [mail.recipient], data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            self._drop()
+            code, reply = next(iter(exc.recipients.values()))
+            raise _by_code(code, reply, "RCPT TO") from None
+        except smtplib.SMTPResponseException as exc:
+            self._drop()
+            raise _by_code(exc.smtp_code, exc.smtp_error, _stage(exc)) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            self._drop()
+            raise PermanentFailure(f"the server cannot take this mail: {exc}") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            self._drop()
+            raise TemporaryFailure(f"connection lost while sending: {_describe(exc)}") from None
+
+    def close(self) -> None:
+        """End the session politely if it still stands; never raises."""
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+    def _drop(self) -> None:
+        """Forget the session after a failure: the next mail starts a fresh one."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _session(self) -> smtplib.SMTP:
+        if self._client is None:
+            settings = self.settings
+            where = f"{settings.host}:{settings.port}"
+            try:
+                self._client = self._open()
+            except smtplib.SMTPResponseException as exc:
+                reply = _reply(exc.smtp_code, exc.smtp_error)
+                raise TemporaryFailure(
+                    f"the SMTP server {where} refused the session: {reply}", connection=True
+                ) from None
+            except (smtplib.SMTPException, OSError) as exc:
+                raise TemporaryFailure(
+                    f"cannot reach the SMTP server {where}: {_describe(exc)}", connection=True
+                ) from None
+        return self._client
+
+    def _open(self) -> smtplib.SMTP:
+        settings = self.settings
+        context = settings.ssl_context or ssl.create_default_context()
+        if settings.security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=settings.timeout, context=context
+            )
+        else:
+            client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        try:
+            client.ehlo()
+            if settings.security == "starttls":
+                client.starttls(context=context)
+                client.ehlo()
+            if settings.username:
+                client.login(settings.username, settings.password or "")
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+
+def _stage(exc: smtplib.SMTPResponseException) -> str:
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return "MAIL FROM"
+    if isinstance(exc, smtplib.SMTPDataError):
+        return "DATA"
+    return "SMTP"
+
+
+def _reply(code: int, reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return f"{code} {' '.join(text.split())}"
+
+
+def _by_code(code: int, reply: bytes | str, stage: str) -> Exception:
+    """A 5xx reply is permanent; 4xx (and anything odd) may work later."""
+    message = f"{_reply(code, reply)} (at {stage})"
+    if 500 <= code < 600:
+        return PermanentFailure(message)
+    return TemporaryFailure(message)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
