@@ -27,6 +27,7 @@ DEFAULT_ACCESS: Mapping[str, frozenset[str]] = {
     "view_rules": frozenset({"support", "accounting"}),
     "edit_rules": frozenset({"accounting"}),
     "change_mailbox": frozenset({"accounting"}),
+    "resend_invoices": frozenset({"accounting"}),
 }
 
 

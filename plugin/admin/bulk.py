@@ -30,6 +30,10 @@ def matching_ids(view: Any) -> list[int]:
     return [row[0] for row in query.with_entities(view.model.id).order_by(None)]
 
 
-def list_query_string() -> dict[str, str]:
+def list_query_string(leave_out: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
     """The list's search, filter and sort arguments, to carry through the confirmation."""
-    return {key: value for key, value in request.args.items() if key != "page"}
+    return {
+        key: value
+        for key, value in request.args.items()
+        if key != "page" and key not in leave_out
+    }

@@ -15,9 +15,10 @@ from wtforms.validators import DataRequired, Length
 from ..extension import billing
 from ..models import Invoice
 from ..services.invoicing import InvoicingError, issue_credit_note
+from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
 from ..types import utcnow
 from .access import allowed
-from .base import BillingModelView
+from .base import BillingModelView, CsrfForm, local_minute
 from .workspace_page import pdf_response
 
 
@@ -35,6 +36,23 @@ def _pdf(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
     if not allowed("download_invoices"):
         return Markup("")
     return Markup('<a href="{}">PDF</a>').format(url_for(".invoice_pdf", number=model.number))
+
+
+def _mail(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
+    """The delivery at a glance: status, recipient, tries, last error; a link to its history."""
+    delivery = g.billing_mail.get(model.number)
+    if delivery is None:
+        return Markup("<span class='text-muted'>download</span>")
+    text = Markup("{} <small class='text-muted'>to {}, {} attempt(s)</small>").format(
+        delivery.status, delivery.latest.recipient or "—", delivery.attempts
+    )
+    if delivery.last_error:
+        text += Markup("<br><small class='text-danger'>{}</small>").format(delivery.last_error)
+    link = Markup('<br><a href="{}">{}</a>').format(
+        url_for(".mail", number=model.number),
+        "History, resend…" if allowed("resend_invoices") else "History",
+    )
+    return text + link
 
 
 def _credit(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
@@ -56,11 +74,17 @@ class InvoiceView(BillingModelView):
         "gross",
         "currency",
         "status",
+        "mail",
         "pdf",
         "credit",
     )
-    column_labels = {"workspace_key": "Workspace", "credit": ""}  # noqa: RUF012
-    column_formatters = {"status": _status, "pdf": _pdf, "credit": _credit}  # noqa: RUF012
+    column_labels = {"workspace_key": "Workspace", "credit": "", "mail": "E-mail"}  # noqa: RUF012
+    column_formatters = {  # noqa: RUF012
+        "status": _status,
+        "mail": _mail,
+        "pdf": _pdf,
+        "credit": _credit,
+    }
     column_searchable_list = ("number", "workspace_key", "workspace_name")
     column_filters = ("period", "workspace_key", "kind", "variant")
     column_sortable_list = ("number", "period", "workspace_key", "gross")
@@ -76,12 +100,50 @@ class InvoiceView(BillingModelView):
                     select(Invoice.credits_invoice_id).where(Invoice.credits_invoice_id.in_(ids))
                 )
             )
+            g.billing_mail = delivery_status(
+                billing().session, [invoice.number for invoice in invoices]
+            )
         return count, invoices
 
     @expose("/pdf/<number>")
     def invoice_pdf(self, number: str) -> Any:
         self.require("download_invoices")
         return pdf_response(number)
+
+    @expose("/mail/<number>", methods=["GET", "POST"])
+    def mail(self, number: str) -> Any:
+        """Every delivery of the invoice (status, attempts, errors); accounting resends here."""
+        ext = billing()
+        invoice = ext.session.scalar(select(Invoice).where(Invoice.number == number))
+        if invoice is None:
+            abort(404)
+        form = CsrfForm()
+        if request.method == "POST":
+            self.require("resend_invoices")
+            if not form.validate_on_submit():
+                abort(400, description="The form expired or was not sent by this page; try again.")
+            try:
+                resend = resend_invoice(ext.session, number, actor=ext.actor())
+            except MailError as exc:
+                ext.session.rollback()
+                flash(f"Not resent: {exc}.", "error")
+            else:
+                ext.session.commit()
+                flash(
+                    f"Invoice {number} queued for {resend.recipient}; "
+                    "it goes out with the next `flask billing send-invoices`.",
+                    "success",
+                )
+            return redirect(url_for(".mail", number=number))
+        return self.render(
+            "billing/admin/invoice_mail.html",
+            invoice=invoice,
+            deliveries=deliveries(ext.session, invoice_number=number),
+            mailbox=invoice.workspace.invoice_mailbox,
+            form=form,
+            can_resend=allowed("resend_invoices"),
+            when=local_minute,
+        )
 
     @expose("/credit/<number>", methods=["GET", "POST"])
     def credit_note(self, number: str) -> Any:

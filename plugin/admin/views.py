@@ -28,9 +28,9 @@ from ..models import (
 )
 from ..services.counts import current_counts
 from ..types import utcnow
-from . import workspace_page
+from . import mailbox_page, workspace_page
 from .base import BillingModelView, CsrfForm
-from .bulk import matching_ids
+from .bulk import list_query_string, matching_ids
 from .invoice_view import InvoiceView
 from .member_view import MemberView
 from .rules_page import RulesView
@@ -113,7 +113,11 @@ class WorkspaceView(BillingModelView):
         g.billing_counts = current_counts(ext.session, ext.rules(), workspaces, utcnow())
         return count, workspaces
 
-    action_permissions = {"export": "export_licences", "purge": "purge_members"}  # noqa: RUF012
+    action_permissions = {  # noqa: RUF012
+        "export": "export_licences",
+        "purge": "purge_members",
+        "mailbox": "change_mailbox",
+    }
 
     @action("export", "Export licence holders…")
     def action_export(self, ids: list[str]) -> Any:
@@ -129,6 +133,44 @@ class WorkspaceView(BillingModelView):
             )
             return redirect(url_for(".index_view"))
         return redirect(url_for(".purge", key=keys[0]))
+
+    @action("mailbox", "Change invoice mailbox…")
+    def action_mailbox(self, ids: list[str]) -> Any:
+        return redirect(url_for(".change_mailbox", ids=",".join(ids)))
+
+    @expose("/mailbox", methods=["GET", "POST"])
+    def change_mailbox(self) -> Any:
+        """Ask for the address, then change it for the ticked (or all matching) workspaces."""
+        self.require("change_mailbox")
+        ids = (
+            matching_ids(self)
+            if request.args.get("all")
+            else workspace_page.parse_ids(request.args.get("ids", ""))
+        )
+        workspaces = mailbox_page.targets(ids)
+        if not workspaces:
+            abort(400, description="No workspace selected.")
+        single = workspaces[0].key if len(workspaces) == 1 else None
+        back = (
+            url_for(".workspace_page", key=single)
+            if single
+            else url_for(".index_view", **list_query_string({"ids", "all"}))
+        )
+        form = mailbox_page.MailboxForm()
+        if request.method == "POST":
+            valid = form.validate()
+            if "csrf_token" in form.errors:
+                abort(400, description="The form expired or was not sent by this page; try again.")
+            if valid and mailbox_page.apply([ws.id for ws in workspaces], form.address.data):
+                return redirect(back)
+        return self.render(
+            "billing/admin/mailbox.html",
+            form=form,
+            workspaces=workspaces,
+            shown=mailbox_page.SHOWN,
+            back=back,
+            action_url=url_for(".change_mailbox", **request.args),
+        )
 
     @expose("/export-selected")
     def export_selected(self) -> Any:

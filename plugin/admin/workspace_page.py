@@ -27,6 +27,7 @@ from ..services.exports import (
 from ..services.history import licence_history, recent_months
 from ..services.invoice_pdfs import PdfNotAvailable, stored_pdf
 from ..services.invoicing import list_invoices
+from ..services.outbox import delivery_status
 from ..services.periods import Month
 from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_inactive
 from ..services.quotes import UnknownWorkspace, get_workspace
@@ -61,11 +62,13 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
     ext = billing()
     session, rules, now = ext.session, ext.rules(), utcnow()
     history = licence_history(session, rules, workspace, now)
+    invoices = list(list_invoices(session, workspace_key=workspace.key))
     return {
         "workspace": workspace,
         "created_on": workspace.created_at.astimezone(rules.zoneinfo).date(),
         "counts": current_counts(session, rules, [workspace], now)[workspace.id],
-        "invoices": list(list_invoices(session, workspace_key=workspace.key)),
+        "invoices": invoices,
+        "mail": delivery_status(session, [invoice.number for invoice in invoices]),
         "teams": teams_now(session, workspace.id, now),
         "history": history,
         "chart_max": max([count for _, count in history] + [1]),

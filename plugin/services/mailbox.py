@@ -20,11 +20,12 @@ to both addresses, in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select, update
+from sqlalchemy import Row, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ..models import Workspace
@@ -114,62 +115,96 @@ def change_mailbox(
 ) -> MailboxChange:
     """Make ``address`` the workspace's invoice mailbox, in the caller's transaction.
 
-    Validates first and changes nothing on a bad address or unknown
-    workspace.  The same address again is no change (no audit entry, no
-    notice).  The UPDATE only applies if the mailbox is still the one read
-    here, so two accountants changing it at once cannot both notify the same
-    "old" address: the second one is refused and tries again.  Invoice mails
-    queued before keep their recipient; the next month close uses the new
-    address.  The caller commits.
+    The one-workspace case of :func:`change_mailboxes` (the CLI, the workspace
+    page).  The caller commits.
+    """
+    return change_mailboxes(session, [workspace_id], address, actor=actor, now=now)[0]
+
+
+def change_mailboxes(
+    session: Session, workspace_ids: Sequence[int], address: str, *, actor: str, now: datetime
+) -> list[MailboxChange]:
+    """Make ``address`` the invoice mailbox of each workspace, in the caller's transaction.
+
+    Validates first and changes nothing on a bad address or an unknown
+    workspace.  A workspace that already has the address is no change (no
+    audit entry, no notice).  The others change in one UPDATE that only
+    applies while every mailbox is still the one read here, so two
+    accountants changing it at once cannot both notify the same "old"
+    address: the second one is refused and tries again.  Each change gets an
+    audit entry with the old and new value and a notice to both addresses.
+    Invoice mails queued before keep their recipient; the next month close
+    uses the new address.  A constant number of statements whatever the
+    number of workspaces.  Returns the changes in key order; the caller commits.
     """
     new = validate_mailbox(address)
-    workspace = session.execute(
-        select(Workspace.key, Workspace.name, Workspace.invoice_mailbox).where(
-            Workspace.id == workspace_id
+    wanted = set(workspace_ids)
+    if not wanted:
+        raise MailboxError("no workspace selected")
+    workspaces = session.execute(
+        select(Workspace.id, Workspace.key, Workspace.name, Workspace.invoice_mailbox)
+        .where(Workspace.id.in_(wanted))
+        .order_by(Workspace.key)
+    ).all()
+    missing = wanted - {workspace.id for workspace in workspaces}
+    if missing:
+        raise MailboxError(f"no workspace with the id {min(missing)}")
+    moving = [workspace for workspace in workspaces if workspace.invoice_mailbox != new]
+    if moving:
+        _swap(session, moving, new)
+        audit.record_many(
+            session,
+            actor,
+            CHANGE_ACTION,
+            [
+                {
+                    "workspace_id": workspace.id,
+                    "target": workspace.key,
+                    "before": {"invoice_mailbox": workspace.invoice_mailbox},
+                    "after": {"invoice_mailbox": new},
+                }
+                for workspace in moving
+            ],
         )
-    ).one_or_none()
-    if workspace is None:
-        raise MailboxError(f"no workspace with the id {workspace_id}")
-    old = workspace.invoice_mailbox
-    if old == new:
-        return MailboxChange(workspace.key, old, new)
-    _swap(session, workspace_id, old, new, workspace.key)
-    audit.record(
-        session,
-        actor,
-        CHANGE_ACTION,
-        workspace_id=workspace_id,
-        target=workspace.key,
-        before={"invoice_mailbox": old},
-        after={"invoice_mailbox": new},
-    )
-    facts = {
-        "workspace_key": workspace.key,
-        "workspace_name": workspace.name,
-        "old": old,
-        "new": new,
-        "changed_at": now.isoformat(),
-    }
     notices = outbox.queue_mailbox_notices(
         session,
-        workspace_id=workspace_id,
-        facts=facts,
-        recipients=[address for address in (old, new) if address],
+        [
+            outbox.MailboxNotice(
+                workspace_id=workspace.id,
+                facts={
+                    "workspace_key": workspace.key,
+                    "workspace_name": workspace.name,
+                    "old": workspace.invoice_mailbox,
+                    "new": new,
+                    "changed_at": now.isoformat(),
+                },
+                recipients=tuple(a for a in (workspace.invoice_mailbox, new) if a),
+            )
+            for workspace in moving
+        ],
         now=now,
         actor=actor,
     )
-    return MailboxChange(workspace.key, old, new, notices)
+    return [
+        MailboxChange(
+            workspace.key, workspace.invoice_mailbox, new, notices.get(workspace.id, ())
+        )
+        for workspace in workspaces
+    ]
 
 
-def _swap(session: Session, workspace_id: int, old: str | None, new: str, key: str) -> None:
+def _swap(session: Session, moving: Sequence[Row], new: str) -> None:
+    """One UPDATE, applied only if no mailbox changed since it was read."""
+    read = [(workspace.id, workspace.invoice_mailbox or "") for workspace in moving]
     result = session.execute(
         update(Workspace)
-        .where(Workspace.id == workspace_id, Workspace.invoice_mailbox.is_not_distinct_from(old))
+        .where(tuple_(Workspace.id, func.coalesce(Workspace.invoice_mailbox, "")).in_(read))
         .values(invoice_mailbox=new)
         .execution_options(synchronize_session="fetch")
     )
-    if result.rowcount != 1:
+    if result.rowcount != len(moving):
+        keys = ", ".join(workspace.key for workspace in moving)
         raise MailboxError(
-            f"the invoice mailbox of {key} was changed by somebody else meanwhile: "
+            f"the invoice mailbox of {keys} was changed by somebody else meanwhile: "
             "look at it again, then retry"
         )

@@ -237,37 +237,47 @@ def _new_mail(now: datetime, actor: str) -> dict[str, Any]:
     }
 
 
-def queue_mailbox_notices(
-    session: Session,
-    *,
-    workspace_id: int,
-    facts: Mapping[str, Any],
-    recipients: Iterable[str],
-    now: datetime,
-    actor: str,
-) -> tuple[str, ...]:
-    """Queue the notice of a mailbox change to each of ``recipients``; returns their keys.
+@dataclass(frozen=True)
+class MailboxNotice:
+    """The notice of one workspace's mailbox change: what it says and to whom."""
 
-    ``facts`` is what the notice says (workspace, old and new address, when).
+    workspace_id: int
+    #: What the notice says (workspace, old and new address, when).
+    facts: Mapping[str, Any]
+    recipients: tuple[str, ...]
+
+
+def queue_mailbox_notices(
+    session: Session, notices: Sequence[MailboxNotice], *, now: datetime, actor: str
+) -> dict[int, tuple[str, ...]]:
+    """Queue every notice to each of its recipients in one statement.
+
+    Returns the message keys by workspace id.
     """
-    # Short enough that the Message-ID header fits on one line with most domains.
-    change = secrets.token_hex(8)
-    rows = [
-        {
-            **_new_mail(now, actor),
-            "kind": "mailbox_notice",
-            "workspace_id": workspace_id,
-            "invoice_id": None,
-            "recipient": recipient,
-            "message_key": f"mailbox-{change}.{index}",
-            "data": dict(facts),
-            "status": "queued",
-            "last_error": None,
-        }
-        for index, recipient in enumerate(recipients, start=1)
-    ]
-    session.execute(_TABLE.insert(), rows)
-    return tuple(row["message_key"] for row in rows)
+    keys: dict[int, tuple[str, ...]] = {}
+    rows = []
+    for notice in notices:
+        # Short enough that the Message-ID header fits on one line with most domains.
+        change = secrets.token_hex(8)
+        mails = [
+            {
+                **_new_mail(now, actor),
+                "kind": "mailbox_notice",
+                "workspace_id": notice.workspace_id,
+                "invoice_id": None,
+                "recipient": recipient,
+                "message_key": f"mailbox-{change}.{index}",
+                "data": dict(notice.facts),
+                "status": "queued",
+                "last_error": None,
+            }
+            for index, recipient in enumerate(notice.recipients, start=1)
+        ]
+        keys[notice.workspace_id] = tuple(mail["message_key"] for mail in mails)
+        rows += mails
+    if rows:
+        session.execute(_TABLE.insert(), rows)
+    return keys
 
 
 @dataclass(frozen=True)
