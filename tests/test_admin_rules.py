@@ -240,16 +240,19 @@ def test_a_valid_draft_shows_the_diff_and_this_months_totals_side_by_side(
 
 def test_the_preview_names_a_workspace_the_draft_cannot_price(app, session, demo_cli):
     in_force = app.extensions["billing"].rules(app)
+    now = utcnow()
+    # The draft's team-licence prices start only after this month, whenever the test runs.
+    later = Month.of(now, in_force.zoneinfo).next()
     draft = check_draft(
         in_force.content.replace(
             "effective_from: 2023-03-01\n        model: flat",
-            "effective_from: 2027-01-01\n        model: flat",
+            f"effective_from: {later.first_day}\n        model: flat",
         ).replace(
             "effective_from: 2026-01-01\n        model: flat",
-            "effective_from: 2027-02-01\n        model: flat",
+            f"effective_from: {later.next().first_day}\n        model: flat",
         )
     )
-    rows = {row.workspace_key: row for row in preview_totals(session, in_force, draft, utcnow())}
+    rows = {row.workspace_key: row for row in preview_totals(session, in_force, draft, now)}
     assert rows["nordwind"].current.error is None
     assert "no price version of team_licences" in rows["nordwind"].draft.error
     assert rows["nordwind"].draft.net is None

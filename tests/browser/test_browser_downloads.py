@@ -18,24 +18,31 @@ def test_accounting_downloads_the_licence_export_of_a_chosen_month(page, backoff
     act_as("accounting")
     page.goto(backoffice.url("/admin/billing_workspaces/w/acme/"))
     form = page.locator("#export-form")
-    form.locator("#export-month").select_option("2026-10")
+    # The form offers the last 13 months. October 2026 (Altprojekte archived on the
+    # 15th: Emil still billed) while it is among them; later the oldest month offered,
+    # after the demo data's last change (10 November 2026): Anna, Chris and Dora.
+    offered = form.locator("#export-month option").evaluate_all("os => os.map(o => o.value)")
+    month = "2026-10" if "2026-10" in offered else offered[-1]
+    form.locator("#export-month").select_option(month)
     form.locator("select[name=format]").select_option("csv")
     with page.expect_download() as info:
         form.get_by_role("button", name="Download export").click()
     download = info.value
     assert download.failure() is None
-    assert download.suggested_filename == "acme-2026-10-user-licences.csv"
+    assert download.suggested_filename == f"acme-{month}-user-licences.csv"
     rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8-sig"))))
     assert rows[0][:3] == ["email", "name", "teams"]
-    assert [row[0] for row in rows[1:]] == [
+    billed = [
         "anna@mueller-soehne.example",
         "chris@consulting.example",
         "dora@mueller-soehne.example",
-        "emil@mueller-soehne.example",
     ]
-    emil = next(row for row in rows if row[0] == "emil@mueller-soehne.example")
-    assert emil[1] == "Emil Brandt"
-    assert emil[2] == "Altprojekte"
+    if month == "2026-10":
+        billed.append("emil@mueller-soehne.example")
+        emil = next(row for row in rows if row[0] == "emil@mueller-soehne.example")
+        assert emil[1] == "Emil Brandt"
+        assert emil[2] == "Altprojekte"
+    assert [row[0] for row in rows[1:]] == billed
 
 
 def test_accounting_downloads_an_invoice_pdf_after_the_month_close(
