@@ -108,3 +108,35 @@ def test_the_demo_role_switch_sets_the_role(app):
     assert client.get("/demo/role/support").status_code == 302
     assert client.get("/admin/billing_workspaces/").status_code == 200
     assert client.get("/demo/role/nobody").status_code == 404
+
+
+def test_importing_the_plugin_does_nothing(tmp_path):
+    """Importing every module reads no rules file, opens no database and no socket."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPOSITORY
+
+    script = (
+        "import importlib, pkgutil, sys\n"
+        "seen = []\n"
+        "def hook(event, args):\n"
+        "    if event == 'open' and str(args[0]).endswith(('.yaml', '.yml', '.sqlite', '.db')):\n"
+        "        seen.append(str(args[0]))\n"
+        "    elif event in ('sqlite3.connect', 'socket.connect', 'subprocess.Popen'):\n"
+        "        seen.append(event)\n"
+        "sys.addaudithook(hook)\n"
+        "import plugin\n"
+        "for module in pkgutil.walk_packages(plugin.__path__, 'plugin.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "print(seen)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPOSITORY), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -120,6 +121,30 @@ def test_the_current_or_a_future_month_cannot_be_closed(cli, session, months_ahe
     assert month in result.output
     assert "only past months can be closed" in result.output or "future" in result.output
     assert session.scalars(select(Invoice)).all() == []
+
+
+def test_without_a_month_the_previous_one_is_closed(cli, session):
+    expected = str(Month.of(utcnow(), ZoneInfo("Europe/Berlin")).previous())
+    result = cli("close-month")
+    assert result.exit_code == 0, result.output
+    assert f"Month {expected}: " in result.output
+    assert {i["period"] for i in invoices_json(cli)} == {expected}
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        # 00:30 on 1 December in Berlin is still 30 November in UTC.
+        (datetime(2026, 11, 30, 23, 30, tzinfo=UTC), Month(2026, 11)),
+        (datetime(2026, 11, 30, 22, 59, tzinfo=UTC), Month(2026, 10)),
+        (datetime(2026, 12, 31, 23, 0, tzinfo=UTC), Month(2026, 12)),
+    ],
+)
+def test_the_default_month_is_the_previous_one_in_the_billing_time_zone(now, expected):
+    from plugin.rules import load_rules_file
+    from plugin.services.invoicing import default_close_month
+
+    assert default_close_month(load_rules_file(RULES_PATH), now) == expected
 
 
 def test_a_bad_month_argument_is_refused(cli):

@@ -33,6 +33,8 @@ def test_wheel_ships_migrations_templates_and_rules(wheel):
     assert "plugin/migrations/env.py" in names
     assert "plugin/migrations/versions/0001_initial.py" in names
     assert "plugin/pricing_rules.yaml" in names
+    assert "plugin/templates/billing/invoice_pdf.html" in names
+    assert "plugin/templates/billing/admin/workspace.html" in names
     assert not any(name.startswith("tests/") for name in names)
 
 
@@ -60,6 +62,10 @@ def test_installed_wheel_migrates_a_database_outside_the_checkout(wheel, tmp_pat
         "assert plugin.__file__.startswith({site!r}), plugin.__file__\n"
         "engine = sqlalchemy.create_engine('sqlite:///' + {db!r})\n"
         "migrate.upgrade(engine)\n"
+        "from plugin.resources import resource_path\n"
+        "templates = resource_path('templates')\n"
+        "assert str(templates).startswith({site!r}), templates\n"
+        "assert (templates / 'billing' / 'invoice_pdf.html').is_file()\n"
         "print(migrate.current_revision(engine))\n"
     ).format(site=str(target), db=str(tmp_path / "db.sqlite"))
     env = {**os.environ, "PYTHONPATH": str(target)}
