@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import click
 from flask.cli import AppGroup
 
@@ -15,6 +19,15 @@ def fail(messages: list[str], summary: str) -> None:
     for message in messages:
         click.echo(message, err=True)
     raise click.ClickException(summary)
+
+
+def echo_listing(items: Iterable[Any], as_json: bool, line: Callable[[Any], str]) -> None:
+    """A listing command's output: one JSON array of ``item.as_json()``, or a line per item."""
+    if as_json:
+        click.echo(json.dumps([item.as_json() for item in items], indent=2))
+        return
+    for item in items:
+        click.echo(line(item))
 
 
 class MonthType(click.ParamType):

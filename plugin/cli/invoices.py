@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..extension import billing
@@ -16,7 +14,7 @@ from ..services.invoicing import (
 )
 from ..services.periods import Month
 from ..types import utcnow
-from .common import MONTH, billing_cli
+from .common import MONTH, billing_cli, echo_listing
 from .pdfs import render_pending_pdfs
 
 
@@ -67,11 +65,11 @@ def credit_note_command(number: str, reason: str) -> None:
 def invoices_command(month: Month | None, workspace_key: str | None, as_json: bool) -> None:
     """List invoices and credit notes."""
     listings = list_invoices(billing().session, month=month, workspace_key=workspace_key)
-    if as_json:
-        click.echo(json.dumps([listing.as_json() for listing in listings], indent=2))
-        return
-    for item in listings:
-        click.echo(
+    echo_listing(
+        listings,
+        as_json,
+        lambda item: (
             f"{item.number:<16} {item.kind:<11} {item.workspace:<20} {item.period} "
             f"{item.variant:<13} {item.quantity:>6} {item.gross:>12} {item.currency} {item.status}"
-        )
+        ),
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from email.headerregistry import Address
 
 import click
@@ -14,7 +13,7 @@ from ..services.mailbox import MailboxError, change_mailbox, workspace_id_for
 from ..services.outbox import MailError, deliver_queued, deliveries, resend_invoice
 from ..smtp import SmtpConfigError, SmtpSettings, SmtpTransport
 from ..types import utcnow
-from .common import billing_cli, fail
+from .common import billing_cli, echo_listing, fail
 
 
 @billing_cli.command("set-mailbox")
@@ -107,11 +106,11 @@ def mail_status_command(
     found = deliveries(
         billing().session, invoice_number=number, workspace_key=workspace_key, status=status
     )
-    if as_json:
-        click.echo(json.dumps([delivery.as_json() for delivery in found], indent=2))
-        return
-    for item in found:
-        click.echo(
+    echo_listing(
+        found,
+        as_json,
+        lambda item: (
             f"{item.message_key:<40} {item.workspace_key:<20} {item.recipient or '-':<36} "
             f"{item.state:<16} {item.attempts:>3}  {item.last_error or ''}"
-        )
+        ),
+    )
