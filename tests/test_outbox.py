@@ -697,3 +697,27 @@ def test_tls_and_login(demo_cli, app, session, certificate, security, password, 
         assert summary.sent == []
         assert "refused the session: 535" in summary.stopped
         assert handler.received == []
+
+
+def test_mail_status_lists_every_delivery_for_people_and_scripts(demo_cli, app, session, smtp):
+    smtp()
+    issue(session, app, "2026-10")
+    number = number_of(session, "acme")
+    result = demo_cli("mail-status", "--invoice", number, "--json")
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads(result.output)
+    assert (entry["invoice"], entry["recipient"], entry["status"], entry["attempts"]) == (
+        number,
+        MAILED["acme"],
+        "queued",
+        0,
+    )
+    deliver(session, app)
+    lines = demo_cli("mail-status", "--status", "sent").output.splitlines()
+    assert sorted(line.split()[0] for line in lines) == sorted(
+        f"invoice-{number_of(session, key)}" for key in MAILED
+    )
+    assert all(" sent " in line for line in lines)
+    refused = demo_cli("mail-status", "--status", "lost")
+    assert refused.exit_code == 2
+    assert "'lost' is not one of 'queued', 'sending', 'sent', 'failed'" in refused.output
