@@ -474,3 +474,8 @@ def test_documented_example_loads():
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     rules = load_rules(example)
     assert rules.contracts["initech"].prices[0].model == "volume"
+    # The README's example is the shipped file, comments aside.
+    shipped = load_rules_file(REPOSITORY / "pricing_rules.yaml")
+    for field in dataclasses.fields(PricingRules):
+        if field.name not in ("content", "sha256", "source"):
+            assert getattr(rules, field.name) == getattr(shipped, field.name), field.name
