@@ -273,11 +273,24 @@ def test_close_month_renders_every_pdf(cli, tmp_path):
     assert "Invoice PDFs rendered: 4, failed: 0." in result.output
     listed = invoices_json(cli)
     assert all(invoice["pdf_sha256"] for invoice in listed)
-    output = tmp_path / "acme.pdf"
-    number = next(i["number"] for i in listed if i["workspace"] == "acme")
-    assert cli("invoice-pdf", number, "--output", str(output)).exit_code == 0
-    text = subprocess.run(
-        ["pdftotext", "-layout", str(output), "-"], capture_output=True, text=True, check=True
-    ).stdout
-    for expected in (number, "Müller & Söhne GmbH", "Wolkenwerk Software GmbH", "€70.21"):
-        assert expected in text, (expected, text)
+    names = {
+        "acme": "Müller & Söhne GmbH",
+        "globex": "Globex Corporation",
+        "initech": "Initech GmbH",
+        "nordwind": "Nordwind Logistik AG",
+    }
+    for invoice in listed:
+        output = tmp_path / f"{invoice['workspace']}.pdf"
+        assert cli("invoice-pdf", invoice["number"], "--output", str(output)).exit_code == 0
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(output), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        for expected in (
+            invoice["number"],
+            names[invoice["workspace"]],
+            "Wolkenwerk Software GmbH",
+            "2026-10 (October 2026)",
+            f"€{invoice['net']}",
+            f"€{invoice['gross']}",
+        ):
+            assert expected in text, (invoice["workspace"], expected, text)
