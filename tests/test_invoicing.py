@@ -197,6 +197,12 @@ def test_a_credit_note_reverses_an_invoice_once(cli, session):
     stored = session.scalar(select(Invoice).where(Invoice.number == note["number"]))
     assert stored.reason == "Team fleet was archived late by us"
     assert stored.lines[0]["amount"] == "-64.00"
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "credit_note"))
+    assert entry.target == note["number"]
+    assert entry.workspace.key == "nordwind"
+    assert entry.before == {"invoice": number, "status": "issued"}
+    assert entry.after == {"invoice": number, "status": "credited", "credit_note": note["number"]}
+    assert entry.detail == f"credits {number}: Team fleet was archived late by us"
     again = cli("credit-note", number, "--reason", "twice")
     assert again.exit_code == 1
     assert f"{number} is already credited by {note['number']}" in again.output

@@ -259,6 +259,8 @@ def issue_credit_note(
         "credit_note",
         workspace_id=original.workspace_id,
         target=note.number,
+        before={"invoice": number, "status": "issued"},
+        after={"invoice": number, "status": "credited", "credit_note": note.number},
         detail=f"credits {number}: {reason}",
     )
     return note
