@@ -5,11 +5,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
-from plugin.models import AuditEntry, Invoice, Team, TeamArchivePeriod
+from plugin.models import AuditEntry, Invoice, Team, TeamArchivePeriod, Workspace
+from plugin.services.history import licence_history, recent_months
+from plugin.types import utcnow
 from tests.helpers import QueryCounter
 
 
@@ -162,3 +166,42 @@ def test_the_purge_is_for_admins_only(client):
     assert client.get("/admin/billing_workspaces/w/acme/purge").status_code == 403
     as_role(client, "accounting")
     assert client.post("/admin/billing_workspaces/w/acme/purge").status_code == 403
+
+
+# The licence chart -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "now", "expected"),
+    [
+        # Bob left sales on 30 September (still billed then); Altprojekte was
+        # archived on 15 October (Emil billed in October); November so far.
+        ("acme", datetime(2026, 11, 25, 12, tzinfo=UTC), [5] * 10 + [4, 3]),
+        # Fuhrpark archived on 10 November is billed that month; Finanzen from 3 November.
+        ("nordwind", datetime(2026, 11, 25, 12, tzinfo=UTC), [2] * 11 + [3]),
+        # Fuhrpark archived for all of January to May 2025: not billed then.
+        ("nordwind", datetime(2025, 7, 15, 12, tzinfo=UTC), [2] * 5 + [1] * 5 + [2] * 2),
+    ],
+)
+def test_the_chart_counts_the_licences_of_the_last_twelve_months(
+    app, session, demo_cli, key, now, expected
+):
+    rules = app.extensions["billing"].rules(app)
+    workspace = session.scalar(select(Workspace).where(Workspace.key == key))
+    history = licence_history(session, rules, workspace, now)
+    assert [str(month) for month, _ in history] == [
+        str(month) for month in recent_months(now, rules)
+    ]
+    assert str(history[-1][0]) == f"{now:%Y-%m}"
+    assert [count for _, count in history] == expected
+
+
+def test_the_workspace_page_draws_that_history(app, client, session):
+    rules = app.extensions["billing"].rules(app)
+    workspace = session.scalar(select(Workspace).where(Workspace.key == "nordwind"))
+    text = client.get("/admin/billing_workspaces/w/nordwind/").get_data(as_text=True)
+    chart = text.split('id="licence-chart"')[1].split("</svg>")[0]
+    drawn = re.findall(r"<title>(\d{4}-\d{2}): (\d+)</title>", chart)
+    history = licence_history(session, rules, workspace, utcnow())
+    assert drawn == [(str(month), str(count)) for month, count in history]
+    assert len(drawn) == 12
