@@ -125,9 +125,9 @@ def nordwind_team_licences(app, session) -> int:
     window = MonthWindow.at(Month.of(now, rules.zoneinfo), rules, now)
     teams, _ = count_licences(session, window.start, window.end)
     quantity = teams[session.scalar(select(Workspace.id).where(Workspace.key == "nordwind"))]
-    if window.month == Month(2026, 11):
-        # dispatch, fleet (archived on 10 November: still billed) and finance
-        assert quantity == 3
+    # dispatch, fleet (archived on 10 November: still billed that month) and finance;
+    # from December 2026 on, dispatch and finance only.
+    assert quantity == (3 if window.month == Month(2026, 11) else 2)
     return quantity
 
 
