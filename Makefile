@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app examples.backoffice:create_app
 DEMO_SCALE ?= tiny
 
-.PHONY: demo test lint system-deps venv demo-data clean
+.PHONY: demo test lint system-deps venv demo-data clean bench
 
 # Debian packages: installed only when a command they provide is missing.
 system-deps:
@@ -53,3 +53,11 @@ test: system-deps venv lint
 
 clean:
 	rm -rf $(VENV) instance build dist .pytest_cache
+
+# Benchmarks (issue 7; not part of `make test`): the plugin against its baselines on
+# SQLite and on a throw-away PostgreSQL; prints the table, writes bench/results.json.
+# `make bench SCALE=small` finishes in under three minutes.
+SCALE ?= large
+
+bench: system-deps venv
+	$(BIN)/python -m bench --scale $(SCALE)
