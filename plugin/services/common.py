@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from itertools import islice
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import ARRAY, ColumnElement, Integer, any_, func, literal, select
+from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 
@@ -19,6 +23,21 @@ def chunked(items: Iterable[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     iterator = iter(items)
     while chunk := tuple(islice(iterator, size)):
         yield chunk
+
+
+def among(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    """``column IN ids`` with the ids in one bound value, however many there are.
+
+    One statement instead of one per :data:`CHUNK` ids: on PostgreSQL an
+    integer array (``= ANY``), on SQLite a JSON array unpacked by
+    ``json_each``.  Measured on the purge of 110,000 members (issue 7):
+    chunked IN lists made each statement walk the whole workspace again.
+    """
+    ids = [int(i) for i in ids]
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(ids, ARRAY(Integer)))
+    values = func.json_each(literal(json.dumps(ids))).table_valued("value")
+    return column.in_(select(values.c.value))
 
 
 def start_of_day(day: date, tz: ZoneInfo) -> datetime:

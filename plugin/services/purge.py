@@ -20,17 +20,33 @@ committed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Integer,
+    String,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from ..models import Person, Team, TeamMembership, Workspace, WorkspaceAccess, WorkspaceOwner
+from ..types import utcnow
 from . import audit
-from .common import chunked
+from .common import among
 from .counts import open_at, team_active_at
+from .licences import instant
 
 MEMBER_ACTION = "purge_member"
 SUMMARY_ACTION = "purge_inactive"
@@ -213,18 +229,15 @@ def purge_inactive(
     removed, and only if they are still inactive when the statement runs;
     the others are returned as ``kept_since_preview``.  Without it, every
     member inactive at execution time is removed.  One UPDATE revokes the
-    access, one ends the memberships (per 5,000 expected people), and the
-    audit log gets an entry per removed person plus a summary.
+    access, one ends the memberships and one INSERT … SELECT writes the
+    audit entry of each removed person (per 5,000 people), plus a summary.
     """
     workspace_key = _lock_workspace(session, workspace_id)
-    removed_ids = _revoke_access(session, workspace_id, now, expected)
-    ended = _end_memberships(session, workspace_id, sorted(removed_ids), now)
-    skipped_ids = set() if expected is None else set(expected) - removed_ids
-    people = _people(session, removed_ids | skipped_ids)
-    removed = tuple(
-        InactiveMember(pid, *people[pid], archived_teams=ended.get(pid, ()))
-        for pid in sorted(removed_ids, key=lambda pid: people[pid][0])
-    )
+    removed_ids = sorted(_revoke_access(session, workspace_id, now, expected))
+    _end_memberships(session, workspace_id, removed_ids, now)
+    removed = tuple(_removed_members(session, workspace_id, removed_ids, now, actor))
+    skipped_ids = set() if expected is None else set(expected) - set(removed_ids)
+    people = _people(session, skipped_ids)
     kept = tuple(
         InactiveMember(pid, *people[pid])
         for pid in sorted(skipped_ids & people.keys(), key=lambda pid: people[pid][0])
@@ -257,98 +270,132 @@ def _revoke_access(
     session: Session, workspace_id: int, now: datetime, expected: set[int] | None
 ) -> set[int]:
     """Close the open access of the members inactive right now; return their person ids."""
-    chunks: Iterable[Sequence[int] | None] = (
-        [None] if expected is None else chunked(sorted(expected))
+    only = [] if expected is None else [among(session, WorkspaceAccess.person_id, expected)]
+    rows = session.execute(
+        update(WorkspaceAccess)
+        .where(inactive_access(workspace_id, now), *only)
+        .values(revoked_at=now)
+        .returning(WorkspaceAccess.person_id),
+        execution_options={"synchronize_session": False},
     )
-    removed: set[int] = set()
-    for chunk in chunks:
-        only = [] if chunk is None else [WorkspaceAccess.person_id.in_(chunk)]
-        rows = session.execute(
-            update(WorkspaceAccess)
-            .where(inactive_access(workspace_id, now), *only)
-            .values(revoked_at=now)
-            .returning(WorkspaceAccess.person_id),
-            execution_options={"synchronize_session": False},
-        )
-        removed.update(rows.scalars())
-    return removed
+    return set(rows.scalars())
 
 
 def _end_memberships(
     session: Session, workspace_id: int, person_ids: Sequence[int], now: datetime
-) -> dict[int, tuple[str, ...]]:
+) -> None:
     """End the removed people's open memberships in the workspace's inactive teams.
 
     Memberships of active teams are excluded by the WHERE clause itself, so
     even a join committed after the access was revoked is never ended.
-    Returns the ended team keys per person.
     """
     inactive_teams = select(Team.id).where(Team.workspace_id == workspace_id, ~team_active_at(now))
-    ended: set[tuple[int, int]] = set()
-    for chunk in chunked(person_ids):
-        rows = session.execute(
-            update(TeamMembership)
-            .where(
-                TeamMembership.person_id.in_(chunk),
-                TeamMembership.team_id.in_(inactive_teams),
-                open_at(TeamMembership.joined_at, TeamMembership.left_at, now),
-            )
-            .values(left_at=now)
-            .returning(TeamMembership.person_id, TeamMembership.team_id),
-            execution_options={"synchronize_session": False},
+    session.execute(
+        update(TeamMembership)
+        .where(
+            among(session, TeamMembership.person_id, person_ids),
+            TeamMembership.team_id.in_(inactive_teams),
+            open_at(TeamMembership.joined_at, TeamMembership.left_at, now),
         )
-        ended.update(tuple(row) for row in rows)
-    return _team_keys_by_person(session, ended)
+        .values(left_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
-def _team_keys_by_person(
-    session: Session, pairs: set[tuple[int, int]]
-) -> dict[int, tuple[str, ...]]:
-    keys: dict[int, str] = {}
-    for chunk in chunked(sorted({team_id for _, team_id in pairs})):
-        keys.update(session.execute(select(Team.id, Team.key).where(Team.id.in_(chunk))).all())
-    by_person: defaultdict[int, list[str]] = defaultdict(list)
-    for person_id, team_id in pairs:
-        by_person[person_id].append(keys[team_id])
-    return {person_id: tuple(sorted(teams)) for person_id, teams in by_person.items()}
+def _ended_teams(session: Session, workspace_id: int, person_ids: Sequence[int], now: datetime):
+    """Per person: the keys of the workspace's teams whose membership ended at ``now``.
+
+    Columns ``person_id``, ``team_keys`` (a JSON array) and ``listed`` (the keys
+    joined with ``, ``), both in key order; people who left no team are absent.
+    """
+    ended = (
+        select(TeamMembership.person_id, Team.key)
+        .join(Team, Team.id == TeamMembership.team_id)
+        .where(
+            Team.workspace_id == workspace_id,
+            among(session, TeamMembership.person_id, person_ids),
+            TeamMembership.left_at == instant(now),
+        )
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        in_order = aggregate_order_by(Team.key, Team.key)
+        return ended.with_only_columns(
+            TeamMembership.person_id,
+            func.json_agg(in_order).label("team_keys"),
+            func.string_agg(Team.key, aggregate_order_by(literal(", "), Team.key)).label("listed"),
+        ).group_by(TeamMembership.person_id)
+    # SQLite's aggregates take the rows in the order the ordered subquery gives them.
+    rows = ended.order_by(TeamMembership.person_id, Team.key).subquery()
+    return select(
+        rows.c.person_id,
+        func.json_group_array(rows.c.key).label("team_keys"),
+        func.group_concat(rows.c.key, ", ").label("listed"),
+    ).group_by(rows.c.person_id)
+
+
+def _member_json(dialect: str, member: bool, keys: Any) -> ColumnElement:
+    """``{"member": …, "teams": [keys…]}`` built by the database (``keys`` a JSON array)."""
+    flag = "true" if member else "false"
+    if dialect == "postgresql":
+        teams = func.coalesce(keys, literal_column("'[]'::json"))
+        return func.json_build_object(
+            literal_column("'member'"), literal_column(flag), literal_column("'teams'"), teams
+        )
+    teams = func.json(func.coalesce(keys, "[]"))
+    return func.json_object("member", func.json(flag), "teams", teams)
+
+
+def _removed_members(
+    session: Session, workspace_id: int, person_ids: Sequence[int], now: datetime, actor: str
+) -> list[InactiveMember]:
+    """Audit each removed person (one INSERT … SELECT) and return them, by e-mail.
+
+    The audit rows are built by the database from what the UPDATEs did, so
+    their number costs no Python work per person.
+    """
+    dialect = session.get_bind().dialect.name
+    detail = f"inactive (in no active team): access revoked at {now.isoformat()}"
+    teams = _ended_teams(session, workspace_id, person_ids, now).subquery()
+    people = (
+        select(Person.id, Person.email, Person.name, teams.c.team_keys, teams.c.listed)
+        .outerjoin(teams, teams.c.person_id == Person.id)
+        .where(among(session, Person.id, person_ids))
+    )
+    entries = people.with_only_columns(
+        instant(utcnow()),
+        literal(actor, String()),
+        literal(MEMBER_ACTION, String()),
+        literal(workspace_id, Integer()),
+        Person.email,
+        _member_json(dialect, True, teams.c.team_keys),
+        _member_json(dialect, False, None),
+        literal(detail, String())
+        + func.coalesce(literal("; left archived team(s) ", String()) + teams.c.listed, ""),
+    )
+    audit.insert_from(session, entries)
+    keys = type_coerce(teams.c.team_keys, JSON())
+    rows = session.execute(
+        people.with_only_columns(Person.id, Person.email, Person.name, keys).order_by(Person.email)
+    )
+    return [
+        InactiveMember(person_id, email, name, tuple(archived or ()))
+        for person_id, email, name, archived in rows
+    ]
 
 
 def _people(session: Session, person_ids: set[int]) -> dict[int, tuple[str, str]]:
     """E-mail and name of each person id (ids that no longer exist are left out)."""
-    people: dict[int, tuple[str, str]] = {}
-    for chunk in chunked(sorted(person_ids)):
-        rows = session.execute(
-            select(Person.id, Person.email, Person.name).where(Person.id.in_(chunk))
-        )
-        people.update((person_id, (email, name)) for person_id, email, name in rows)
-    return people
+    rows = session.execute(
+        select(Person.id, Person.email, Person.name).where(among(session, Person.id, person_ids))
+    )
+    return {person_id: (email, name) for person_id, email, name in rows}
 
 
 def _record(session: Session, result: PurgeResult, actor: str) -> None:
-    """One audit entry per removed person and a summary; nothing when nobody was removed."""
+    """The summary audit entry (the per-person ones are written with the removal)."""
     if not result.removed:
         return
     at = result.at.isoformat()
-    audit.record_many(
-        session,
-        actor,
-        MEMBER_ACTION,
-        [
-            {
-                "workspace_id": result.workspace_id,
-                "target": member.email,
-                "before": {"member": True, "teams": list(member.archived_teams)},
-                "after": {"member": False, "teams": []},
-                "detail": f"inactive (in no active team): access revoked at {at}"
-                + (
-                    f"; left archived team(s) {', '.join(member.archived_teams)}"
-                    if member.archived_teams
-                    else ""
-                ),
-            }
-            for member in result.removed
-        ],
-    )
     kept = ", ".join(member.email for member in result.kept_since_preview)
     audit.record(
         session,
