@@ -170,6 +170,16 @@ class WorkspaceAccess(Base):
         unique_where(
             "uq_billing_workspace_access_open", "revoked_at IS NULL", "workspace_id", "person_id"
         ),
+        # Covering: "members now" per workspace, and the purge, read only the index.
+        Index(
+            "ix_billing_workspace_access_span",
+            "workspace_id",
+            "granted_at",
+            "revoked_at",
+            "person_id",
+        ),
+        # The member list's default order (newest access first).
+        Index("ix_billing_workspace_access_granted_at", "granted_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -194,6 +204,9 @@ class TeamMembership(Base):
         UniqueConstraint("team_id", "person_id", "joined_at"),
         CheckConstraint("left_at IS NULL OR left_at >= joined_at", name="ordered"),
         unique_where("uq_billing_team_membership_open", "left_at IS NULL", "team_id", "person_id"),
+        # Covering: licences and counts of some workspaces' teams read only the index
+        # (a team's rows are scattered over the table; see migration 0006).
+        Index("ix_billing_team_membership_span", "team_id", "joined_at", "left_at", "person_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
