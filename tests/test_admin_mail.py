@@ -29,7 +29,7 @@ def client(app, demo_cli):
 
 
 def ids_of(session, *keys: str) -> list[int]:
-    found = {key: id_ for key, id_ in session.execute(select(Workspace.key, Workspace.id))}
+    found = dict(session.execute(select(Workspace.key, Workspace.id)).all())
     return [found[key] for key in keys]
 
 
@@ -185,7 +185,8 @@ def test_the_invoice_list_shows_each_delivery_and_accounting_resends(
     assert f"sent <small class='text-muted'>to {MAILED['acme']}, 1 attempt(s)" in listing
     page = client.get(f"/admin/billing_invoices/mail/{number}").get_data(as_text=True)
     assert f"invoice-{number}" in page
-    response = client.post(f"/admin/billing_invoices/mail/{number}", data={"csrf_token": csrf(page)})
+    mail_page = f"/admin/billing_invoices/mail/{number}"
+    response = client.post(mail_page, data={"csrf_token": csrf(page)})
     assert response.status_code == 302
     page = client.get(f"/admin/billing_invoices/mail/{number}").get_data(as_text=True)
     assert f"Invoice {number} queued for {MAILED['acme']}" in page

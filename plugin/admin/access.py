@@ -23,7 +23,7 @@ DEFAULT_ACCESS: Mapping[str, frozenset[str]] = {
     "purge_members": frozenset({"admin"}),
     "export_licences": frozenset({"admin", "accounting"}),
     "download_invoices": frozenset({"support", "admin", "accounting"}),
-    "credit_notes": frozenset({"accounting"}),
+    "credit_notes": frozenset({"admin", "accounting"}),
     "view_rules": frozenset({"support", "accounting"}),
     "edit_rules": frozenset({"accounting"}),
     "change_mailbox": frozenset({"accounting"}),
