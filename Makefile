@@ -17,6 +17,7 @@ system-deps:
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages:$$missing"; \
 		if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)"; exit 1; fi; \
@@ -40,6 +41,7 @@ demo-data: system-deps venv
 	$(FLASK) billing migrate
 	$(FLASK) billing import examples/backoffice/demo_data.yaml
 	$(FLASK) billing generate --seed 7 --scale $(DEMO_SCALE)
+	$(FLASK) billing close-month
 
 demo: demo-data
 	@echo "Demo back-office: http://127.0.0.1:5000/admin/"
