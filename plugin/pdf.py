@@ -38,9 +38,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pdfkit
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import Environment, TemplateError
 
-from .resources import resource_path
+from .resources import template_environment
 from .rules.currencies import MINOR_UNITS
 
 PDF_DEFAULTS: dict[str, Any] = {
@@ -142,18 +142,16 @@ def variant_words(variant: str) -> str:
 
 @functools.cache
 def _environment() -> Environment:
-    """A standalone environment: the PDF must not depend on the host's Jinja setup."""
-    environment = Environment(
-        loader=FileSystemLoader(resource_path("templates")),
+    """HTML: every value is escaped (no ``|safe`` on data anywhere in the template)."""
+    return template_environment(
         autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
+        filters={
+            "money": money,
+            "percent": percent,
+            "month_name": month_name,
+            "variant_words": variant_words,
+        },
     )
-    environment.filters.update(
-        money=money, percent=percent, month_name=month_name, variant_words=variant_words
-    )
-    return environment
 
 
 def render_invoice_html(document: Mapping[str, Any]) -> str:

@@ -29,10 +29,10 @@ from ipaddress import ip_address
 from types import TracebackType
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment
 
 from .pdf import money, month_name
-from .resources import resource_path
+from .resources import template_environment
 from .services.outbox import OutgoingMail, PermanentFailure, TemporaryFailure
 from .types import utcnow
 
@@ -163,16 +163,11 @@ def _domain(value: str) -> str:
 @functools.cache
 def _environment() -> Environment:
     """Plain-text templates: nothing is escaped, and headers are made one line below."""
-    environment = Environment(
-        loader=FileSystemLoader(resource_path("templates")),
+    return template_environment(
         autoescape=False,
-        undefined=StrictUndefined,
+        filters={"money": money, "month_name": month_name, "date": _date},
         keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
     )
-    environment.filters.update(money=money, month_name=month_name, date=_date)
-    return environment
 
 
 def _date(value: datetime | str) -> str:
