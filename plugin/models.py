@@ -116,7 +116,11 @@ class WorkspaceOwner(Base):
 
 class Team(Base):
     __tablename__ = "billing_team"
-    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "key"),
+        # The team list's default order.
+        Index("ix_billing_team_key", "key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(

@@ -1,4 +1,4 @@
-"""covering indexes for the history tables: list pages, counts and licences at scale
+"""covering indexes for the history tables, and the list orders: list pages and counts at scale
 
 Revision ID: 0006
 Revises: 0005
@@ -9,8 +9,8 @@ counts made PostgreSQL read the whole membership table (a parallel seq scan,
 250 ms), because the rows of a team are scattered over the heap and the only
 index by team did not hold the interval.  With the interval and the person in
 the index, a page of workspaces is an index-only scan on both databases.
-The member list sorts by access start (newest first): without an index that
-sorted every access row for each page.
+The member list sorts by access start (newest first) and the team list by
+key: without an index each page sorted every row of the table.
 """
 
 from alembic import op
@@ -30,6 +30,7 @@ INDEXES = {
         ["workspace_id", "granted_at", "revoked_at", "person_id"],
     ),
     "ix_billing_workspace_access_granted_at": ("billing_workspace_access", ["granted_at"]),
+    "ix_billing_team_key": ("billing_team", ["key"]),
 }
 
 
