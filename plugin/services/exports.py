@@ -34,7 +34,8 @@ from operator import itemgetter
 from typing import IO, Any
 
 import xlsxwriter
-from sqlalchemy import Select, String, and_, func, or_, select
+from sqlalchemy import Select, String, and_, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import GenericFunction
@@ -221,14 +222,36 @@ def user_rows_query(window: MonthWindow, workspace_id: int) -> Select:
     billing = billing_memberships(window.start, window.end, [workspace_id]).subquery()
     pairs = select(billing.c.person_id, billing.c.team_id).distinct().subquery()
     return (
-        select(Person.id, Person.email, Person.name, Team.name)
+        select(
+            Person.id, Person.email, Person.name, Team.name.label("team"), Team.id.label("team_id")
+        )
         .join(pairs, pairs.c.person_id == Person.id)
         .join(Team, Team.id == pairs.c.team_id)
         .order_by(bytewise(Person.email), Person.id, bytewise(Team.name), Team.id)
     )
 
 
+def user_holders_query(window: MonthWindow, workspace_id: int) -> Select:
+    """PostgreSQL: one row per billed person (e-mail, name, teams joined), in export order.
+
+    The database joins the team names (``string_agg`` in team-name order), so
+    a person with three teams crosses the wire once, and no Python groups the
+    rows: measured at 116,000 holders (issue 7), the export was the slower side
+    of its target on PostgreSQL.  Same rows as :func:`user_rows_query` grouped.
+    """
+    pairs = user_rows_query(window, workspace_id).order_by(None).subquery()
+    in_order = aggregate_order_by(literal(TEAM_SEPARATOR), bytewise(pairs.c.team), pairs.c.team_id)
+    return (
+        select(pairs.c.email, pairs.c.name, func.string_agg(pairs.c.team, in_order))
+        .group_by(pairs.c.id, pairs.c.email, pairs.c.name)
+        .order_by(bytewise(pairs.c.email), pairs.c.id)
+    )
+
+
 def _user_rows(session: Session, window: MonthWindow, workspace_id: int) -> Iterator[Row]:
+    if session.get_bind().dialect.name == "postgresql":
+        yield from _stream(session, user_holders_query(window, workspace_id))
+        return
     rows = _stream(session, user_rows_query(window, workspace_id))
     for _, group in groupby(rows, key=itemgetter(0)):
         person = list(group)
