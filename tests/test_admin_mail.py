@@ -180,6 +180,7 @@ def test_the_invoice_list_shows_each_delivery_and_accounting_resends(
     number = number_of(session, "acme")
     listing = client.get("/admin/billing_invoices/").get_data(as_text=True)
     assert f"queued <small class='text-muted'>to {MAILED['acme']}, 0 attempt(s)" in listing
+    assert "not e-mailed" in listing  # the team-licence invoices are downloaded
     deliver(session, app)
     listing = client.get("/admin/billing_invoices/").get_data(as_text=True)
     assert f"sent <small class='text-muted'>to {MAILED['acme']}, 1 attempt(s)" in listing

@@ -42,7 +42,7 @@ def _mail(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
     """The delivery at a glance: status, recipient, tries, last error; a link to its history."""
     delivery = g.billing_mail.get(model.number)
     if delivery is None:
-        return Markup("<span class='text-muted'>download</span>")
+        return Markup("<span class='text-muted'>not e-mailed</span>")
     text = Markup("{} <small class='text-muted'>to {}, {} attempt(s)</small>").format(
         delivery.status, delivery.latest.recipient or "—", delivery.attempts
     )
