@@ -38,6 +38,9 @@ def test_the_workspace_list_shows_counts_with_a_fixed_number_of_queries(app, cli
     assert "Müller &amp; Söhne GmbH" in text
     assert "User licences" in text
     assert "individual contract" in text
+    # Initech bills one team this month: singular, with its unit.
+    assert re.search(r">\s*1 team\s*<", text)
+    assert "1 teams" not in text
     four_workspaces = counter.count
     app.test_cli_runner().invoke(args=["billing", "generate", "--scale", "tiny"])
     with QueryCounter(engine) as counter:

@@ -48,12 +48,19 @@ def _counted(attribute: str):
     return formatter
 
 
-UNITS = {"team_licences": "teams", "user_licences": "users"}
+#: The billed unit of each variant, one and many.
+UNITS = {"team_licences": ("team", "teams"), "user_licences": ("user", "users")}
+
+
+def licences_label(count: int, variant: str) -> str:
+    """``1 team``, ``3 users``: a licence count with its unit."""
+    one, many = UNITS[variant]
+    return f"{count} {one if count == 1 else many}"
 
 
 def _licences(view: WorkspaceView, context: Any, model: Workspace, name: str) -> str:
     counts = g.billing_counts.get(model.id)
-    return f"{counts.licences_this_month} {UNITS[counts.variant]}" if counts else ""
+    return licences_label(counts.licences_this_month, counts.variant) if counts else ""
 
 
 def _variant(view: WorkspaceView, context: Any, model: Workspace, name: str) -> Markup:
@@ -200,6 +207,7 @@ class WorkspaceView(BillingModelView):
             "billing/admin/workspace.html",
             team_forms=CsrfForm(),
             purge_url=url_for(".purge", key=key),
+            licences_label=licences_label,
             **workspace_page.page_context(workspace),
         )
 
