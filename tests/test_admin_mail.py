@@ -189,12 +189,16 @@ def test_the_invoice_list_shows_each_delivery_and_accounting_resends(
     mail_page = f"/admin/billing_invoices/mail/{number}"
     response = client.post(mail_page, data={"csrf_token": csrf(page)})
     assert response.status_code == 302
+    token = csrf(page)
     page = client.get(f"/admin/billing_invoices/mail/{number}").get_data(as_text=True)
     assert f"Invoice {number} queued for {MAILED['acme']}" in page
     assert f"invoice-{number}.resend-1" in page
-    # A second click while the copy is still queued is refused, visibly.
+    # While the copy is queued there is no resend button, and a second click
+    # (a form sent twice) is refused, visibly.
+    assert 'id="resend"' not in page
+    assert "Delivery 2 is on its way (queued)" in page
     before = snapshot(session)
-    client.post(f"/admin/billing_invoices/mail/{number}", data={"csrf_token": csrf(page)})
+    client.post(f"/admin/billing_invoices/mail/{number}", data={"csrf_token": token})
     page = client.get(f"/admin/billing_invoices/mail/{number}").get_data(as_text=True)
     assert f"Not resent: invoice {number} is already on its way (queued)" in page
     session.expire_all()
@@ -223,14 +227,14 @@ def test_support_sees_the_history_but_cannot_resend(app, client, session, smtp):
     smtp()
     issue(session, app, "2026-10")
     number = number_of(session, "acme")
-    accounting_page = client.get(f"/admin/billing_invoices/mail/{number}").get_data(as_text=True)
+    token = csrf(client.get(LIST).get_data(as_text=True))  # a valid token of this session
     client.get("/demo/role/support")
     page = client.get(f"/admin/billing_invoices/mail/{number}")
     assert page.status_code == 200
     assert 'id="resend"' not in page.get_data(as_text=True)
     before = snapshot(session)
     response = client.post(
-        f"/admin/billing_invoices/mail/{number}", data={"csrf_token": csrf(accounting_page)}
+        f"/admin/billing_invoices/mail/{number}", data={"csrf_token": token}
     )
     assert response.status_code == 403
     session.expire_all()

@@ -53,6 +53,16 @@ class PermissionMixin:
         abort(make_response(page, 403))
 
 
+#: The billed unit of each variant, one and many.
+UNITS = {"team_licences": ("team", "teams"), "user_licences": ("user", "users")}
+
+
+def licences_label(count: int, variant: str) -> str:
+    """``1 team``, ``3 users``: a licence count with its unit."""
+    one, many = UNITS[variant]
+    return f"{count} {one if count == 1 else many}"
+
+
 def local_minute(value: datetime) -> str:
     """Instants as the back-office reads them: minutes, in the billing time zone."""
     return value.astimezone(billing().rules().zoneinfo).strftime("%Y-%m-%d %H:%M")

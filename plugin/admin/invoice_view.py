@@ -18,7 +18,7 @@ from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
 from ..types import utcnow
 from .access import allowed
-from .base import BillingModelView, CsrfForm, local_minute
+from .base import BillingModelView, CsrfForm, licences_label, local_minute
 from .workspace_page import pdf_response
 
 
@@ -26,16 +26,30 @@ class CreditNoteForm(FlaskForm):
     reason = TextAreaField("Reason (printed on the credit note)", [DataRequired(), Length(max=500)])
 
 
+def _licences(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
+    return licences_label(model.quantity, model.variant)
+
+
+def _gross(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
+    return f"{model.gross} {model.currency}"
+
+
 def _status(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
     return "credited" if model.id in g.billing_credited else "issued"
 
 
-def _pdf(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
+def _documents(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
+    """The PDF download and, for an invoice not credited yet, *Credit…*, as the role allows."""
     if not model.pdf_sha256:
-        return Markup("<span class='text-muted'>being rendered</span>")
-    if not allowed("download_invoices"):
-        return Markup("")
-    return Markup('<a href="{}">PDF</a>').format(url_for(".invoice_pdf", number=model.number))
+        pdf = Markup("<span class='text-muted'>being rendered</span>")
+    elif allowed("download_invoices"):
+        pdf = Markup('<a href="{}">PDF</a>').format(url_for(".invoice_pdf", number=model.number))
+    else:
+        pdf = Markup("")
+    if model.kind != "invoice" or model.id in g.billing_credited or not allowed("credit_notes"):
+        return pdf
+    credit = url_for(".credit_note", number=model.number)
+    return pdf + Markup('<br><a href="{}">Credit…</a>').format(credit)
 
 
 def _mail(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
@@ -55,35 +69,33 @@ def _mail(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
     return text + link
 
 
-def _credit(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
-    if model.kind != "invoice" or model.id in g.billing_credited or not allowed("credit_notes"):
-        return Markup("")
-    return Markup('<a href="{}">Credit…</a>').format(url_for(".credit_note", number=model.number))
-
-
 class InvoiceView(BillingModelView):
     column_list = (
         "number",
         "kind",
         "workspace_key",
         "period",
-        "variant",
         "quantity",
         "net",
         "tax",
         "gross",
-        "currency",
         "status",
         "mail",
         "pdf",
-        "credit",
     )
-    column_labels = {"workspace_key": "Workspace", "credit": "", "mail": "E-mail"}  # noqa: RUF012
+    column_labels = {  # noqa: RUF012
+        "workspace_key": "Workspace",
+        "workspace_name": "workspace name",
+        "quantity": "Licences",
+        "pdf": "PDF",
+        "mail": "E-mail",
+    }
     column_formatters = {  # noqa: RUF012
+        "quantity": _licences,
+        "gross": _gross,
         "status": _status,
         "mail": _mail,
-        "pdf": _pdf,
-        "credit": _credit,
+        "pdf": _documents,
     }
     column_searchable_list = ("number", "workspace_key", "workspace_name")
     column_filters = ("period", "workspace_key", "kind", "variant")
@@ -135,10 +147,12 @@ class InvoiceView(BillingModelView):
                     "success",
                 )
             return redirect(url_for(".mail", number=number))
+        history = deliveries(ext.session, invoice_number=number)
         return self.render(
             "billing/admin/invoice_mail.html",
             invoice=invoice,
-            deliveries=deliveries(ext.session, invoice_number=number),
+            deliveries=history,
+            on_its_way=any(delivery.status in ("queued", "sending") for delivery in history),
             mailbox=invoice.workspace.invoice_mailbox,
             form=form,
             can_resend=allowed("resend_invoices"),

@@ -29,7 +29,7 @@ from ..models import (
 from ..services.counts import current_counts
 from ..types import utcnow
 from . import mailbox_page, workspace_page
-from .base import BillingModelView, CsrfForm
+from .base import BillingModelView, CsrfForm, licences_label
 from .bulk import list_query_string, matching_ids
 from .invoice_view import InvoiceView
 from .member_view import MemberView
@@ -48,14 +48,6 @@ def _counted(attribute: str):
     return formatter
 
 
-#: The billed unit of each variant, one and many.
-UNITS = {"team_licences": ("team", "teams"), "user_licences": ("user", "users")}
-
-
-def licences_label(count: int, variant: str) -> str:
-    """``1 team``, ``3 users``: a licence count with its unit."""
-    one, many = UNITS[variant]
-    return f"{count} {one if count == 1 else many}"
 
 
 def _licences(view: WorkspaceView, context: Any, model: Workspace, name: str) -> str:
