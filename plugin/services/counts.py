@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..models import Team, TeamArchivePeriod, TeamMembership, Workspace, WorkspaceAccess
 from ..rules import PricingRules
-from .licences import count_licences, instant
+from .licences import count_team_licences, count_user_licences, instant
 from .periods import Month
 
 
@@ -87,13 +87,27 @@ def current_counts(
             .group_by(Team.workspace_id)
         ).all()
     )
+    variants = {
+        ws.id: rules.variant_for(
+            ws.key, ws.created_at.astimezone(rules.zoneinfo).date(), ws.contract_variant
+        )
+        for ws in workspaces
+    }
+    # Each workspace's licences by its own variant only: the distinct-person
+    # count is the costly one, and team-licence workspaces do not need it.
+    by_variant = {
+        variant: [ws_id for ws_id, (v, _) in variants.items() if v == variant]
+        for variant in ("team_licences", "user_licences")
+    }
     start, _ = Month.of(now, rules.zoneinfo).bounds(rules.zoneinfo)
-    teams, users = count_licences(session, start, now, ids)
+    billed_by_variant = {
+        "team_licences": count_team_licences(session, start, now, by_variant["team_licences"]),
+        "user_licences": count_user_licences(session, start, now, by_variant["user_licences"]),
+    }
     result = {}
     for ws in workspaces:
-        created_on = ws.created_at.astimezone(rules.zoneinfo).date()
-        variant, reason = rules.variant_for(ws.key, created_on, ws.contract_variant)
-        billed = teams if variant == "team_licences" else users
+        variant, reason = variants[ws.id]
+        billed = billed_by_variant[variant]
         result[ws.id] = WorkspaceCounts(
             variant=variant,
             variant_reason=reason,

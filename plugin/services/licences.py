@@ -105,18 +105,32 @@ def count_licences(
     workspace with nothing billed is absent.
     """
     ids = None if workspace_ids is None else list(workspace_ids)
-    teams_q = billed_teams(start, end, ids).subquery()
-    teams = dict(
+    return count_team_licences(session, start, end, ids), count_user_licences(
+        session, start, end, ids
+    )
+
+
+def count_team_licences(
+    session: Session, start: datetime, end: datetime, workspace_ids: list[int] | None
+) -> dict[int, int]:
+    """Billed teams per workspace for ``[start, end)``: one query."""
+    teams_q = billed_teams(start, end, workspace_ids).subquery()
+    return dict(
         session.execute(
             select(teams_q.c.workspace_id, func.count()).group_by(teams_q.c.workspace_id)
         ).all()
     )
-    users_q = billing_memberships(start, end, ids).subquery()
-    users = dict(
+
+
+def count_user_licences(
+    session: Session, start: datetime, end: datetime, workspace_ids: list[int] | None
+) -> dict[int, int]:
+    """Billed people per workspace for ``[start, end)``: one query."""
+    users_q = billing_memberships(start, end, workspace_ids).subquery()
+    return dict(
         session.execute(
             select(users_q.c.workspace_id, func.count(users_q.c.person_id.distinct())).group_by(
                 users_q.c.workspace_id
             )
         ).all()
     )
-    return teams, users
