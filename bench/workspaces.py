@@ -26,33 +26,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 
-from plugin.models import (
-    Person,
-    Team,
-    TeamArchivePeriod,
-    TeamMembership,
-    Workspace,
-    WorkspaceAccess,
-    WorkspaceOwner,
+from plugin.services.generator import (
+    ACCESS,
+    ARCHIVE,
+    FIRST_NAMES,
+    LAST_NAMES,
+    MEMBERSHIP,
+    OWNER,
+    PERSON,
+    TABLES,
+    TEAM,
+    TEAM_NAMES,
+    WORKSPACE,
 )
-from plugin.services.generator import FIRST_NAMES, LAST_NAMES, TEAM_NAMES
 
 #: "xl-" sorts after the generator's "gen-" keys: the default first page of the workspace
 #: list shows generated workspaces (the bench reports the page of these three apart).
 EXPORT_KEY, EXPORT_SMALL_KEY, PURGE_KEY = "xl-export-10x", "xl-export-1x", "xl-purge"
 DAY = 86_400
-TABLES: tuple[Table, ...] = tuple(
-    model.__table__
-    for model in (
-        Workspace,
-        Person,
-        WorkspaceOwner,
-        Team,
-        TeamArchivePeriod,
-        WorkspaceAccess,
-        TeamMembership,
-    )
-)
 
 
 class _Rows:
@@ -101,7 +92,7 @@ class _Builder:
     def workspace(self, key: str, created: date, teams: int) -> tuple[int, int, list[int]]:
         start = _midnight(created, self.tz)
         ws = self.rows.add(
-            TABLES[0],
+            WORKSPACE,
             key=key,
             name=f"Bench {key}",
             created_at=_at(start),
@@ -110,7 +101,7 @@ class _Builder:
         )
         team_ids = [
             self.rows.add(
-                TABLES[3],
+                TEAM,
                 workspace_id=ws,
                 key=f"team-{i + 1:04d}",
                 name=f"{TEAM_NAMES[i % len(TEAM_NAMES)]} {i // len(TEAM_NAMES) + 1}",
@@ -123,15 +114,15 @@ class _Builder:
     def person(self, ws: int, granted: int) -> int:
         self.people += 1
         name = f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(LAST_NAMES)}"
-        pid = self.rows.add(TABLES[1], email=f"bench-{self.people:07d}@bench.example", name=name)
+        pid = self.rows.add(PERSON, email=f"bench-{self.people:07d}@bench.example", name=name)
         self.rows.add(
-            TABLES[5], workspace_id=ws, person_id=pid, granted_at=_at(granted), revoked_at=None
+            ACCESS, workspace_id=ws, person_id=pid, granted_at=_at(granted), revoked_at=None
         )
         return pid
 
     def member(self, team: int, person: int, joined: int, left: int | None) -> None:
         self.rows.add(
-            TABLES[6], team_id=team, person_id=person, joined_at=_at(joined), left_at=_at(left)
+            MEMBERSHIP, team_id=team, person_id=person, joined_at=_at(joined), left_at=_at(left)
         )
 
     def export_workspace(self, key: str, people: int) -> None:
@@ -143,7 +134,7 @@ class _Builder:
             archived = rng.randint(start + 30 * DAY, self.now - 10 * DAY)
             back = None if rng.random() < 1 / 3 else rng.randint(archived + 3600, self.now)
             self.rows.add(
-                TABLES[4], team_id=team, archived_from=_at(archived), unarchived_at=_at(back)
+                ARCHIVE, team_id=team, archived_from=_at(archived), unarchived_at=_at(back)
             )
         for _ in range(people):
             granted = rng.randint(start, last_month - 30 * DAY)
@@ -161,11 +152,11 @@ class _Builder:
         ws, start, teams = self.workspace(PURGE_KEY, date(2023, 6, 1), max(10, total // 1000))
         archived = {team: self.now - rng.randint(2, 200) * DAY for team in teams[::2]}
         for team, since in archived.items():
-            self.rows.add(TABLES[4], team_id=team, archived_from=_at(since), unarchived_at=None)
+            self.rows.add(ARCHIVE, team_id=team, archived_from=_at(since), unarchived_at=None)
         active = [team for team in teams if team not in archived]
         for _ in range(2):
             owner = self.person(ws, start)
-            self.rows.add(TABLES[2], workspace_id=ws, person_id=owner)
+            self.rows.add(OWNER, workspace_id=ws, person_id=owner)
         for n in range(total):
             granted = rng.randint(start, self.now - 300 * DAY)
             pid = self.person(ws, granted)
