@@ -342,6 +342,8 @@ class Invoice(Base):
 
 MAIL_KINDS = ("invoice", "mailbox_notice")
 MAIL_STATUSES = ("queued", "sending", "sent", "failed")
+#: A mail in these states is still on its way: it may not be resent yet.
+PENDING_STATUSES = ("queued", "sending")
 
 
 class OutboxMail(Base):

@@ -152,7 +152,7 @@ class InvoiceView(BillingModelView):
             "billing/admin/invoice_mail.html",
             invoice=invoice,
             deliveries=history,
-            on_its_way=any(delivery.status in ("queued", "sending") for delivery in history),
+            on_its_way=any(delivery.pending for delivery in history),
             mailbox=invoice.workspace.invoice_mailbox,
             form=form,
             can_resend=allowed("resend_invoices"),

@@ -48,8 +48,6 @@ def _counted(attribute: str):
     return formatter
 
 
-
-
 def _licences(view: WorkspaceView, context: Any, model: Workspace, name: str) -> str:
     counts = g.billing_counts.get(model.id)
     return licences_label(counts.licences_this_month, counts.variant) if counts else ""

@@ -18,6 +18,9 @@ from ..rules import PricingRules
 from .licences import count_team_licences, count_user_licences, instant
 from .periods import Month
 
+#: How the licences of each variant are counted.
+LICENCE_COUNTS = {"team_licences": count_team_licences, "user_licences": count_user_licences}
+
 
 @dataclass(frozen=True)
 class WorkspaceCounts:
@@ -95,14 +98,10 @@ def current_counts(
     }
     # Each workspace's licences by its own variant only: the distinct-person
     # count is the costly one, and team-licence workspaces do not need it.
-    by_variant = {
-        variant: [ws_id for ws_id, (v, _) in variants.items() if v == variant]
-        for variant in ("team_licences", "user_licences")
-    }
     start, _ = Month.of(now, rules.zoneinfo).bounds(rules.zoneinfo)
     billed_by_variant = {
-        "team_licences": count_team_licences(session, start, now, by_variant["team_licences"]),
-        "user_licences": count_user_licences(session, start, now, by_variant["user_licences"]),
+        variant: count(session, start, now, [i for i, (v, _) in variants.items() if v == variant])
+        for variant, count in LICENCE_COUNTS.items()
     }
     result = {}
     for ws in workspaces:

@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from ..models import Invoice, OutboxMail, Workspace
+from ..models import PENDING_STATUSES, Invoice, OutboxMail, Workspace
 from ..rules import PricingRules
 from ..types import utcnow
 from . import audit
@@ -355,7 +355,7 @@ def _deliveries_so_far(session: Session, invoice_id: int) -> _SoFar:
     row = session.execute(
         select(
             func.count(),
-            func.max(case((OutboxMail.status.in_(("queued", "sending")), OutboxMail.status))),
+            func.max(case((OutboxMail.status.in_(PENDING_STATUSES), OutboxMail.status))),
         ).where(OutboxMail.invoice_id == invoice_id)
     ).one()
     return _SoFar(row[0], row[1])
@@ -665,6 +665,11 @@ class Delivery:
     sent_at: datetime | None
     message_key: str
     waiting_for_pdf: bool
+
+    @property
+    def pending(self) -> bool:
+        """Still on its way (queued or being sent): the invoice cannot be resent yet."""
+        return self.status in PENDING_STATUSES
 
     @property
     def state(self) -> str:
