@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from flask import abort, make_response
 from flask_admin.contrib.sqla import ModelView
@@ -21,6 +21,11 @@ class BillingFilterConverter(FilterConverter):
     @filters.convert("utcdatetime")
     def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list:
         return self.conv_datetime(column, name, **kwargs)
+
+
+def refuse_stale_form() -> NoReturn:
+    """400 for a POST whose CSRF token is missing, expired or from another page."""
+    abort(400, description="The form expired or was not sent by this page; try again.")
 
 
 class CsrfForm(FlaskForm):

@@ -18,7 +18,7 @@ from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
 from ..types import utcnow
 from .access import allowed
-from .base import BillingModelView, CsrfForm, licences_label, local_minute
+from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
 from .workspace_page import pdf_response
 
 
@@ -133,7 +133,7 @@ class InvoiceView(BillingModelView):
         if request.method == "POST":
             self.require("resend_invoices")
             if not form.validate_on_submit():
-                abort(400, description="The form expired or was not sent by this page; try again.")
+                refuse_stale_form()
             try:
                 resend = resend_invoice(ext.session, number, actor=ext.actor())
             except MailError as exc:
@@ -177,7 +177,7 @@ class InvoiceView(BillingModelView):
                 flash(f"Credit note {note.number} issued for {number}.", "success")
                 return redirect(url_for(".index_view"))
         elif request.method == "POST" and not form.errors.get("reason"):
-            abort(400, description="The form expired or was not sent by this page; try again.")
+            refuse_stale_form()
         invoice = billing().session.scalar(select(Invoice).where(Invoice.number == number))
         if invoice is None:
             abort(404)

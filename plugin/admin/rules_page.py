@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 
 from ..extension import billing
@@ -28,10 +28,9 @@ from ..services.rules_editor import (
 )
 from ..types import utcnow
 from .access import allowed
-from .base import CsrfForm, PermissionMixin
+from .base import CsrfForm, PermissionMixin, refuse_stale_form
 
 EDIT = "edit_rules"
-BAD_FORM = "The form expired or was not sent by this page; try again."
 #: Percent-encoding can triple a text's size in a form body; the rest is the token.
 FORM_OVERHEAD_FACTOR = 3
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -71,7 +70,7 @@ class RulesView(PermissionMixin, BaseView):
         self.require(EDIT)
         limit_body(billing().rules_store().max_bytes)
         if not CsrfForm().validate_on_submit():
-            abort(400, description=BAD_FORM)
+            refuse_stale_form()
         return request.form.get("draft", ""), request.form.get("expected_sha256", "")
 
 

@@ -14,7 +14,7 @@ from ..models import Team
 from ..services.counts import team_archived_at
 from ..services.teams import archive_teams, unarchive_teams
 from ..types import utcnow
-from .base import BillingModelView, CsrfForm
+from .base import BillingModelView, CsrfForm, refuse_stale_form
 from .bulk import list_query_string, matching_ids
 from .filters import TeamArchivedFilter
 
@@ -81,7 +81,7 @@ class TeamView(BillingModelView):
         form = CsrfForm()
         if request.method == "POST":
             if not form.validate_on_submit():
-                abort(400, description="The form expired or was not sent by this page; try again.")
+                refuse_stale_form()
             self._change(ids, archive=archive)
             return redirect(url_for(".index_view", **list_query_string()))
         return self.render(

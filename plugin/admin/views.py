@@ -29,7 +29,7 @@ from ..models import (
 from ..services.counts import current_counts
 from ..types import utcnow
 from . import mailbox_page, workspace_page
-from .base import BillingModelView, CsrfForm, licences_label
+from .base import BillingModelView, CsrfForm, licences_label, refuse_stale_form
 from .bulk import list_query_string, matching_ids
 from .invoice_view import InvoiceView
 from .member_view import MemberView
@@ -157,7 +157,7 @@ class WorkspaceView(BillingModelView):
         if request.method == "POST":
             valid = form.validate()
             if "csrf_token" in form.errors:
-                abort(400, description="The form expired or was not sent by this page; try again.")
+                refuse_stale_form()
             if valid and mailbox_page.apply([ws.id for ws in workspaces], form.address.data):
                 return redirect(back)
         return self.render(
@@ -211,7 +211,7 @@ class WorkspaceView(BillingModelView):
         self.require("archive_teams")
         form = CsrfForm()
         if not form.validate_on_submit():
-            abort(400, description="The form expired or was not sent by this page; try again.")
+            refuse_stale_form()
         archive = request.form.get("archived") == "yes"
         change = workspace_page.change_team(key, team_key, archive=archive)
         if not change.changed:
@@ -233,7 +233,7 @@ class WorkspaceView(BillingModelView):
         form = CsrfForm()
         if request.method == "POST":
             if not form.validate_on_submit():
-                abort(400, description="The form expired or was not sent by this page; try again.")
+                refuse_stale_form()
             result = workspace_page.purge(workspace, request.form.getlist("person"))
             flash(f"Removed {len(result.removed)} inactive member(s).", "success")
             if result.kept_since_preview:

@@ -230,7 +230,7 @@ def purge_inactive(
     the others are returned as ``kept_since_preview``.  Without it, every
     member inactive at execution time is removed.  One UPDATE revokes the
     access, one ends the memberships and one INSERT … SELECT writes the
-    audit entry of each removed person (per 5,000 people), plus a summary.
+    audit entry of each removed person, whatever their number, plus a summary.
     """
     workspace_key = _lock_workspace(session, workspace_id)
     removed_ids = sorted(_revoke_access(session, workspace_id, now, expected))
