@@ -746,7 +746,9 @@ def _delivery_query() -> Any:
 
 
 def _delivery(row: Any) -> Delivery:
-    return Delivery(**{**row._mapping, "waiting_for_pdf": bool(row.waiting_for_pdf)})
+    """A row of :func:`_delivery_query` (extra columns, if any, left out) as a :class:`Delivery`."""
+    fields = {name: row._mapping[name] for name in Delivery.__dataclass_fields__}
+    return Delivery(**{**fields, "waiting_for_pdf": bool(row.waiting_for_pdf)})
 
 
 def deliveries(
@@ -788,7 +790,6 @@ def delivery_status(session: Session, numbers: Iterable[str]) -> dict[str, Deliv
         query = _delivery_query().add_columns(per_invoice.c.deliveries)
         query = query.join(per_invoice, per_invoice.c.latest_id == OutboxMail.id)
         for row in session.execute(query):
-            fields = {k: v for k, v in row._mapping.items() if k != "deliveries"}
-            latest = Delivery(**{**fields, "waiting_for_pdf": bool(row.waiting_for_pdf)})
+            latest = _delivery(row)
             statuses[latest.invoice_number] = DeliveryStatus(latest, row.deliveries)
     return statuses
