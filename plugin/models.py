@@ -50,15 +50,20 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, Decimal: ExactDecimal}
 
 
-def unique_where(name: str, condition: str, *columns: str) -> Index:
-    """A partial unique index, e.g. "at most one open interval per team and person"."""
+def index_where(name: str, condition: str, *columns: str, unique: bool = False) -> Index:
+    """A partial index on SQLite and PostgreSQL: only the rows ``condition`` holds for."""
     return Index(
         name,
         *columns,
-        unique=True,
+        unique=unique,
         sqlite_where=text(condition),
         postgresql_where=text(condition),
     )
+
+
+def unique_where(name: str, condition: str, *columns: str) -> Index:
+    """A partial unique index, e.g. "at most one open interval per team and person"."""
+    return index_where(name, condition, *columns, unique=True)
 
 
 def _variant_check(column: str) -> CheckConstraint:
@@ -297,12 +302,7 @@ class Invoice(Base):
             "uq_billing_invoice_workspace_period", "kind = 'invoice'", "workspace_id", "period"
         ),
         Index("ix_billing_invoice_period", "period"),
-        Index(
-            "ix_billing_invoice_pdf_pending",
-            "pdf_attempts",
-            sqlite_where=text("pdf_sha256 IS NULL"),
-            postgresql_where=text("pdf_sha256 IS NULL"),
-        ),
+        index_where("ix_billing_invoice_pdf_pending", "pdf_sha256 IS NULL", "pdf_attempts"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -369,11 +369,8 @@ class OutboxMail(Base):
         CheckConstraint(
             "(status = 'sending') = (claimed_until IS NOT NULL)", name="sending_has_lease"
         ),
-        Index(
-            "ix_billing_outbox_mail_due",
-            "next_attempt_at",
-            sqlite_where=text("status IN ('queued', 'sending')"),
-            postgresql_where=text("status IN ('queued', 'sending')"),
+        index_where(
+            "ix_billing_outbox_mail_due", f"status IN {PENDING_STATUSES!r}", "next_attempt_at"
         ),
     )
 
