@@ -34,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_CURRENT_ROLES": lambda: (),
     # Overrides of the access table: {permission: [roles]} (plugin.admin.access).
     "BILLING_ACCESS": {},
+    # Workspaces whose current counts the list pages keep per process, under
+    # the workspace's stamp (plugin.services.counts); 0 computes them anew on
+    # every page.
+    "BILLING_COUNTS_CACHE_SIZE": 10_000,
     # Largest file `flask billing import` accepts, in bytes.
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
     # wkhtmltopdf path, timeout and parallel processes (plugin.pdf).

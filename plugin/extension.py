@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
     from sqlalchemy.orm import Session
 
+    from .services.counts import CountsCache
+
 
 class WorkspaceBilling:
     """Workspace, team and member management and their billing, for a host back-office.
@@ -37,6 +39,7 @@ class WorkspaceBilling:
         self.db = db
         self.admin = admin
         self._rules: WeakKeyDictionary[Flask, RulesStore] = WeakKeyDictionary()
+        self._counts: WeakKeyDictionary[Flask, CountsCache | None] = WeakKeyDictionary()
         self._admins_with_views: WeakSet[Admin] = WeakSet()
         if app is not None:
             self.init_app(app)
@@ -58,6 +61,10 @@ class WorkspaceBilling:
         if app.config["BILLING_RULES_PATH"] is None:
             app.config["BILLING_RULES_PATH"] = f"{app.instance_path}/pricing_rules.yaml"
         self._rules[app] = _load_rules_or_refuse(app)
+        from .services.counts import CountsCache
+
+        size = app.config["BILLING_COUNTS_CACHE_SIZE"]
+        self._counts[app] = CountsCache(size) if size else None
         app.extensions["billing"] = self
 
         from .cli import billing_cli
@@ -93,6 +100,10 @@ class WorkspaceBilling:
     def rules(self, app: Flask | None = None) -> PricingRules:
         """The pricing rules in force, re-read if accounting changed the file."""
         return self.rules_store(app).current()
+
+    def counts_cache(self, app: Flask | None = None) -> CountsCache | None:
+        """This process's cache of the workspaces' current counts (``None``: disabled)."""
+        return self._counts[app or current_app._get_current_object()]
 
     def actor(self) -> str:
         return current_app.config["BILLING_CURRENT_ACTOR"]()

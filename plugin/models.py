@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -89,6 +90,28 @@ class Workspace(Base):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key})"
+
+
+class WorkspaceStamp(Base):
+    """A value that changes whenever anything a workspace's current counts are made of does.
+
+    Database triggers (migration 0007) write it on every insert, update and
+    delete of the workspace's teams, archive periods, team memberships and
+    access, whoever makes the change: a service, the host or raw SQL.  The
+    list page keeps the counts it computed under a stamp and reuses them
+    while the stamp is unchanged (:mod:`plugin.services.counts_cache`).
+    SQLite writes a fresh random 64-bit value per changed row; PostgreSQL
+    writes the id of the writing transaction, once per transaction and
+    workspace, which keeps a bulk load from rewriting the row for every one
+    of its rows.
+    """
+
+    __tablename__ = "billing_workspace_stamp"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_workspace.id", ondelete="CASCADE"), primary_key=True
+    )
+    stamp: Mapped[int] = mapped_column(BigInteger)
 
 
 class Person(Base):

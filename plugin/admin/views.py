@@ -71,8 +71,10 @@ def _workspace_link(view: WorkspaceView, context: Any, model: Workspace, name: s
 class WorkspaceView(BillingModelView):
     """Workspaces with their current counts: a fixed number of queries per page.
 
-    The counts of the whole page come from :func:`current_counts` (four
-    set-based queries), not from a query per row.
+    The counts of the whole page come from :func:`current_counts` (set-based
+    queries, not a query per row), kept in the app's counts cache under each
+    workspace's stamp: a page whose workspaces did not change since it was
+    last shown reads only their stamps.
     """
 
     list_template = "billing/admin/workspace_list.html"
@@ -107,7 +109,9 @@ class WorkspaceView(BillingModelView):
     def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
         count, workspaces = super().get_list(*args, **kwargs)
         ext = billing()
-        g.billing_counts = current_counts(ext.session, ext.rules(), workspaces, utcnow())
+        g.billing_counts = current_counts(
+            ext.session, ext.rules(), workspaces, utcnow(), cache=ext.counts_cache()
+        )
         return count, workspaces
 
     action_permissions = {  # noqa: RUF012

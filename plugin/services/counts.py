@@ -1,25 +1,34 @@
 """Current numbers of a workspace: what "Workspace members" and "General" show.
 
-Four queries whatever the number of workspaces asked about, so a list page
-can show them for a whole page of workspaces at once.
+A fixed number of queries whatever the number of workspaces asked about, so a
+list page can show them for a whole page of workspaces at once.  Given a
+:class:`CountsCache`, workspaces whose stamp has not changed since their
+counts were computed cost nothing beyond the one query reading the stamps.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, or_, select
+from cachetools import LRUCache
+from sqlalchemy import ColumnElement, case, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from ..models import Team, TeamArchivePeriod, TeamMembership, Workspace, WorkspaceAccess
+from ..models import (
+    Team,
+    TeamArchivePeriod,
+    TeamMembership,
+    Workspace,
+    WorkspaceAccess,
+    WorkspaceStamp,
+)
 from ..rules import PricingRules
-from .licences import count_team_licences, count_user_licences, instant
+from .licences import count_user_licences, instant, team_billed
 from .periods import Month
-
-#: How the licences of each variant are counted.
-LICENCE_COUNTS = {"team_licences": count_team_licences, "user_licences": count_user_licences}
 
 
 @dataclass(frozen=True)
@@ -55,12 +64,132 @@ def open_at(start: ColumnElement, end: ColumnElement, at: datetime) -> ColumnEle
     return (start <= instant(at)) & or_(end.is_(None), end > instant(at))
 
 
+class CountsCache:
+    """Counts computed in this process, each kept under its workspace's stamp.
+
+    An entry serves while the workspace's stamp, contract variant, creation
+    date and the pricing rules are those it was computed under, and until the
+    first instant at which the counts could change on their own: the next
+    start or end of one of the workspace's intervals, or the next month.
+    Thread-safe; the least recently used entries go first.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._entries: LRUCache[tuple, tuple[WorkspaceCounts, datetime]] = LRUCache(size)
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, now: datetime) -> WorkspaceCounts | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry[0] if entry is not None and now < entry[1] else None
+
+    def put(self, key: tuple, counts: WorkspaceCounts, valid_until: datetime) -> None:
+        with self._lock:
+            self._entries[key] = (counts, valid_until)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 def current_counts(
-    session: Session, rules: PricingRules, workspaces: Iterable[Workspace], now: datetime
+    session: Session,
+    rules: PricingRules,
+    workspaces: Iterable[Workspace],
+    now: datetime,
+    cache: CountsCache | None = None,
 ) -> dict[int, WorkspaceCounts]:
-    """Counts per workspace id, for workspaces already loaded (four queries)."""
+    """Counts per workspace id, for workspaces already loaded.
+
+    Without a cache: four queries.  With one: a query for the stamps, and the
+    four (plus one for when the new counts stop being valid) only for the
+    workspaces the cache cannot answer for.
+    """
     workspaces = list(workspaces)
+    if cache is None:
+        return _computed(session, rules, workspaces, now)
+    stamps = _stamps(session, [ws.id for ws in workspaces])
+    keys = {
+        ws.id: (ws.id, stamps[ws.id], ws.contract_variant, ws.created_at, rules.sha256)
+        for ws in workspaces
+        if ws.id in stamps
+    }
+    result = {}
+    for ws_id, key in keys.items():
+        counts = cache.get(key, now)
+        if counts is not None:
+            result[ws_id] = counts
+    missing = [ws for ws in workspaces if ws.id not in result]
+    if missing:
+        computed = _computed(session, rules, missing, now)
+        valid_until = _valid_until(session, rules, [ws.id for ws in missing], now)
+        for ws_id, counts in computed.items():
+            if ws_id in keys:
+                cache.put(keys[ws_id], counts, valid_until[ws_id])
+        result.update(computed)
+    return result
+
+
+def _stamps(session: Session, ids: list[int]) -> dict[int, int]:
+    """The workspaces' stamps, leaving out those written by the session's own transaction.
+
+    On PostgreSQL the stamp is the id of the last transaction that changed the
+    workspace, written once per transaction: counts this transaction computes
+    after its own changes could be overtaken by its next change, so they are
+    not kept.  (SQLite writes a new stamp for every changed row.)
+    """
+    query = select(WorkspaceStamp.workspace_id, WorkspaceStamp.stamp).where(
+        WorkspaceStamp.workspace_id.in_(ids)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.where(
+            func.coalesce(WorkspaceStamp.stamp != func.txid_current_if_assigned(), True)
+        )
+    return dict(session.execute(query).all())
+
+
+def _valid_until(
+    session: Session, rules: PricingRules, ids: list[int], now: datetime
+) -> dict[int, datetime]:
+    """Per workspace, the first instant from ``now`` at which its counts may change by
+    themselves: the next month, or an interval of its history starting or ending later."""
+    _, next_month = Month.of(now, rules.zoneinfo).bounds(rules.zoneinfo)
+    at = instant(now)
+    by_team = [
+        (TeamMembership, TeamMembership.team_id, column)
+        for column in (TeamMembership.joined_at, TeamMembership.left_at)
+    ] + [
+        (TeamArchivePeriod, TeamArchivePeriod.team_id, column)
+        for column in (TeamArchivePeriod.archived_from, TeamArchivePeriod.unarchived_at)
+    ]
+    parts: list[Any] = [
+        select(Team.workspace_id.label("workspace_id"), column.label("at"))
+        .join_from(table, Team, Team.id == team_id)
+        .where(Team.workspace_id.in_(ids), column >= at)
+        for table, team_id, column in by_team
+    ] + [
+        select(table.workspace_id, column).where(table.workspace_id.in_(ids), column >= at)
+        for table, column in (
+            (WorkspaceAccess, WorkspaceAccess.granted_at),
+            (WorkspaceAccess, WorkspaceAccess.revoked_at),
+            (Team, Team.created_at),
+        )
+    ]
+    changes = union_all(*parts).subquery()
+    found = dict(
+        session.execute(
+            select(changes.c.workspace_id, func.min(changes.c.at)).group_by(changes.c.workspace_id)
+        ).all()
+    )
+    return {ws_id: min(found.get(ws_id, next_month), next_month) for ws_id in ids}
+
+
+def _computed(
+    session: Session, rules: PricingRules, workspaces: list[Workspace], now: datetime
+) -> dict[int, WorkspaceCounts]:
+    """The counts, computed (four queries)."""
     ids = [ws.id for ws in workspaces]
+    start, _ = Month.of(now, rules.zoneinfo).bounds(rules.zoneinfo)
     members = dict(
         session.execute(
             select(WorkspaceAccess.workspace_id, func.count())
@@ -71,13 +200,18 @@ def current_counts(
             .group_by(WorkspaceAccess.workspace_id)
         ).all()
     )
-    active_teams = dict(
-        session.execute(
-            select(Team.workspace_id, func.count())
-            .where(Team.workspace_id.in_(ids), team_active_at(now))
+    teams = {
+        ws_id: (active, billed)
+        for ws_id, active, billed in session.execute(
+            select(
+                Team.workspace_id,
+                func.count(case((team_active_at(now), 1))),
+                func.count(case((team_billed(start, now), 1))),
+            )
+            .where(Team.workspace_id.in_(ids))
             .group_by(Team.workspace_id)
-        ).all()
-    )
+        )
+    }
     active_members = dict(
         session.execute(
             select(Team.workspace_id, func.count(TeamMembership.person_id.distinct()))
@@ -96,23 +230,22 @@ def current_counts(
         )
         for ws in workspaces
     }
-    # Each workspace's licences by its own variant only: the distinct-person
+    # Billed people only for the user-licence workspaces: the distinct-person
     # count is the costly one, and team-licence workspaces do not need it.
-    start, _ = Month.of(now, rules.zoneinfo).bounds(rules.zoneinfo)
-    billed_by_variant = {
-        variant: count(session, start, now, [i for i, (v, _) in variants.items() if v == variant])
-        for variant, count in LICENCE_COUNTS.items()
-    }
+    billed_users = count_user_licences(
+        session, start, now, [i for i, (v, _) in variants.items() if v == "user_licences"]
+    )
     result = {}
     for ws in workspaces:
         variant, reason = variants[ws.id]
-        billed = billed_by_variant[variant]
+        active_teams, billed_teams = teams.get(ws.id, (0, 0))
+        billed = billed_teams if variant == "team_licences" else billed_users.get(ws.id, 0)
         result[ws.id] = WorkspaceCounts(
             variant=variant,
             variant_reason=reason,
             members=members.get(ws.id, 0),
             active_members=active_members.get(ws.id, 0),
-            active_teams=active_teams.get(ws.id, 0),
-            licences_this_month=billed.get(ws.id, 0),
+            active_teams=active_teams,
+            licences_this_month=billed,
         )
     return result

@@ -69,11 +69,15 @@ def _workspace_filter(column: Any, workspace_ids: Iterable[int] | None) -> list[
     return [] if workspace_ids is None else [column.in_(list(workspace_ids))]
 
 
+def team_billed(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """The team (``Team`` in the query) is billed for ``[start, end)`` (team licences)."""
+    return active_over(Team.id, greatest(Team.created_at, instant(start)), instant(end))
+
+
 def billed_teams(start: datetime, end: datetime, workspace_ids: Iterable[int] | None = None):
     """SELECT (workspace_id, team_id) of the teams billed for ``[start, end)``."""
-    lo = greatest(Team.created_at, instant(start))
     return select(Team.workspace_id, Team.id.label("team_id")).where(
-        active_over(Team.id, lo, instant(end)), *_workspace_filter(Team.workspace_id, workspace_ids)
+        team_billed(start, end), *_workspace_filter(Team.workspace_id, workspace_ids)
     )
 
 
