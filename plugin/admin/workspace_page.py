@@ -66,7 +66,9 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
     return {
         "workspace": workspace,
         "created_on": workspace.created_at.astimezone(rules.zoneinfo).date(),
-        "counts": current_counts(session, rules, [workspace], now)[workspace.id],
+        "counts": current_counts(session, rules, [workspace], now, ext.counts_cache())[
+            workspace.id
+        ],
         "invoices": invoices,
         "mail": delivery_status(session, [invoice.number for invoice in invoices]),
         "teams": teams_now(session, workspace.id, now),

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from cachetools import LRUCache
 from sqlalchemy import ColumnElement, case, exists, func, or_, select, union_all
@@ -152,33 +151,46 @@ def _valid_until(
     session: Session, rules: PricingRules, ids: list[int], now: datetime
 ) -> dict[int, datetime]:
     """Per workspace, the first instant from ``now`` at which its counts may change by
-    themselves: the next month, or an interval of its history starting or ending later."""
+    themselves: the next month, or an interval of its history starting or ending later.
+
+    The page's teams are read once (a materialised CTE, which also keeps
+    PostgreSQL from a parallel plan whose start-up costs more than the scans).
+    """
     _, next_month = Month.of(now, rules.zoneinfo).bounds(rules.zoneinfo)
     at = instant(now)
+    teams = (
+        select(Team.id, Team.workspace_id, Team.created_at)
+        .where(Team.workspace_id.in_(ids))
+        .cte("page_teams")
+        .prefix_with("MATERIALIZED")
+    )
     by_team = [
-        (TeamMembership, TeamMembership.team_id, column)
-        for column in (TeamMembership.joined_at, TeamMembership.left_at)
-    ] + [
-        (TeamArchivePeriod, TeamArchivePeriod.team_id, column)
-        for column in (TeamArchivePeriod.archived_from, TeamArchivePeriod.unarchived_at)
-    ]
-    parts: list[Any] = [
-        select(Team.workspace_id.label("workspace_id"), column.label("at"))
-        .join_from(table, Team, Team.id == team_id)
-        .where(Team.workspace_id.in_(ids), column >= at)
-        for table, team_id, column in by_team
-    ] + [
-        select(table.workspace_id, column).where(table.workspace_id.in_(ids), column >= at)
-        for table, column in (
-            (WorkspaceAccess, WorkspaceAccess.granted_at),
-            (WorkspaceAccess, WorkspaceAccess.revoked_at),
-            (Team, Team.created_at),
+        select(teams.c.workspace_id, column).join(table, team_id == teams.c.id).where(column >= at)
+        for table, team_id, columns in (
+            (
+                TeamMembership,
+                TeamMembership.team_id,
+                (TeamMembership.joined_at, TeamMembership.left_at),
+            ),
+            (
+                TeamArchivePeriod,
+                TeamArchivePeriod.team_id,
+                (TeamArchivePeriod.archived_from, TeamArchivePeriod.unarchived_at),
+            ),
         )
+        for column in columns
     ]
-    changes = union_all(*parts).subquery()
+    by_workspace = [
+        select(WorkspaceAccess.workspace_id, column).where(
+            WorkspaceAccess.workspace_id.in_(ids), column >= at
+        )
+        for column in (WorkspaceAccess.granted_at, WorkspaceAccess.revoked_at)
+    ]
+    created = select(teams.c.workspace_id, teams.c.created_at).where(teams.c.created_at >= at)
+    changes = union_all(*by_team, *by_workspace, created).subquery()
     found = dict(
         session.execute(
-            select(changes.c.workspace_id, func.min(changes.c.at)).group_by(changes.c.workspace_id)
+            select(changes.c.workspace_id, func.min(changes.c[1])).group_by(changes.c.workspace_id)
         ).all()
     )
     return {ws_id: min(found.get(ws_id, next_month), next_month) for ws_id in ids}
