@@ -10,9 +10,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 VARIANTS = ("team_licences", "user_licences")
@@ -69,6 +69,14 @@ class Contract:
     prices: tuple[PriceVersion, ...] = ()
     email_invoices: bool | None = None
     note: str | None = None
+
+
+class WorkspaceLike(Protocol):
+    """What the variant of a workspace depends on: a model instance or a row."""
+
+    key: str
+    created_at: datetime
+    contract_variant: str | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,6 +139,11 @@ class PricingRules:
         if created_on < self.cutover_date:
             return "user_licences", "cutover"
         return "team_licences", "cutover"
+
+    def variant_of(self, workspace: WorkspaceLike) -> tuple[str, VariantReason]:
+        """:meth:`variant_for` a workspace, created at an instant (its date in the billing zone)."""
+        created_on = workspace.created_at.astimezone(self.zoneinfo).date()
+        return self.variant_for(workspace.key, created_on, workspace.contract_variant)
 
     def price_version_for(
         self, workspace_key: str, variant: str, month_first_day: date

@@ -236,12 +236,7 @@ def _computed(
             .group_by(Team.workspace_id)
         ).all()
     )
-    variants = {
-        ws.id: rules.variant_for(
-            ws.key, ws.created_at.astimezone(rules.zoneinfo).date(), ws.contract_variant
-        )
-        for ws in workspaces
-    }
+    variants = {ws.id: rules.variant_of(ws) for ws in workspaces}
     # Billed people only for the user-licence workspaces: the distinct-person
     # count is the costly one, and team-licence workspaces do not need it.
     billed_users = count_user_licences(

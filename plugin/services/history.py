@@ -24,8 +24,7 @@ def licence_history(
     session: Session, rules: PricingRules, workspace: Workspace, now: datetime, count: int = 12
 ) -> list[tuple[Month, int]]:
     """(month, licences billed) for the last ``count`` months; the current one so far."""
-    created_on = workspace.created_at.astimezone(rules.zoneinfo).date()
-    variant = rules.variant_for(workspace.key, created_on, workspace.contract_variant)[0]
+    variant = rules.variant_of(workspace)[0]
     history = []
     for month in recent_months(now, rules, count):
         start, end = month.bounds(rules.zoneinfo)

@@ -62,14 +62,13 @@ def price_counted(
     The month close and the rules editor's preview both price every workspace
     this way, from counts computed once for all of them.
     """
-    created_on = workspace.created_at.astimezone(rules.zoneinfo).date()
-    variant = rules.variant_for(workspace.key, created_on, workspace.contract_variant)[0]
+    variant = rules.variant_of(workspace)[0]
     teams, users = counts
     quantity = (teams if variant == "team_licences" else users).get(workspace.id, 0)
     return quote(
         rules,
         workspace.key,
-        created_on=created_on,
+        created_on=workspace.created_at.astimezone(rules.zoneinfo).date(),
         month=month.first_day,
         quantity=quantity,
         contract_variant=workspace.contract_variant,

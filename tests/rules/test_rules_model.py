@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -40,6 +41,17 @@ def rules(base, edit):
 def test_variant_by_cutover_date(rules):
     assert rules.variant_for("acme", date(2023, 2, 28)) == ("user_licences", "cutover")
     assert rules.variant_for("acme", date(2023, 3, 1)) == ("team_licences", "cutover")
+
+
+def test_variant_of_a_workspace_takes_its_creation_day_in_the_billing_zone(rules):
+    """23:30 UTC on 28 February 2023 is already 1 March in Berlin: the cut-over day."""
+    late = datetime(2023, 2, 28, 23, 30, tzinfo=UTC)
+    workspace = SimpleNamespace(key="acme", created_at=late, contract_variant=None)
+    assert rules.variant_of(workspace) == ("team_licences", "cutover")
+    earlier = SimpleNamespace(key="acme", created_at=late.replace(hour=22), contract_variant=None)
+    assert rules.variant_of(earlier) == ("user_licences", "cutover")
+    recorded = SimpleNamespace(key="acme", created_at=late, contract_variant="user_licences")
+    assert rules.variant_of(recorded) == ("user_licences", "contract")
 
 
 def test_variant_by_contract_wins(rules):
@@ -104,12 +116,14 @@ def test_rules_equal_by_content(base, rules):
 
 def test_variant_recorded_on_the_workspace(rules):
     assert rules.variant_for("acme", date(2024, 1, 1), "user_licences") == (
-        "user_licences", "contract"
+        "user_licences",
+        "contract",
     )
     assert rules.variant_for("acme", date(2020, 1, 1), None) == ("user_licences", "cutover")
     # The rules file is accounting's word: its contract wins over the record.
     assert rules.variant_for("initech", date(2025, 2, 1), "user_licences") == (
-        "team_licences", "contract"
+        "team_licences",
+        "contract",
     )
     with pytest.raises(ValueError, match="unknown billing variant 'seats'"):
         rules.variant_for("acme", date(2024, 1, 1), "seats")
