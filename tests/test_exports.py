@@ -39,6 +39,7 @@ from plugin.services.exports import (
     FORMULA_TRIGGERS,
     csv_chunks,
     export_licence_holders,
+    formula_safe,
     licence_holders,
     neutralise,
 )
@@ -302,9 +303,22 @@ def test_every_formula_trigger_is_neutralised(trigger):
     assert neutralise(f"{trigger}SUM(A1)") == f"'{trigger}SUM(A1)"
 
 
-@pytest.mark.parametrize("text", ["Anna", "", "a=b", "'quoted", "Ünal", " =1"])
+HARMLESS = ["Anna", "", "a=b", "'quoted", "Ünal", " =1"]
+
+
+@pytest.mark.parametrize("text", HARMLESS)
 def test_harmless_text_is_left_alone(text):
     assert neutralise(text) == text
+
+
+def test_the_database_neutralises_exactly_like_neutralise(session):
+    """The rows are neutralised in SQL (formula_safe); it must agree with neutralise."""
+    texts = [*(f"{trigger}SUM(A1)" for trigger in FORMULA_TRIGGERS), *HARMLESS, "\0"]
+    if session.get_bind().dialect.name == "postgresql":
+        texts = [text for text in texts if "\0" not in text]  # PostgreSQL text holds no NUL
+    found = [session.scalar(sql_select(formula_safe(literal(text)))) for text in texts]
+    assert found == [neutralise(text) for text in texts]
+    assert session.scalar(sql_select(formula_safe(literal(None, String())))) is None
 
 
 @pytest.fixture
