@@ -31,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, query_expression, relationship
 
 from .types import ExactDecimal, UTCDateTime, utcnow
 
@@ -271,6 +271,10 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     workspace: Mapped[Workspace | None] = relationship()
+    #: The start of ``before`` / ``after`` as stored, when a query asks for it (the
+    #: audit list: a purge's entry lists every removed person, megabytes of JSON).
+    before_excerpt: Mapped[str | None] = query_expression()
+    after_excerpt: Mapped[str | None] = query_expression()
 
 
 class RulesVersion(Base):

@@ -7,7 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from plugin.admin.filters import MentionsFilter
 from plugin.models import AuditEntry, Invoice, Team
+from plugin.services import audit
 from plugin.services.counts import team_archived_at
 from plugin.types import utcnow
 from tests.helpers import QueryCounter
@@ -135,6 +137,37 @@ def test_audit_log_filters_by_action(client, demo_cli):
     page = client.get("/admin/billing_audit/?search=acme/sales").get_data(as_text=True)
     assert "archive_team" in page
     assert "acme/sales" in page
+
+
+def mentions_url(app, text: str) -> str:
+    """The audit list filtered by the "Mentions" filter."""
+    view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == "billing_audit")
+    index = next(i for i, f in enumerate(view._filters) if isinstance(f, MentionsFilter))
+    return f"/admin/billing_audit/?flt0_{index}={text}"
+
+
+def test_the_audit_list_finds_the_purge_that_removed_somebody(app, client, demo_cli):
+    assert demo_cli("purge-inactive", "acme", "--yes").exit_code == 0
+    found = client.get(mentions_url(app, "Gerda@Mueller-Soehne.example")).get_data(as_text=True)
+    assert cells(found, "action") == ["purge_inactive"]
+    assert "gerda@mueller-soehne.example" in found
+    missing = client.get(mentions_url(app, "nobody@example.com")).get_data(as_text=True)
+    assert cells(missing, "action") == []
+
+
+def test_the_audit_list_shows_the_start_of_a_long_value_and_its_page_all_of_it(client, session):
+    """A purge of many people is one entry of megabytes: the list must not carry it all."""
+    people = {f"person-{n:06d}@example.com": ["archived-team"] for n in range(20_000)}
+    audit.record(session, "test", "purge_inactive", target="acme", before={"removed": people})
+    session.commit()
+    listing = client.get("/admin/billing_audit/?search=acme").get_data(as_text=True)
+    assert "person-000001@example.com" in listing
+    assert "person-019999@example.com" not in listing
+    assert len(listing) < 100_000
+    entry = session.scalar(select(AuditEntry.id).where(AuditEntry.action == "purge_inactive"))
+    link = f"/admin/billing_audit/details/?id={entry}"
+    assert link in listing
+    assert "person-019999@example.com" in client.get(link).get_data(as_text=True)
 
 
 def test_exporting_selected_workspaces_gives_a_zip_with_a_file_each(client, session):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
-from sqlalchemy import exists, select
+from sqlalchemy import Text, cast, exists, func, or_, select
 
-from ..models import Team, TeamMembership, WorkspaceAccess
+from ..models import AuditEntry, Team, TeamMembership, WorkspaceAccess
 from ..services.counts import open_at, team_active_at, team_archived_at
 from ..types import utcnow
 
@@ -68,3 +68,29 @@ class ActiveMemberFilter(NowFilter):
 
     def condition(self) -> Any:
         return in_active_team_now()
+
+
+class MentionsFilter(BaseSQLAFilter):
+    """Audit entries whose target, detail, before or after contain the text (any case).
+
+    How to find the purge that removed somebody: its one entry lists every
+    removed person's e-mail in ``before`` and ``after``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(AuditEntry.id, "Mentions")
+
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        text = str(value).strip().lower()
+        columns = (AuditEntry.target, AuditEntry.detail, AuditEntry.before, AuditEntry.after)
+        return query.filter(
+            or_(
+                *(
+                    func.lower(cast(column, Text)).contains(text, autoescape=True)
+                    for column in columns
+                )
+            )
+        )
+
+    def operation(self) -> str:
+        return "contains"
