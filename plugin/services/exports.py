@@ -201,8 +201,7 @@ def licence_holders_of(
 def _export_of(
     session: Session, rules: PricingRules, workspace: Workspace, window: MonthWindow
 ) -> LicenceExport:
-    created_on = workspace.created_at.astimezone(rules.zoneinfo).date()
-    variant = rules.variant_for(workspace.key, created_on, workspace.contract_variant)[0]
+    variant = rules.variant_of(workspace)[0]
     return LicenceExport(workspace.id, workspace.key, variant, window, session)
 
 
