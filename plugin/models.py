@@ -99,7 +99,7 @@ class WorkspaceStamp(Base):
     delete of the workspace's teams, archive periods, team memberships and
     access, whoever makes the change: a service, the host or raw SQL.  The
     list page keeps the counts it computed under a stamp and reuses them
-    while the stamp is unchanged (:mod:`plugin.services.counts_cache`).
+    while the stamp is unchanged (:class:`plugin.services.counts.CountsCache`).
     SQLite writes a fresh random 64-bit value per changed row; PostgreSQL
     writes the id of the writing transaction, once per transaction and
     workspace, which keeps a bulk load from rewriting the row for every one

@@ -74,7 +74,7 @@ class MentionsFilter(BaseSQLAFilter):
     """Audit entries whose target, detail, before or after contain the text (any case).
 
     How to find the purge that removed somebody: its one entry lists every
-    removed person's e-mail in ``before`` and ``after``.
+    removed person's e-mail in ``before``.
     """
 
     def __init__(self) -> None:

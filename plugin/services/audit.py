@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, insert
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from ..models import AuditEntry
 from ..types import utcnow
-
-#: The columns an audit entry is written with, in the order :func:`insert_from` expects.
-COLUMNS = ("at", "actor", "action", "workspace_id", "target", "before", "after", "detail")
 
 
 def record(
@@ -61,12 +58,3 @@ def record_many(session: Session, actor: str, action: str, entries: Iterable[dic
     ]
     if rows:
         session.execute(insert(AuditEntry), rows)
-
-
-def insert_from(session: Session, rows: Select) -> None:
-    """Add the entries that ``rows`` selects (one column per :data:`COLUMNS`), in one statement.
-
-    For many entries built from what a set-based change did: the database
-    builds them, so their number costs no Python work per entry.
-    """
-    session.execute(insert(AuditEntry).from_select(COLUMNS, rows))
