@@ -51,7 +51,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: system-deps venv lint
-	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
+	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n auto
 
 clean:
 	rm -rf $(VENV) instance build dist .pytest_cache
