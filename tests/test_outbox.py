@@ -721,3 +721,48 @@ def test_mail_status_lists_every_delivery_for_people_and_scripts(demo_cli, app, 
     refused = demo_cli("mail-status", "--status", "lost")
     assert refused.exit_code == 2
     assert "'lost' is not one of 'queued', 'sending', 'sent', 'failed'" in refused.output
+
+
+def test_an_unexpected_error_does_not_poison_the_next_mail(demo_cli, app, session, smtp):
+    """An address smtplib cannot encode fails mid-transaction; the next mail still goes."""
+    server = smtp()
+    issue(session, app, "2026-10")
+    first, second = session.scalars(select(OutboxMail).order_by(OutboxMail.id)).all()
+    session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == first.id)
+        .values(recipient="invoices@bücher.example")
+    )
+    session.commit()
+    summary = deliver(session, app)
+    assert summary.sent == [second.message_key]
+    assert [problem.message_key for problem in summary.retrying] == [first.message_key]
+    assert [r.rcpt_tos for r in server.received] == [(second.recipient,)]
+    by_key = mails(session)
+    assert by_key[second.message_key].status == "sent"
+    assert by_key[first.message_key].status == "queued"
+    assert "UnicodeEncodeError" in by_key[first.message_key].last_error
+
+
+class OutOfSequence(Accepting):
+    """Answers the first MAIL FROM with 503, as a server does to a nested transaction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        if not self.refused:
+            self.refused += 1
+            return "503 5.5.1 Error: nested MAIL command"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+def test_a_503_about_the_session_is_not_a_permanent_failure(demo_cli, app, session, smtp):
+    smtp(OutOfSequence())
+    issue(session, app, "2026-10")
+    summary = deliver(session, app)
+    assert summary.failed == []
+    assert len(summary.retrying) == 1
+    assert "503 5.5.1" in summary.retrying[0].error
