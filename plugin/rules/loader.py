@@ -27,6 +27,7 @@ from ..yamldoc import (
     format_path,
     load_document,
     located_errors,
+    read_limited,
     schema_load,
 )
 from .currencies import MINOR_UNITS
@@ -61,14 +62,14 @@ def load_rules(
 def load_rules_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> PricingRules:
     """:func:`load_rules` on a file; an unreadable file is a :class:`RulesError` too."""
     path = Path(path)
-    return load_rules(_read(path), source=path.name, max_bytes=max_bytes)
+    return load_rules(_read(path, max_bytes), source=path.name, max_bytes=max_bytes)
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, max_bytes: int) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise RulesError([LocatedError("", f"cannot read {path}: {exc.strerror or exc}")]) from exc
+        return read_limited(path, max_bytes=max_bytes)
+    except DocumentError as exc:
+        raise RulesError(exc.errors) from exc
 
 
 def _build(data: dict[str, Any], *, content: str, sha256: str) -> PricingRules:
@@ -168,7 +169,7 @@ class RulesStore:
 
     def _reload(self, stamp: tuple[int, ...] | None) -> None:
         try:
-            raw = _read(self.path)
+            raw = _read(self.path, self.max_bytes)
         except RulesError as exc:
             self._stamp = stamp
             self._refuse(exc.errors, None)
