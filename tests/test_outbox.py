@@ -45,7 +45,7 @@ from plugin.services.outbox import (
 from plugin.services.periods import Month
 from plugin.smtp import SmtpConfigError, SmtpSettings, SmtpTransport, compose
 from plugin.types import utcnow
-from tests.conftest import REPOSITORY, RULES_PATH
+from tests.conftest import REPOSITORY, RULES_PATH, make_app
 from tests.helpers import snapshot
 from tests.postgres import free_port
 
@@ -766,3 +766,25 @@ def test_a_503_about_the_session_is_not_a_permanent_failure(demo_cli, app, sessi
     assert summary.failed == []
     assert len(summary.retrying) == 1
     assert "503 5.5.1" in summary.retrying[0].error
+
+
+def test_a_broken_rules_file_does_not_stop_the_mail_of_issued_invoices(
+    demo_cli, app, session, smtp, database_url, tmp_path
+):
+    server = smtp()
+    issue(session, app, "2026-10")
+    broken = tmp_path / "pricing_rules.yaml"
+    broken.write_text(
+        RULES_PATH.read_text(encoding="utf-8").replace("tax_rate: 0.19", "tax_rate: 1.19"),
+        encoding="utf-8",
+    )
+    config = {key: app.config[key] for key in ("BILLING_SMTP_HOST", "BILLING_SMTP_PORT")}
+    other = make_app(database_url, BILLING_RULES_PATH=str(broken), **config)
+    with other.app_context():
+        result = other.test_cli_runner().invoke(args=["billing", "send-invoices"])
+    assert result.exit_code == 0, result.output
+    assert "Mail sent: 2" in result.output
+    assert {r.mail_from for r in server.received} == {SENDER}
+    assert {r.message["From"] for r in server.received} == {
+        f"Wolkenwerk Software GmbH <{SENDER}>"
+    }
