@@ -13,9 +13,11 @@ import email
 import email.policy
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
+import threading
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -416,7 +418,7 @@ def test_a_crash_after_acceptance_resends_with_the_same_message_id(demo_cli, app
     statuses = Counter(m.status for m in mails(session).values())
     assert statuses == {"sending": 1, "queued": 1}
     assert len(server.received) == 1
-    assert len(deliver(session, app, start + timedelta(minutes=10)).sent) == 1
+    assert len(deliver(session, app, start + timedelta(minutes=1)).sent) == 1
     assert len(server.received) == 2
     crashed = next(m for m in mails(session).values() if m.status == "sending")
     lease_over = crashed.claimed_until + timedelta(seconds=1)
@@ -788,3 +790,42 @@ def test_a_broken_rules_file_does_not_stop_the_mail_of_issued_invoices(
     assert {r.message["From"] for r in server.received} == {
         f"Wolkenwerk Software GmbH <{SENDER}>"
     }
+
+
+class HangingOnce(Accepting):
+    """Holds the first mail's DATA for a long time (the sender is killed meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hanging = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if not self.hanging.is_set():
+            self.hanging.set()
+            await asyncio.sleep(30)
+            return "451 4.3.0 too late"
+        return self.accept(envelope)
+
+
+@pytest.mark.slow
+def test_a_sender_killed_mid_mail_delays_the_queue_by_one_lease(
+    demo_cli, app, session, smtp, database_url
+):
+    server = smtp(HangingOnce())
+    issue(session, app, "2026-10")
+    session.close()
+    worker = send_invoices_process(database_url, app.config["BILLING_SMTP_PORT"])
+    try:
+        assert server.hanging.wait(timeout=60), worker.stderr.read()
+        killed_at = utcnow()
+        os.kill(worker.pid, signal.SIGKILL)
+    finally:
+        worker.wait(timeout=30)
+    by_status = Counter(m.status for m in mails(session).values())
+    assert by_status == {"sending": 1, "queued": 1}
+    (in_hand,) = [m for m in mails(session).values() if m.status == "sending"]
+    lease = SmtpSettings.from_config(app.config, default_sender=Address(addr_spec=SENDER)).lease
+    assert in_hand.claimed_until <= killed_at + lease
+    summary = deliver(session, app, killed_at + lease + timedelta(seconds=1))
+    assert sorted(summary.sent) == sorted(mails(session))
+    assert mails(session)[in_hand.message_key].last_error == outbox.INTERRUPTED

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from plugin.rules import PricingRules, RulesError, RulesStore, RulesUnavailable
+from plugin.rules import PricingRules, RulesStore, RulesUnavailable
 from plugin.rules import loader as loader_module
 
 
