@@ -48,7 +48,7 @@ from plugin.services.periods import Month
 from plugin.smtp import SmtpConfigError, SmtpSettings, SmtpTransport, compose
 from plugin.types import utcnow
 from tests.conftest import REPOSITORY, RULES_PATH, make_app
-from tests.helpers import snapshot
+from tests.helpers import FakeRenderer, snapshot
 from tests.postgres import free_port
 
 MAILED = {
@@ -166,13 +166,6 @@ def smtp(app):
 
 
 # Helpers ---------------------------------------------------------------------
-
-
-class FakeRenderer:
-    """Stands in for wkhtmltopdf: binary bytes of its own per invoice."""
-
-    def render_many(self, documents):
-        return [b"%PDF-1.4\n" + doc["number"].encode() + bytes(range(256)) for doc in documents]
 
 
 def issue(session, app, *months: str, rules=None) -> list[str]:

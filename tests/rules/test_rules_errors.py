@@ -279,6 +279,16 @@ CASES = {
         ["line 4: invoice_number_format: must contain {year} and {seq} and no other {…} "
          "fields, such as {year}-{seq:05d}"],
     ),
+    "invoice number format with an empty link segment": (
+        [('"{year}-{seq:05d}"', '"RE//{year}/{seq}"')],
+        ["line 4: invoice_number_format: must not start or end with '/', hold '//', or a '.' "
+         "or '..' between slashes: invoice numbers are part of their download links"],
+    ),
+    "invoice number format with a dot-dot segment": (
+        [('"{year}-{seq:05d}"', '"{year}/../{seq}"')],
+        ["line 4: invoice_number_format: must not start or end with '/', hold '//', or a '.' "
+         "or '..' between slashes: invoice numbers are part of their download links"],
+    ),
     "invoice number format unquoted": (
         [('"{year}-{seq:05d}"', "{year}")],
         ['line 4: invoice_number_format: must be text in quotes, such as "{year}-{seq:05d}"'],
