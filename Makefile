@@ -55,7 +55,7 @@ docs: venv
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs build/docs
 
 test: system-deps venv lint docs
-	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n auto
+	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n auto --cov --cov-report=term:skip-covered
 
 clean:
 	rm -rf $(VENV) instance build dist .pytest_cache
