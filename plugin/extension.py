@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, current_app
 
 from . import migrate
 from .config import DEFAULTS
+from .manifest import Module, configure
 from .resources import resource_path
 from .rules import PricingRules, RulesError, RulesStore
 
@@ -40,6 +41,7 @@ class WorkspaceBilling:
         self.admin = admin
         self._rules: WeakKeyDictionary[Flask, RulesStore] = WeakKeyDictionary()
         self._counts: WeakKeyDictionary[Flask, CountsCache | None] = WeakKeyDictionary()
+        self._modules: WeakKeyDictionary[Flask, Module] = WeakKeyDictionary()
         self._admins_with_views: WeakSet[Admin] = WeakSet()
         if app is not None:
             self.init_app(app)
@@ -60,6 +62,9 @@ class WorkspaceBilling:
             app.config.setdefault(key, value)
         if app.config["BILLING_RULES_PATH"] is None:
             app.config["BILLING_RULES_PATH"] = f"{app.instance_path}/pricing_rules.yaml"
+        self._modules[app] = configure(
+            app.config["BILLING_VIEWS"], app.config["BILLING_ACTIONS"], app.config["BILLING_ACCESS"]
+        )
         self._rules[app] = _load_rules_or_refuse(app)
         from .services.counts import CountsCache
 
@@ -85,7 +90,9 @@ class WorkspaceBilling:
             return
         from .admin import build_views
 
-        admin.add_views(*build_views(self.db, app.config["BILLING_MENU_CATEGORY"]))
+        admin.add_views(
+            *build_views(self.db, self._modules[app], app.config["BILLING_MENU_CATEGORY"])
+        )
         self._admins_with_views.add(admin)
 
     # What the adapters (CLI, views) use ------------------------------------
@@ -100,6 +107,10 @@ class WorkspaceBilling:
     def rules(self, app: Flask | None = None) -> PricingRules:
         """The pricing rules in force, re-read if accounting changed the file."""
         return self.rules_store(app).current()
+
+    def module(self, app: Flask | None = None) -> Module:
+        """The module's declaration as this app configured it (views, menu, actions, access)."""
+        return self._modules[app or current_app._get_current_object()]
 
     def counts_cache(self, app: Flask | None = None) -> CountsCache | None:
         """This process's cache of the workspaces' current counts (``None``: disabled)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 
 from flask import abort, make_response
 from flask_admin.contrib.sqla import ModelView
@@ -12,7 +12,8 @@ from flask_admin.model import filters, typefmt
 from flask_wtf import FlaskForm
 
 from ..extension import billing
-from .access import READ, allowed
+from ..manifest import View
+from .access import action_allowed, allowed
 
 
 class BillingFilterConverter(FilterConverter):
@@ -33,11 +34,33 @@ class CsrfForm(FlaskForm):
 
 
 class PermissionMixin:
-    """Server-side checks: the view needs ``permission``; each action its own."""
+    """Server-side checks from the view's declaration (:mod:`plugin.manifest`).
 
-    permission: ClassVar[str] = READ
-    #: action name -> permission needed to run it.
-    action_permissions: ClassVar[dict[str, str]] = {}
+    The view needs the declaration's permission; each action its own, and
+    an action the host switched off (``BILLING_ACTIONS``) is refused with
+    404 whatever the role.  The *With selected* menu is built from the
+    declared bulk actions, each run by the view's ``action_<name>`` method.
+    """
+
+    declaration: View
+
+    def __init__(self, *args: Any, declaration: View, **kwargs: Any) -> None:
+        self.declaration = declaration
+        super().__init__(*args, **kwargs)
+
+    @property
+    def permission(self) -> str:
+        return self.declaration.permission
+
+    def init_actions(self) -> None:
+        self._actions = [
+            (action.name, action.text) for action in self.declaration.actions if action.bulk
+        ]
+        self._actions_data = {
+            action.name: (getattr(self, f"action_{action.name}"), action.text, action.confirmation)
+            for action in self.declaration.actions
+            if action.bulk
+        }
 
     def is_accessible(self) -> bool:
         return allowed(self.permission)
@@ -46,8 +69,17 @@ class PermissionMixin:
         self.forbid(self.permission)
 
     def is_action_allowed(self, name: str) -> bool:
-        needed = self.action_permissions.get(name)
-        return needed is not None and allowed(needed)
+        return self.can(name)
+
+    def can(self, action: str) -> bool:
+        """Whether the action is switched on and the current user may run it."""
+        return action_allowed(self.declaration.key, action)
+
+    def require_action(self, action: str) -> None:
+        """Stop the request unless :meth:`can` (404 when switched off, 403 for the role)."""
+        if not billing().module().action_enabled(self.declaration.key, action):
+            abort(404, description=f"{action!r} is switched off in this back-office.")
+        self.require(self.declaration.action(action).permission)
 
     def require(self, permission: str) -> None:
         if not allowed(permission):

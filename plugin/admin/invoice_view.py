@@ -17,7 +17,6 @@ from ..models import Invoice
 from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
 from ..types import utcnow
-from .access import allowed
 from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
 from .workspace_page import pdf_response
 
@@ -42,11 +41,11 @@ def _documents(view: InvoiceView, context: Any, model: Invoice, name: str) -> Ma
     """The PDF download and, for an invoice not credited yet, *Credit…*, as the role allows."""
     if not model.pdf_sha256:
         pdf = Markup("<span class='text-muted'>being rendered</span>")
-    elif allowed("download_invoices"):
+    elif view.can("download"):
         pdf = Markup('<a href="{}">PDF</a>').format(url_for(".invoice_pdf", number=model.number))
     else:
         pdf = Markup("")
-    if model.kind != "invoice" or model.id in g.billing_credited or not allowed("credit_notes"):
+    if model.kind != "invoice" or model.id in g.billing_credited or not view.can("credit"):
         return pdf
     credit = url_for(".credit_note", number=model.number)
     return pdf + Markup('<br><a href="{}">Credit…</a>').format(credit)
@@ -64,7 +63,7 @@ def _mail(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
         text += Markup("<br><small class='text-danger'>{}</small>").format(delivery.last_error)
     link = Markup('<br><a href="{}">{}</a>').format(
         url_for(".mail", number=model.number),
-        "History, resend…" if allowed("resend_invoices") else "History",
+        "History, resend…" if view.can("resend") else "History",
     )
     return text + link
 
@@ -119,7 +118,7 @@ class InvoiceView(BillingModelView):
 
     @expose("/pdf/<number>")
     def invoice_pdf(self, number: str) -> Any:
-        self.require("download_invoices")
+        self.require_action("download")
         return pdf_response(number)
 
     @expose("/mail/<number>", methods=["GET", "POST"])
@@ -131,7 +130,7 @@ class InvoiceView(BillingModelView):
             abort(404)
         form = CsrfForm()
         if request.method == "POST":
-            self.require("resend_invoices")
+            self.require_action("resend")
             if not form.validate_on_submit():
                 refuse_stale_form()
             try:
@@ -155,13 +154,13 @@ class InvoiceView(BillingModelView):
             on_its_way=any(delivery.pending for delivery in history),
             mailbox=invoice.workspace.invoice_mailbox,
             form=form,
-            can_resend=allowed("resend_invoices"),
+            can_resend=self.can("resend"),
             when=local_minute,
         )
 
     @expose("/credit/<number>", methods=["GET", "POST"])
     def credit_note(self, number: str) -> Any:
-        self.require("credit_notes")
+        self.require_action("credit")
         form = CreditNoteForm()
         if form.validate_on_submit():
             ext = billing()

@@ -8,37 +8,22 @@ collide with the host's own views.
 
 from __future__ import annotations
 
-import json
+import importlib
 from typing import Any
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
-from flask_admin.actions import action
-from flask_admin.contrib.sqla import ModelView
 from markupsafe import Markup
-from sqlalchemy import Text, cast, func
-from sqlalchemy.orm import defer, with_expression
 
+from .. import models
 from ..extension import billing
-from ..models import (
-    AuditEntry,
-    Invoice,
-    Person,
-    Team,
-    TeamMembership,
-    Workspace,
-    WorkspaceAccess,
-)
+from ..manifest import Module
+from ..models import Workspace
 from ..services.counts import current_counts
 from ..types import utcnow
 from . import mailbox_page, workspace_page
 from .base import BillingModelView, CsrfForm, licences_label, refuse_stale_form
 from .bulk import list_query_string, matching_ids
-from .filters import MentionsFilter
-from .invoice_view import InvoiceView
-from .member_view import MemberView
-from .rules_page import RulesView
-from .team_view import TeamView
 
 VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
 REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
@@ -118,17 +103,9 @@ class WorkspaceView(BillingModelView):
         )
         return count, workspaces
 
-    action_permissions = {  # noqa: RUF012
-        "export": "export_licences",
-        "purge": "purge_members",
-        "mailbox": "change_mailbox",
-    }
-
-    @action("export", "Export licence holders…")
     def action_export(self, ids: list[str]) -> Any:
         return redirect(url_for(".export_selected", ids=",".join(ids)))
 
-    @action("purge", "Remove inactive workspace members…")
     def action_purge(self, ids: list[str]) -> Any:
         """The purge is previewed and confirmed per workspace: one at a time."""
         keys = workspace_page.keys_of(workspace_page.parse_ids(",".join(ids)))
@@ -139,14 +116,13 @@ class WorkspaceView(BillingModelView):
             return redirect(url_for(".index_view"))
         return redirect(url_for(".purge", key=keys[0]))
 
-    @action("mailbox", "Change invoice mailbox…")
     def action_mailbox(self, ids: list[str]) -> Any:
         return redirect(url_for(".change_mailbox", ids=",".join(ids)))
 
     @expose("/mailbox", methods=["GET", "POST"])
     def change_mailbox(self) -> Any:
         """Ask for the address, then change it for the ticked (or all matching) workspaces."""
-        self.require("change_mailbox")
+        self.require_action("mailbox")
         ids = (
             matching_ids(self)
             if request.args.get("all")
@@ -184,7 +160,7 @@ class WorkspaceView(BillingModelView):
         ``ids`` are the ticked rows; with ``all=1`` every workspace matching the
         list's filters (carried in the query string) is exported.
         """
-        self.require("export_licences")
+        self.require_action("export")
         ids = (
             matching_ids(self)
             if request.args.get("all")
@@ -211,12 +187,12 @@ class WorkspaceView(BillingModelView):
 
     @expose("/w/<key>/export")
     def workspace_export(self, key: str) -> Any:
-        self.require("export_licences")
+        self.require_action("export")
         return workspace_page.export_response(workspace_page.load_workspace(key))
 
     @expose("/w/<key>/teams/<team_key>", methods=["POST"])
     def team_state(self, key: str, team_key: str) -> Any:
-        self.require("archive_teams")
+        self.require_action("archive_team")
         form = CsrfForm()
         if not form.validate_on_submit():
             refuse_stale_form()
@@ -236,7 +212,7 @@ class WorkspaceView(BillingModelView):
     @expose("/w/<key>/purge", methods=["GET", "POST"])
     def purge(self, key: str) -> Any:
         """Preview first (who goes, who stays and why), then the confirmed removal."""
-        self.require("purge_members")
+        self.require_action("purge")
         workspace = workspace_page.load_workspace(key)
         form = CsrfForm()
         if request.method == "POST":
@@ -254,86 +230,24 @@ class WorkspaceView(BillingModelView):
         )
 
 
-class PersonView(BillingModelView):
-    column_list = ("email", "name")
-    column_searchable_list = ("email", "name")
-    column_default_sort = "email"
-
-
-class MembershipView(BillingModelView):
-    column_select_related_list = (TeamMembership.team, TeamMembership.person)
-    column_list = ("team.name", "person.email", "joined_at", "left_at")
-    column_labels = {"team.name": "Team", "person.email": "Person"}  # noqa: RUF012
-    column_searchable_list = ("person.email",)
-
-
-#: Characters of ``before`` / ``after`` the audit list shows; the entry's page shows all.
-EXCERPT = 300
-
-
-def _excerpt(view: AuditView, context: Any, model: AuditEntry, name: str) -> Any:
-    text = getattr(model, f"{name}_excerpt")
-    if text is None or len(text) < EXCERPT:
-        return text or ""
-    return Markup('{}… <a href="{}">whole entry</a>').format(
-        text, url_for(".details_view", id=model.id)
-    )
-
-
-def _whole(view: AuditView, context: Any, model: AuditEntry, name: str) -> Markup:
-    value = getattr(model, name)
-    if value is None:
-        return Markup("")
-    return Markup("<pre>{}</pre>").format(json.dumps(value, indent=1, ensure_ascii=False))
-
-
-def _stored_start(column: Any) -> Any:
-    return func.substr(cast(column, Text), 1, EXCERPT)
-
-
-class AuditView(BillingModelView):
-    """The audit log; the list shows the start of each value, the entry's page all of it."""
-
-    column_select_related_list = (AuditEntry.workspace,)
-    column_list = ("at", "actor", "action", "workspace.key", "target", "detail", "before", "after")
-    column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
-    column_filters = ("workspace.key", "actor", "action", "at", MentionsFilter())
-    column_searchable_list = ("target", "detail")
-    column_sortable_list = ("at", "actor", "action", "target")
-    column_formatters = {"before": _excerpt, "after": _excerpt}  # noqa: RUF012
-    column_formatters_detail = {"before": _whole, "after": _whole}  # noqa: RUF012
-    column_default_sort = ("at", True)
-
-    def get_query(self) -> Any:
-        return (
-            super()
-            .get_query()
-            .options(
-                defer(AuditEntry.before),
-                defer(AuditEntry.after),
-                with_expression(AuditEntry.before_excerpt, _stored_start(AuditEntry.before)),
-                with_expression(AuditEntry.after_excerpt, _stored_start(AuditEntry.after)),
+def build_views(db: Any, module: Module, category: str) -> list[Any]:
+    """The views the module declares and the host left on, in menu order."""
+    views = []
+    for declared in module.views:
+        view_class = _import(declared.view_class)
+        args = (getattr(models, declared.model), db) if declared.model else ()
+        views.append(
+            view_class(
+                *args,
+                declaration=declared,
+                name=module.menu[declared.key],
+                category=category,
+                endpoint=declared.endpoint,
             )
         )
-
-
-#: What the module adds to the back-office, declared as data: (view class,
-#: model, menu name, endpoint).
-VIEWS: tuple[tuple[type[ModelView], type, str, str], ...] = (
-    (WorkspaceView, Workspace, "Workspaces", "billing_workspaces"),
-    (TeamView, Team, "Teams", "billing_teams"),
-    (PersonView, Person, "People", "billing_people"),
-    (MemberView, WorkspaceAccess, "Members", "billing_members"),
-    (MembershipView, TeamMembership, "Team memberships", "billing_memberships"),
-    (InvoiceView, Invoice, "Invoices", "billing_invoices"),
-    (AuditView, AuditEntry, "Audit log", "billing_audit"),
-)
-
-
-def build_views(db: Any, category: str) -> list[Any]:
-    views: list[Any] = [
-        view(model, db, name=name, category=category, endpoint=endpoint)
-        for view, model, name, endpoint in VIEWS
-    ]
-    views.append(RulesView(name="Pricing rules", category=category, endpoint="billing_rules"))
     return views
+
+
+def _import(name: str) -> Any:
+    module_name, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
