@@ -12,6 +12,7 @@ from .config import DEFAULTS
 from .manifest import Module, configure
 from .resources import resource_path
 from .rules import PricingRules, RulesError, RulesStore
+from .textsearch import register_sqlite_lower
 
 if TYPE_CHECKING:
     from flask_admin import Admin
@@ -58,6 +59,7 @@ class WorkspaceBilling:
             )
         if "billing" in app.extensions:
             raise RuntimeError("WorkspaceBilling is already initialised on this app")
+        register_sqlite_lower()
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
         if app.config["BILLING_RULES_PATH"] is None:

@@ -13,11 +13,13 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
+from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
 from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
 from ..types import utcnow
 from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
+from .filters import VARIANT_CHOICES, ChoiceFilter, InvoiceStatusFilter, invoice_periods
 from .workspace_page import pdf_response
 
 
@@ -97,7 +99,18 @@ class InvoiceView(BillingModelView):
         "pdf": _documents,
     }
     column_searchable_list = ("number", "workspace_key", "workspace_name")
-    column_filters = ("period", "workspace_key", "kind", "variant")
+    column_filters = (
+        ChoiceFilter(Invoice.period, "Period", invoice_periods),
+        "workspace_key",
+        "number",
+        ChoiceFilter(Invoice.kind, "Kind", [(kind, kind.replace("_", " ")) for kind in KINDS]),
+        ChoiceFilter(Invoice.variant, "Variant", VARIANT_CHOICES),
+        InvoiceStatusFilter(),
+        "quantity",
+        "net",
+        "tax",
+        "gross",
+    )
     column_sortable_list = ("number", "period", "workspace_key", "gross")
     column_default_sort = ("id", True)
     column_details_exclude_list = ("pdf",)  # noqa: RUF012

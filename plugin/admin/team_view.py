@@ -13,7 +13,7 @@ from ..models import Team
 from ..services.counts import team_archived_at
 from ..services.teams import archive_teams, unarchive_teams
 from ..types import utcnow
-from .base import BillingModelView, CsrfForm, refuse_stale_form
+from .base import BillingModelView, CsrfForm, formatter, refuse_stale_form, workspace_link
 from .bulk import list_query_string, matching_ids
 from .filters import TeamArchivedFilter
 
@@ -28,9 +28,12 @@ class TeamView(BillingModelView):
     column_select_related_list = (Team.workspace,)
     column_list = ("workspace.key", "key", "name", "status", "created_at")
     column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
-    column_formatters = {"status": _status}  # noqa: RUF012
+    column_formatters = {  # noqa: RUF012
+        "status": _status,
+        "workspace.key": formatter(lambda m: workspace_link(m.workspace.key)),
+    }
     column_searchable_list = ("key", "name", "workspace.key")
-    column_filters = ("workspace.key", TeamArchivedFilter(), "created_at")
+    column_filters = ("workspace.key", "key", "name", TeamArchivedFilter(), "created_at")
     column_sortable_list = ("key", "name", "created_at", ("workspace.key", "workspace.key"))
     column_default_sort = "key"
 

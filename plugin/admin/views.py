@@ -24,6 +24,7 @@ from ..types import utcnow
 from . import mailbox_page, workspace_page
 from .base import BillingModelView, CsrfForm, licences_label, refuse_stale_form
 from .bulk import list_query_string, matching_ids
+from .filters import VARIANT_CHOICES, ChoiceFilter, VariantFilter
 
 VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
 REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
@@ -91,7 +92,14 @@ class WorkspaceView(BillingModelView):
         "licences_this_month": _licences,
     }
     column_searchable_list = ("key", "name", "invoice_mailbox")
-    column_filters = ("contract_variant", "created_at")
+    column_filters = (
+        "name",
+        "key",
+        VariantFilter(),
+        ChoiceFilter(Workspace.contract_variant, "Contract variant", VARIANT_CHOICES),
+        "invoice_mailbox",
+        "created_at",
+    )
     column_sortable_list = ("name", "key", "invoice_mailbox")
     column_default_sort = "key"
 
