@@ -24,12 +24,11 @@ from sqlalchemy.orm import Session
 
 from ..models import ClosedPeriod, Invoice, Workspace
 from .common import among
+from .errors import ManagementError
 
 
-class ClosedMonth(ValueError):
+class ClosedMonth(ManagementError):
     """A change inside an invoiced month; ``str()`` names workspace, row and invoice."""
-
-    field = "at"
 
     def __init__(self, closed: Closed, row: str, at: datetime | None = None) -> None:
         self.closed = closed
@@ -40,7 +39,8 @@ class ClosedMonth(ValueError):
             f"workspace {closed.workspace_key}: {row}{when} would change history at or before "
             f"{closed.closed_until.isoformat()}, the end of {closed.period}, which invoice "
             f"{closed.invoice_number} holds; invoiced months are closed (correct them with a "
-            "credit note and a new invoice)"
+            "credit note and a new invoice)",
+            field="at",
         )
 
 

@@ -336,7 +336,9 @@ def user_pairs_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -
 def user_rows_query(window: MonthWindow, workspace_id: int) -> Select:
     """One row per (billed person, team that billed them), by e-mail then team name."""
     pairs = user_pairs_query(window, [workspace_id]).subquery()
-    return _ordered_user_rows(pairs.c.id, pairs.c.email, pairs.c.name, pairs.c.team, pairs.c.team_id)
+    return _ordered_user_rows(
+        pairs.c.id, pairs.c.email, pairs.c.name, pairs.c.team, pairs.c.team_id
+    )
 
 
 def stored_user_rows_query(invoice_id: int) -> Select:
