@@ -20,11 +20,15 @@ from .access import action_allowed, allowed
 
 
 class BillingFilterConverter(FilterConverter):
-    """Flask-Admin picks filters by column type name; ours is ``UTCDateTime``."""
+    """Flask-Admin picks filters by column type name; ours are ``UTCDateTime``, ``ExactDecimal``."""
 
     @filters.convert("utcdatetime")
     def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list:
         return self.conv_datetime(column, name, **kwargs)
+
+    @filters.convert("exactdecimal")
+    def conv_exact_decimal(self, column: Any, name: str, **kwargs: Any) -> list:
+        return self.conv_float(column, name, **kwargs)
 
 
 def refuse_stale_form() -> NoReturn:
@@ -122,9 +126,9 @@ def link(view_key: str, endpoint: str, text: str, **values: Any) -> Markup:
     )
 
 
-def person_link(person: Any) -> Markup:
+def person_link(person_id: int, email: str) -> Markup:
     """A person's e-mail, linking to their page."""
-    return link("people", "person_page", person.email, person_id=person.id)
+    return link("people", "person_page", email, person_id=person_id)
 
 
 def workspace_link(key: str, text: str | None = None) -> Markup:

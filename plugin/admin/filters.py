@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, time
 from typing import Any
 
+from flask import has_app_context
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import aliased
@@ -93,7 +95,7 @@ class MentionsFilter(BaseSQLAFilter):
 
 
 class ChoiceFilter(BaseSQLAFilter):
-    """A drop-down of fixed values, each a condition (a value not offered matches nothing)."""
+    """A drop-down of values, each a condition (a value not offered matches nothing)."""
 
     def __init__(self, column: Any, name: str, options: Any) -> None:
         super().__init__(column, name, options=options)
@@ -102,7 +104,7 @@ class ChoiceFilter(BaseSQLAFilter):
         return self.column == value
 
     def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
-        if value not in {key for key, _ in self.get_options(None)}:
+        if isinstance(self.options, tuple | list) and value not in dict(self.options):
             return query.filter(false())
         return query.filter(self.condition(value))
 
@@ -158,12 +160,23 @@ class InvoiceStatusFilter(ChoiceFilter):
         return credited if value == "credited" else ~credited
 
 
-def invoice_periods() -> list[tuple[str, str]]:
-    """The months that have invoices, newest first: the *Period* filter's choices."""
-    periods = billing().session.scalars(
-        select(Invoice.period).distinct().order_by(Invoice.period.desc())
-    )
-    return [(period, period) for period in periods]
+class InvoicePeriods:
+    """The months that have invoices, newest first: the *Period* filter's choices.
+
+    Flask-Admin reads a filter's options once, when the view is built, but
+    iterates them on every page: read from the database then (one query).
+    """
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        if not has_app_context():
+            return iter(())
+        periods = billing().session.scalars(
+            select(Invoice.period).distinct().order_by(Invoice.period.desc())
+        )
+        return iter([(period, period) for period in periods])
 
 
 class InMembershipNowFilter(NowFilter):

@@ -19,7 +19,7 @@ from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
 from ..types import utcnow
 from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
-from .filters import VARIANT_CHOICES, ChoiceFilter, InvoiceStatusFilter, invoice_periods
+from .filters import VARIANT_CHOICES, ChoiceFilter, InvoicePeriods, InvoiceStatusFilter
 from .workspace_page import pdf_response
 
 
@@ -100,7 +100,7 @@ class InvoiceView(BillingModelView):
     }
     column_searchable_list = ("number", "workspace_key", "workspace_name")
     column_filters = (
-        ChoiceFilter(Invoice.period, "Period", invoice_periods),
+        ChoiceFilter(Invoice.period, "Period", InvoicePeriods()),
         "workspace_key",
         "number",
         ChoiceFilter(Invoice.kind, "Kind", [(kind, kind.replace("_", " ")) for kind in KINDS]),

@@ -36,7 +36,7 @@ class MemberView(BillingModelView):
     column_formatters = {  # noqa: RUF012
         "member": _active,
         "workspace.key": formatter(lambda m: workspace_link(m.workspace.key)),
-        "person.email": formatter(lambda m: person_link(m.person)),
+        "person.email": formatter(lambda m: person_link(m.person_id, m.person.email)),
     }
     column_searchable_list = ("person.email", "person.name", "workspace.key")
     column_filters = (

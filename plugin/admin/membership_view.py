@@ -29,7 +29,7 @@ class MembershipView(BillingModelView):
     }
     column_formatters = {  # noqa: RUF012
         "team.workspace.key": formatter(lambda m: workspace_link(m.team.workspace.key)),
-        "person.email": formatter(lambda m: person_link(m.person)),
+        "person.email": formatter(lambda m: person_link(m.person_id, m.person.email)),
     }
     column_searchable_list = ("person.email", "person.name", "team.name", "team.workspace.key")
     column_filters = (

@@ -15,17 +15,29 @@ from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from markupsafe import Markup
 
-from .. import models
+from .. import api, models
 from ..extension import billing
 from ..manifest import Module
 from ..models import Workspace
 from ..services.counts import current_counts
+from ..services.member_list import current_members
 from ..types import utcnow
-from . import mailbox_page, workspace_page
-from .base import BillingModelView, CsrfForm, licences_label, refuse_stale_form
+from . import mailbox_page, workspace_manage, workspace_page
+from .base import (
+    BillingModelView,
+    CsrfForm,
+    licences_label,
+    local_minute,
+    person_link,
+    refuse_stale_form,
+)
 from .bulk import list_query_string, matching_ids
 from .filters import VARIANT_CHOICES, ChoiceFilter, VariantFilter
 
+TEAM_QUESTIONS = {
+    "archive": "Archive {team}? It is still billed this month, no more from the next.",
+    "unarchive": "Unarchive {team}? It is billed again from this month.",
+}
 VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
 REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
 
@@ -184,27 +196,96 @@ class WorkspaceView(BillingModelView):
 
     @expose("/w/<key>/")
     def workspace_page(self, key: str) -> Any:
-        workspace = workspace_page.load_workspace(key)
+        return self._workspace_page(workspace_page.load_workspace(key))
+
+    def _workspace_page(self, workspace: Workspace, forms: dict | None = None) -> str:
+        ext = billing()
+        total, members = current_members(ext.session, workspace.id, utcnow())
         return self.render(
             "billing/admin/workspace.html",
-            team_forms=CsrfForm(),
-            purge_url=url_for(".purge", key=key),
+            purge_url=url_for(".purge", key=workspace.key),
             licences_label=licences_label,
+            members_total=total,
+            members=members,
+            manage={**workspace_manage.empty_forms(), **(forms or {})},
+            may={action: self.can(action) for action in workspace_manage.OPERATIONS},
+            person_link=person_link,
+            when=local_minute,
             **workspace_page.page_context(workspace),
         )
+
+    @expose("/w/<key>/manage/<action>", methods=["GET", "POST"])
+    def manage(self, key: str, action: str) -> Any:
+        """One user-management form of the workspace page (removal is confirmed first)."""
+        if action not in workspace_manage.OPERATIONS:
+            abort(404)
+        self.require_action(action)
+        workspace = workspace_page.load_workspace(key)
+        if request.method == "GET":
+            if action != "remove_member":
+                abort(405)
+            form = workspace_manage.form_for(action)
+            form.email.data = request.args.get("email", "")
+            return self.render(
+                "billing/admin/remove_member.html", workspace=workspace, form=form
+            )
+        form = workspace_manage.form_for(action, request.form)
+        valid = form.validate()
+        if "csrf_token" in form.errors:
+            refuse_stale_form()
+        result = workspace_manage.run(action, workspace.key, form) if valid else None
+        if result is None:
+            return self._workspace_page(workspace, forms={action: form}), 422
+        flash(workspace_manage.message(action, result, form), "success")
+        section = "#teams" if action in ("create_team", "rename_team") else "#members"
+        return redirect(url_for(".workspace_page", key=workspace.key) + section)
+
+    @expose("/new-workspace", methods=["GET", "POST"])
+    def create_workspace(self) -> Any:
+        self.require_action("create_workspace")
+        form = workspace_manage.NewWorkspaceForm()
+        if request.method == "POST":
+            valid = form.validate()
+            if "csrf_token" in form.errors:
+                refuse_stale_form()
+            if valid:
+                try:
+                    row = api.create_workspace(
+                        key=form.key.data, name=form.name.data, actor=billing().actor()
+                    )
+                except api.ManagementError as exc:
+                    workspace_manage.refuse(form, exc)
+                else:
+                    flash(f"Created the workspace {row.name} ({row.key}).", "success")
+                    return redirect(url_for(".workspace_page", key=row.key))
+            return self.render("billing/admin/new_workspace.html", form=form), 422
+        return self.render("billing/admin/new_workspace.html", form=form)
 
     @expose("/w/<key>/export")
     def workspace_export(self, key: str) -> Any:
         self.require_action("export")
         return workspace_page.export_response(workspace_page.load_workspace(key))
 
-    @expose("/w/<key>/teams/<team_key>", methods=["POST"])
+    @expose("/w/<key>/teams/<team_key>", methods=["GET", "POST"])
     def team_state(self, key: str, team_key: str) -> Any:
+        """Archive or unarchive a team: a confirmation page first, then the change."""
         self.require_action("archive_team")
+        archive = request.values.get("archived") == "yes"
         form = CsrfForm()
+        if request.method == "GET":
+            workspace = workspace_page.load_workspace(key)
+            verb = "archive" if archive else "unarchive"
+            return self.render(
+                "billing/admin/confirm_team.html",
+                form=form,
+                workspace=workspace,
+                team_key=team_key,
+                archived="yes" if archive else "no",
+                question=TEAM_QUESTIONS[verb].format(team=team_key),
+                verb=verb,
+            )
         if not form.validate_on_submit():
             refuse_stale_form()
-        archive = request.form.get("archived") == "yes"
         change = workspace_page.change_team(key, team_key, archive=archive)
         if not change.changed:
             flash(f"{team_key} was already {'archived' if archive else 'active'}.", "info")
