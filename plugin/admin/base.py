@@ -7,6 +7,7 @@ from typing import Any, NoReturn
 
 from flask import abort, make_response, url_for
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.model import filters, typefmt
 from flask_wtf import FlaskForm
@@ -19,8 +20,25 @@ from ..textsearch import search_term
 from .access import action_allowed, allowed
 
 
+class FoldedLike(sqla_filters.FilterLike):
+    """Flask-Admin's *contains* filter, in any case on every database (:mod:`plugin.textsearch`)."""
+
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        return query.filter(search_term(self.get_column(alias), str(value)))
+
+
+class FoldedNotLike(sqla_filters.FilterNotLike):
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        return query.filter(~search_term(self.get_column(alias), str(value)))
+
+
 class BillingFilterConverter(FilterConverter):
-    """Flask-Admin picks filters by column type name; ours are ``UTCDateTime``, ``ExactDecimal``."""
+    """Flask-Admin picks filters by column type name; ours are ``UTCDateTime``, ``ExactDecimal``.
+
+    The text filters *contains* and *not contains* fold case like the search.
+    """
+
+    strings = (FoldedLike, FoldedNotLike, *FilterConverter.strings[2:])
 
     @filters.convert("utcdatetime")
     def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list:
