@@ -111,6 +111,8 @@ VIEWS: tuple[View, ...] = (
             Action("add_to_team", "Add a member to a team", "manage_members"),
             Action("remove_from_team", "Take a member out of a team", "manage_members"),
             Action("remove_member", "Remove a member from the workspace", "manage_members"),
+            Action("add_owner", "Make a member an owner", "manage_members"),
+            Action("remove_owner", "Take a member's ownership away", "manage_members"),
         ),
     ),
     View(
@@ -125,7 +127,16 @@ VIEWS: tuple[View, ...] = (
             ),
         ),
     ),
-    View("people", "People", "plugin.admin.person_view:PersonView", "Person"),
+    View(
+        "people",
+        "People",
+        "plugin.admin.person_view:PersonView",
+        "Person",
+        actions=(
+            Action("rename_person", "Change the person's name", "manage_members"),
+            Action("change_email", "Change the person's e-mail address", "manage_members"),
+        ),
+    ),
     View("members", "Members", "plugin.admin.member_view:MemberView", "WorkspaceAccess"),
     View(
         "memberships",

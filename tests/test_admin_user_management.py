@@ -409,3 +409,69 @@ def test_without_the_token_or_the_permission_nothing_changes(client, session):
     assert client.post("/admin/billing_workspaces/w/globex/manage/nope").status_code == 404
     session.expire_all()
     assert snapshot(session) == before
+
+
+# The person page: name and e-mail address --------------------------------------------
+
+
+def test_renaming_a_person_and_changing_their_address(client, session):
+    anna = person_id(session, "anna@mueller-soehne.example")
+    form = page(client, f"/admin/billing_people/p/{anna}/")
+    renamed = client.post(
+        f"/admin/billing_people/p/{anna}/rename_person",
+        data={"csrf_token": csrf(form), "name": "Anna Schäfer-Lind"},
+        follow_redirects=True,
+    )
+    assert "Anna Schäfer-Lind" in renamed.get_data(as_text=True)
+    moved = client.post(
+        f"/admin/billing_people/p/{anna}/change_email",
+        data={"csrf_token": csrf(form), "new_email": "Anna.Lind@Mueller-Soehne.example"},
+    )
+    assert moved.status_code == 302
+    session.expire_all()
+    person = session.get(Person, anna)
+    assert (person.email, person.name) == ("anna.lind@mueller-soehne.example", "Anna Schäfer-Lind")
+    # Her page still lists her old entries: the change itself names both addresses.
+    section = page(client, f"/admin/billing_people/p/{anna}/").split('id="person-audit"')[1]
+    assert "change_email" in section
+
+
+def test_an_address_somebody_else_has_is_refused_next_to_the_field(client, session):
+    anna = person_id(session, "anna@mueller-soehne.example")
+    form = page(client, f"/admin/billing_people/p/{anna}/")
+    before = snapshot(session)
+    clash = client.post(
+        f"/admin/billing_people/p/{anna}/change_email",
+        data={"csrf_token": csrf(form), "new_email": "DORA@mueller-soehne.example"},
+    )
+    assert clash.status_code == 422
+    error = re.search(r'id="change-email-new_email-error">([^<]+)<', clash.get_data(as_text=True))
+    assert "already the e-mail address of somebody else" in error[1]
+    session.expire_all()
+    assert snapshot(session) == before
+
+
+def test_owners_are_made_and_the_last_one_is_kept(client, session):
+    token = csrf(page(client, "/admin/billing_workspaces/w/globex/"))
+    made = client.post(
+        "/admin/billing_workspaces/w/globex/manage/add_owner",
+        data={"csrf_token": token, "email": "lena@globex.example"},
+    )
+    assert made.status_code == 302
+    owners = select(Person.email).join(Workspace.owners).where(Workspace.key == "globex")
+    session.expire_all()
+    assert set(session.scalars(owners)) == {"karl@globex.example", "lena@globex.example"}
+    client.post(
+        "/admin/billing_workspaces/w/globex/manage/remove_owner",
+        data={"csrf_token": token, "email": "karl@globex.example"},
+    )
+    before = snapshot(session)
+    last = client.post(
+        "/admin/billing_workspaces/w/globex/manage/remove_owner",
+        data={"csrf_token": token, "email": "lena@globex.example"},
+    )
+    assert last.status_code == 422
+    assert 'id="remove_owner-error"' in last.get_data(as_text=True)
+    session.expire_all()
+    assert snapshot(session) == before
+    assert set(session.scalars(owners)) == {"lena@globex.example"}

@@ -51,6 +51,14 @@ class RenameTeamForm(FlaskForm):
     name = StringField("New name", [InputRequired(), *TEXT])
 
 
+class PersonNameForm(FlaskForm):
+    name = StringField("Name", TEXT)
+
+
+class PersonEmailForm(FlaskForm):
+    new_email = StringField("New e-mail address", [InputRequired(), *TEXT])
+
+
 class NewWorkspaceForm(FlaskForm):
     key = StringField("Key", [InputRequired(), *TEXT])
     name = StringField("Name", [InputRequired(), *TEXT])
@@ -81,6 +89,16 @@ OPERATIONS: dict[str, Operation] = {
     "remove_member": (
         MemberForm,
         lambda key, form, actor: api.remove_member(
+            workspace=key, email=form.email.data, actor=actor
+        ),
+    ),
+    "add_owner": (
+        MemberForm,
+        lambda key, form, actor: api.add_owner(workspace=key, email=form.email.data, actor=actor),
+    ),
+    "remove_owner": (
+        MemberForm,
+        lambda key, form, actor: api.remove_owner(
             workspace=key, email=form.email.data, actor=actor
         ),
     ),
@@ -120,8 +138,13 @@ def empty_forms() -> dict[str, FlaskForm]:
 
 def run(action: str, key: str, form: FlaskForm) -> Any:
     """Call the API; a refusal is put on the form next to its field and ``None`` returned."""
+    return attempt(form, lambda: OPERATIONS[action][1](key, form, billing().actor()))
+
+
+def attempt(form: FlaskForm, call: Callable[[], Any]) -> Any:
+    """``call()``, or ``None`` with its refusal put on ``form`` next to the field it names."""
     try:
-        return OPERATIONS[action][1](key, form, billing().actor())
+        return call()
     except api.ManagementError as exc:
         refuse(form, exc)
         return None
