@@ -226,7 +226,8 @@ def test_a_reimport_that_leaves_out_or_adds_closed_history_is_refused(
     changed = (
         demo.replace(
             "        members:\n"
-            "          - {email: emil@mueller-soehne.example, name: Emil Brandt, joined: 2022-05-10}\n",
+            "          - {email: emil@mueller-soehne.example, name: Emil Brandt, "
+            "joined: 2022-05-10}\n",
             "",
         )
         .replace(
