@@ -79,7 +79,7 @@ def test_a_workspace_from_creation_to_removing_a_member(cli, session):
 
 def test_people_are_renamed_and_get_new_addresses(cli, session):
     assert ok(cli, "rename-person", GERDA, "Gerda Vogel-Lang") == (
-        f"Renamed {GERDA} to 'Gerda Vogel-Lang'\n"
+        f"Renamed {GERDA} from 'Gerda Vogel' to 'Gerda Vogel-Lang'\n"
     )
     assert ok(cli, "change-email", "GERDA@mueller-soehne.example", "Gerda@Vogel.example") == (
         f"Changed {GERDA} to gerda@vogel.example\n"
