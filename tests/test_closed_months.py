@@ -18,7 +18,15 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from plugin import api
-from plugin.models import Invoice, InvoiceHolder, Person, Team, TeamMembership, Workspace
+from plugin.models import (
+    ClosedPeriod,
+    Invoice,
+    InvoiceHolder,
+    Person,
+    Team,
+    TeamMembership,
+    Workspace,
+)
 from plugin.services.closed import closed_period
 from plugin.services.exports import export_licence_holders, licence_holders
 from plugin.services.invoicing import close_month
@@ -343,3 +351,27 @@ def test_raw_sql_may_still_rename_and_change_the_present(invoiced, session):
     assert session.scalar(
         select(TeamMembership.left_at).where(TeamMembership.id == _chris_in_sales(session))
     )
+
+
+# The migration ----------------------------------------------------------------------
+
+
+def test_upgrading_closes_the_months_of_existing_invoices(invoiced, app, session):
+    """Invoices issued before migration 0010 close their months when it runs."""
+    from plugin import migrate
+
+    engine = app.extensions["sqlalchemy"].engine
+    session.close()
+    migrate.downgrade(engine, "0007")
+    migrate.upgrade(engine)
+    rows = session.execute(
+        select(Workspace.key, ClosedPeriod.closed_until, Invoice.number)
+        .join(Workspace, Workspace.id == ClosedPeriod.workspace_id)
+        .join(Invoice, Invoice.id == ClosedPeriod.invoice_id)
+        .order_by(Workspace.key)
+    ).all()
+    assert [tuple(row) for row in rows] == [
+        (key, CLOSED_UNTIL, number) for key, number in sorted(invoiced.items())
+    ]
+    with pytest.raises(api.ClosedMonth):
+        api.remove_member(workspace="acme", email=CHRIS, actor=ACTOR, at=CLOSED_UNTIL)
