@@ -66,27 +66,27 @@ def _closed(table: str, row: str) -> str:
     )
 
 
-def _conditions(table: str, distinct: str) -> dict[str, str]:
-    """The refusal condition per event, over rows named NEW and OLD."""
+def _conditions(table: str, distinct: str, old: str, new: str) -> dict[str, str]:
+    """The refusal condition per event, over the rows named ``old`` and ``new``."""
     _, start, end, keys = GUARDED[table]
-    old_closed, new_closed = _closed(table, "OLD"), _closed(table, "NEW")
-    moved = " OR ".join(f"NEW.{column} {distinct} OLD.{column}" for column in (start, *keys))
-    update = f"(({moved}) AND (OLD.{start} <= {old_closed} OR NEW.{start} <= {new_closed}))"
+    old_closed, new_closed = _closed(table, old), _closed(table, new)
+    moved = " OR ".join(f"{new}.{column} {distinct} {old}.{column}" for column in (start, *keys))
+    update = f"(({moved}) AND ({old}.{start} <= {old_closed} OR {new}.{start} <= {new_closed}))"
     if end:
         update += (
-            f" OR (NEW.{end} {distinct} OLD.{end} AND "
-            f"(OLD.{end} <= {old_closed} OR NEW.{end} <= {new_closed}))"
+            f" OR ({new}.{end} {distinct} {old}.{end} AND "
+            f"({old}.{end} <= {old_closed} OR {new}.{end} <= {new_closed}))"
         )
     return {
-        "insert": f"NEW.{start} <= {new_closed}",
+        "insert": f"{new}.{start} <= {new_closed}",
         "update": update,
-        "delete": f"OLD.{start} <= {old_closed}",
+        "delete": f"{old}.{start} <= {old_closed}",
     }
 
 
 def _sqlite_upgrade() -> None:
     for table in GUARDED:
-        for event, condition in _conditions(table, "IS NOT").items():
+        for event, condition in _conditions(table, "IS NOT", "OLD", "NEW").items():
             op.execute(
                 f"CREATE TRIGGER {table}_closed_{event} BEFORE {event.upper()} ON {table} "
                 f"FOR EACH ROW WHEN {condition} "
@@ -96,14 +96,13 @@ def _sqlite_upgrade() -> None:
 
 def _postgresql_function(table: str, event: str) -> str:
     """A statement trigger: the first offending row of the transition tables, if any."""
-    column, start, end, keys = GUARDED[table]
-    condition = _conditions(table, "IS DISTINCT FROM")[event]
+    condition = _conditions(table, "IS DISTINCT FROM", "o", "n")[event]
     rows = {
-        "insert": "new_rows AS NEW",
-        "delete": "old_rows AS OLD",
-        "update": "old_rows AS OLD JOIN new_rows AS NEW ON NEW.id = OLD.id",
+        "insert": "new_rows AS n",
+        "delete": "old_rows AS o",
+        "update": "old_rows AS o JOIN new_rows AS n ON n.id = o.id",
     }[event]
-    row = "OLD" if event == "delete" else "NEW"
+    row = "o" if event == "delete" else "n"
     return (
         f"CREATE FUNCTION {table}_closed_{event}() RETURNS trigger LANGUAGE plpgsql AS $$ "
         "DECLARE hit record; "

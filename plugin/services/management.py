@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from email_validator import EmailNotValidError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..models import Person, Team, Workspace
 from ..types import utcnow
+from . import audit
 from .closed import Closed, closed_period
 from .errors import HistoryConflict, ManagementError, NotFound
 from .import_schema import KEY_ERROR, KEY_PATTERN, normalise_email
@@ -112,6 +113,50 @@ def refuse_later(start: datetime | None, at: datetime, row: str) -> None:
             "a change at that instant would contradict the recorded history",
             field="at",
         )
+
+
+def already_open(intervals: list, at: datetime, what: str) -> bool:
+    """Whether one of ``(id, start, end)`` intervals is open and began by ``at``.
+
+    Otherwise opening a new interval at ``at`` must not overlap any of them:
+    an interval that starts or ends after ``at`` is refused
+    (:class:`~.errors.HistoryConflict`).
+    """
+    if any(end is None and start <= at for _, start, end in intervals):
+        return True
+    for _, start, end in intervals:
+        refuse_later(start, at, what)
+        if end is not None and end > at:
+            refuse_later(end, at, f"the end of {what}")
+    return False
+
+
+def rename(
+    session: Session,
+    model: type,
+    *,
+    row_id: int,
+    old: str,
+    new: str,
+    action: str,
+    target: str,
+    actor: str,
+    workspace_id: int | None = None,
+) -> Change:
+    """Set the ``name`` of one row, audited; no change (and no entry) when it is the same."""
+    if new == old:
+        return Change(action, target, False, f"{target} is already called {new!r}")
+    session.execute(update(model).where(model.id == row_id).values(name=new))
+    audit.record(
+        session,
+        actor,
+        action,
+        workspace_id=workspace_id,
+        target=target,
+        before={"name": old},
+        after={"name": new},
+    )
+    return Change(action, target, True, f"Renamed {target} from {old!r} to {new!r}")
 
 
 # Finding and locking rows --------------------------------------------------------

@@ -33,6 +33,7 @@ from .errors import Conflict
 from .management import (
     Change,
     WorkspaceRow,
+    already_open,
     find_person,
     find_team,
     lock_workspace,
@@ -110,8 +111,7 @@ def invite(
     at = validate_instant(at, row.closed, f"access of {address}")
     refuse_later(row.created_at, at, f"workspace {row.key}")
     person_id, created = _person(session, address, name)
-    access = _access_rows(session, row.id, person_id)
-    if any(revoked is None and granted <= at for _, granted, revoked in access):
+    if already_open(_access_rows(session, row.id, person_id), at, f"the access of {address}"):
         return Invitation(
             INVITE_ACTION,
             target,
@@ -120,10 +120,6 @@ def invite(
             person_id,
             created,
         )
-    for _, granted, revoked in access:
-        refuse_later(granted, at, f"the access of {address} to {row.key}")
-        if revoked is not None and revoked > at:
-            refuse_later(revoked, at, f"the end of the access of {address} to {row.key}")
     session.execute(
         insert(WorkspaceAccess).values(workspace_id=row.id, person_id=person_id, granted_at=at)
     )
@@ -188,14 +184,11 @@ def add_to_team(
             field="email",
         )
     memberships = _memberships(session, team_row.id, person.id)
-    if any(left is None and joined <= at for _, joined, left in memberships):
+    what = f"the membership of {person.email} in {team_row.key}"
+    if already_open(memberships, at, what):
         return Change(
             ADD_TO_TEAM_ACTION, target, False, f"{person.email} is already in {team_row.key}"
         )
-    for _, joined, left in memberships:
-        refuse_later(joined, at, f"the membership of {person.email} in {team_row.key}")
-        if left is not None and left > at:
-            refuse_later(left, at, f"the end of the membership of {person.email} in {team_row.key}")
     session.execute(
         insert(TeamMembership).values(team_id=team_row.id, person_id=person.id, joined_at=at)
     )

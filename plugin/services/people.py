@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..models import Person
 from . import audit
 from .errors import Conflict
-from .management import Change, find_person, validate_email, validate_person_name
+from .management import Change, find_person, rename, validate_email, validate_person_name
 
 RENAME_ACTION = "rename_person"
 CHANGE_EMAIL_ACTION = "change_email"
@@ -26,20 +26,16 @@ CHANGE_EMAIL_ACTION = "change_email"
 def rename_person(session: Session, *, email: str, name: str, actor: str) -> Change:
     """Change the name of the person with ``email`` (an empty name is allowed)."""
     person = find_person(session, email)
-    name = validate_person_name(name)
-    if name == person.name:
-        return Change(RENAME_ACTION, person.email, False, f"{person.email} is already {name!r}")
-    before = person.name
-    session.execute(update(Person).where(Person.id == person.id).values(name=name))
-    audit.record(
+    return rename(
         session,
-        actor,
-        RENAME_ACTION,
+        Person,
+        row_id=person.id,
+        old=person.name,
+        new=validate_person_name(name),
+        action=RENAME_ACTION,
         target=person.email,
-        before={"name": before},
-        after={"name": name},
+        actor=actor,
     )
-    return Change(RENAME_ACTION, person.email, True, f"Renamed {person.email} to {name!r}")
 
 
 def change_email(session: Session, *, email: str, new_email: str, actor: str) -> Change:

@@ -39,6 +39,7 @@ from .management import (
     find_team,
     lock_workspace,
     refuse_later,
+    rename,
     validate_instant,
     validate_key,
     validate_name,
@@ -403,19 +404,14 @@ def rename_team(session: Session, *, workspace: str, team: str, name: str, actor
     """Give a team a new display name (exports of invoiced months keep the old one)."""
     row = lock_workspace(session, workspace)
     team_row = find_team(session, row, team)
-    name = validate_name(name, what="team name")
-    target = f"{row.key}/{team_row.key}"
-    if name == team_row.name:
-        return Change(RENAME_ACTION, target, False, f"{target} is already called {name!r}")
-    before = team_row.name
-    session.execute(update(Team).where(Team.id == team_row.id).values(name=name))
-    audit.record(
+    return rename(
         session,
-        actor,
-        RENAME_ACTION,
+        Team,
+        row_id=team_row.id,
+        old=team_row.name,
+        new=validate_name(name, what="team name"),
+        action=RENAME_ACTION,
+        target=f"{row.key}/{team_row.key}",
+        actor=actor,
         workspace_id=row.id,
-        target=target,
-        before={"name": before},
-        after={"name": name},
     )
-    return Change(RENAME_ACTION, target, True, f"Renamed {target} from {before!r} to {name!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..models import Person, Workspace, WorkspaceAccess, WorkspaceOwner
@@ -23,6 +23,7 @@ from .management import (
     WorkspaceRow,
     find_person,
     lock_workspace,
+    rename,
     validate_instant,
     validate_key,
     validate_name,
@@ -65,20 +66,17 @@ def create_workspace(
 def rename_workspace(session: Session, *, workspace: str, name: str, actor: str) -> Change:
     """Give the workspace a new display name (invoices already issued keep the old one)."""
     row = lock_workspace(session, workspace)
-    name = validate_name(name, what="workspace name")
-    if name == row.name:
-        return Change(RENAME_ACTION, row.key, False, f"{row.key} is already called {name!r}")
-    session.execute(update(Workspace).where(Workspace.id == row.id).values(name=name))
-    audit.record(
+    return rename(
         session,
-        actor,
-        RENAME_ACTION,
-        workspace_id=row.id,
+        Workspace,
+        row_id=row.id,
+        old=row.name,
+        new=validate_name(name, what="workspace name"),
+        action=RENAME_ACTION,
         target=row.key,
-        before={"name": row.name},
-        after={"name": name},
+        actor=actor,
+        workspace_id=row.id,
     )
-    return Change(RENAME_ACTION, row.key, True, f"Renamed {row.key} from {row.name!r} to {name!r}")
 
 
 def _owner_emails(session: Session, workspace_id: int) -> list[str]:
