@@ -32,8 +32,12 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_CURRENT_ACTOR": default_actor,
     # Callable returning the current user's roles (support, admin, accounting).
     "BILLING_CURRENT_ROLES": lambda: (),
-    # Overrides of the access table: {permission: [roles]} (plugin.admin.access).
+    # Overrides of the access table: {permission: [roles]} (plugin.manifest).
     "BILLING_ACCESS": {},
+    # Views switched off or renamed: {view key: False | "Menu name"} (plugin.manifest).
+    "BILLING_VIEWS": {},
+    # Actions switched off: {"view key.action": False} (plugin.manifest).
+    "BILLING_ACTIONS": {},
     # Workspaces whose current counts the list pages keep per process, under
     # the workspace's stamp (plugin.services.counts); 0 computes them anew on
     # every page.

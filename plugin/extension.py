@@ -9,8 +9,10 @@ from flask import Blueprint, Flask, Response, current_app
 
 from . import migrate
 from .config import DEFAULTS
+from .manifest import Module, configure
 from .resources import resource_path
 from .rules import PricingRules, RulesStore, RulesUnavailable
+from .textsearch import register_sqlite_lower
 
 if TYPE_CHECKING:
     from flask_admin import Admin
@@ -40,6 +42,7 @@ class WorkspaceBilling:
         self.admin = admin
         self._rules: WeakKeyDictionary[Flask, RulesStore] = WeakKeyDictionary()
         self._counts: WeakKeyDictionary[Flask, CountsCache | None] = WeakKeyDictionary()
+        self._modules: WeakKeyDictionary[Flask, Module] = WeakKeyDictionary()
         self._admins_with_views: WeakSet[Admin] = WeakSet()
         if app is not None:
             self.init_app(app)
@@ -56,10 +59,14 @@ class WorkspaceBilling:
             )
         if "billing" in app.extensions:
             raise RuntimeError("WorkspaceBilling is already initialised on this app")
+        register_sqlite_lower()
         for key, value in DEFAULTS.items():
             app.config.setdefault(key, value)
         if app.config["BILLING_RULES_PATH"] is None:
             app.config["BILLING_RULES_PATH"] = f"{app.instance_path}/pricing_rules.yaml"
+        self._modules[app] = configure(
+            app.config["BILLING_VIEWS"], app.config["BILLING_ACTIONS"], app.config["BILLING_ACCESS"]
+        )
         self._rules[app] = _rules_store(app)
         app.register_error_handler(RulesUnavailable, _rules_unavailable)
         from .services.counts import CountsCache
@@ -86,7 +93,9 @@ class WorkspaceBilling:
             return
         from .admin import build_views
 
-        admin.add_views(*build_views(self.db, app.config["BILLING_MENU_CATEGORY"]))
+        admin.add_views(
+            *build_views(self.db, self._modules[app], app.config["BILLING_MENU_CATEGORY"])
+        )
         self._admins_with_views.add(admin)
 
     # What the adapters (CLI, views) use ------------------------------------
@@ -101,6 +110,10 @@ class WorkspaceBilling:
     def rules(self, app: Flask | None = None) -> PricingRules:
         """The pricing rules in force, re-read if accounting changed the file."""
         return self.rules_store(app).current()
+
+    def module(self, app: Flask | None = None) -> Module:
+        """The module's declaration as this app configured it (views, menu, actions, access)."""
+        return self._modules[app or current_app._get_current_object()]
 
     def counts_cache(self, app: Flask | None = None) -> CountsCache | None:
         """This process's cache of the workspaces' current counts (``None``: disabled)."""

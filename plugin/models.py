@@ -420,3 +420,53 @@ class OutboxMail(Base):
 
     workspace: Mapped[Workspace] = relationship()
     invoice: Mapped[Invoice | None] = relationship()
+
+
+class ClosedPeriod(Base):
+    """How far a workspace's history is closed: the end of its last invoiced month.
+
+    Written by the month close in the transaction that issues the invoice
+    (:func:`plugin.services.closed.close_periods`).  Nothing may start, end
+    or move an interval at or before ``closed_until``: the services refuse
+    it with a clear error, and database triggers (migration 0010) refuse it
+    for any other writer, raw SQL included.
+    """
+
+    __tablename__ = "billing_closed_period"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_workspace.id", ondelete="CASCADE"), primary_key=True
+    )
+    closed_until: Mapped[datetime]
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("billing_invoice.id"), index=True)
+
+    invoice: Mapped[Invoice] = relationship()
+
+
+class InvoiceHolder(Base):
+    """A licence holder an invoice billed, stored as the export showed it at issue.
+
+    User licences: one row per (person, team that made them billable), with
+    the person's e-mail and name and the team's name as they were.  Team
+    licences: one row per billed team with its name and member count.  The
+    export of an invoiced month reads these rows, so it stays the same
+    whatever is renamed, archived or purged later.
+    """
+
+    __tablename__ = "billing_invoice_holder"
+    __table_args__ = (
+        CheckConstraint("(email IS NULL) = (members IS NOT NULL)", name="user_or_team"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_invoice.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("billing_person.id", ondelete="SET NULL")
+    )
+    email: Mapped[str | None] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(200))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("billing_team.id", ondelete="SET NULL"))
+    team_name: Mapped[str] = mapped_column(String(200))
+    members: Mapped[int | None]

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from plugin.admin.access import DEFAULT_ACCESS
-from plugin.models import Invoice, Team, Workspace
+from plugin.models import Invoice, Person, Team, Workspace
 from tests.helpers import snapshot
 
 ROLES = ("support", "admin", "accounting")
@@ -39,9 +39,39 @@ def flask_admin_routes() -> list[tuple[str, str, str]]:
     ]
 
 
-def routes(number: str, workspace_id: int, team_id: int) -> list[tuple[str, str, str]]:
+MANAGE = {
+    "invite": "manage_members",
+    "add_to_team": "manage_members",
+    "remove_from_team": "manage_members",
+    "remove_member": "manage_members",
+    "add_owner": "manage_members",
+    "remove_owner": "manage_members",
+    "create_team": "manage_workspaces",
+    "rename_team": "manage_workspaces",
+    "rename_workspace": "manage_workspaces",
+}
+
+
+def routes(
+    number: str, workspace_id: int, team_id: int, person_id: int
+) -> list[tuple[str, str, str]]:
     """(method, url, permission) of every billing endpoint."""
-    return flask_admin_routes() + [
+    manage = [
+        ("POST", f"/admin/billing_workspaces/w/acme/manage/{action}", permission)
+        for action, permission in MANAGE.items()
+    ]
+    return flask_admin_routes() + manage + [
+        (
+            "GET",
+            "/admin/billing_workspaces/w/acme/manage/remove_member?email=gerda@mueller-soehne.example",
+            "manage_members",
+        ),
+        ("GET", "/admin/billing_workspaces/new-workspace", "manage_workspaces"),
+        ("POST", "/admin/billing_workspaces/new-workspace", "manage_workspaces"),
+        ("GET", "/admin/billing_workspaces/w/acme/teams/sales?archived=yes", "archive_teams"),
+        ("GET", f"/admin/billing_people/p/{person_id}/", "read"),
+        ("POST", f"/admin/billing_people/p/{person_id}/rename_person", "manage_members"),
+        ("POST", f"/admin/billing_people/p/{person_id}/change_email", "manage_members"),
         ("GET", "/admin/billing_workspaces/", "read"),
         ("GET", f"/admin/billing_workspaces/details/?id={workspace_id}", "read"),
         ("GET", "/admin/billing_workspaces/w/acme/", "read"),
@@ -78,7 +108,8 @@ def walk(app, demo_cli, session):
     number = session.scalar(select(Invoice.number).where(Invoice.workspace_key == "acme"))
     workspace_id = session.scalar(select(Workspace.id).where(Workspace.key == "acme"))
     team_id = session.scalar(select(Team.id).where(Team.key == "sales"))
-    return routes(number, workspace_id, team_id)
+    person_id = session.scalar(select(Person.id).where(Person.email.startswith("anna@")))
+    return routes(number, workspace_id, team_id, person_id)
 
 
 def test_every_route_of_the_plugin_is_in_the_table(app, walk):
@@ -87,6 +118,7 @@ def test_every_route_of_the_plugin_is_in_the_table(app, walk):
         "/admin/billing_workspaces/w/acme/",
         "/admin/billing_invoices/pdf/x",
         "/admin/billing_workspaces/w/acme/export",
+        "/admin/billing_people/p/1/",
     }
     registered = set()
     for rule in app.url_map.iter_rules():

@@ -27,8 +27,9 @@ def csrf(page: str) -> str:
 
 
 def cells(page: str, column: str) -> list[str]:
-    """The texts of a list column's cells."""
-    return re.findall(rf'<td class="col-{column}">\s*([^<]*?)\s*</td>', page)
+    """The texts of a list column's cells (without the links some of them hold)."""
+    found = re.findall(rf'<td class="col-{re.escape(column)}">(.*?)</td>', page, re.S)
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in found]
 
 
 def archived_keys(session) -> set[str]:

@@ -1,39 +1,30 @@
 """Who may do what in the back-office: roles, declared as data.
 
 The host tells the plugin the current user's roles through one callable
-(``BILLING_CURRENT_ROLES``); the table below says which roles hold each
-permission, and a host overrides any entry through ``BILLING_ACCESS``.
-Every view, action and download checks its permission on the server; hiding
-a button is only a courtesy.
+(``BILLING_CURRENT_ROLES``); the access table (:data:`plugin.manifest.PERMISSIONS`,
+overridden by the host's ``BILLING_ACCESS``) says which roles hold each
+permission, and the module's declaration which permission each view and
+action needs and whether the host switched it off (``BILLING_ACTIONS``).
+Every view, action and download checks on the server; hiding a button is
+only a courtesy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import abort, current_app
+from flask import current_app
 
-READ = "read"
+from ..manifest import PERMISSIONS, READ
 
-#: permission -> roles that hold it.
-DEFAULT_ACCESS: Mapping[str, frozenset[str]] = {
-    # Seeing the workspace, team, member, invoice and audit pages.
-    READ: frozenset({"support", "admin", "accounting"}),
-    "archive_teams": frozenset({"support", "admin"}),
-    "purge_members": frozenset({"admin"}),
-    "export_licences": frozenset({"admin", "accounting"}),
-    "download_invoices": frozenset({"support", "admin", "accounting"}),
-    "credit_notes": frozenset({"admin", "accounting"}),
-    "view_rules": frozenset({"support", "accounting"}),
-    "edit_rules": frozenset({"accounting"}),
-    "change_mailbox": frozenset({"accounting"}),
-    "resend_invoices": frozenset({"accounting"}),
-}
+__all__ = ["DEFAULT_ACCESS", "READ", "access_table", "action_allowed", "allowed"]
+
+#: permission -> roles that hold it, before the host's overrides.
+DEFAULT_ACCESS: Mapping[str, frozenset[str]] = PERMISSIONS
 
 
 def access_table() -> Mapping[str, frozenset[str]]:
-    overrides = current_app.config.get("BILLING_ACCESS") or {}
-    return {**DEFAULT_ACCESS, **{key: frozenset(roles) for key, roles in overrides.items()}}
+    return current_app.extensions["billing"].module().access
 
 
 def current_roles() -> frozenset[str]:
@@ -45,7 +36,12 @@ def allowed(permission: str) -> bool:
     return bool(access_table().get(permission, frozenset()) & current_roles())
 
 
-def require(permission: str) -> None:
-    """Stop the request with 403 unless the current user holds ``permission``."""
-    if not allowed(permission):
-        abort(403, description=f"Your role may not do this ({permission}).")
+def action_allowed(view_key: str, action: str) -> bool:
+    """Whether the action is switched on here and the current user may run it."""
+    module = current_app.extensions["billing"].module()
+    view = module.view(view_key)
+    return (
+        view is not None
+        and module.action_enabled(view_key, action)
+        and allowed(view.action(action).permission)
+    )

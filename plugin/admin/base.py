@@ -3,24 +3,50 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, NoReturn
+from typing import Any, NoReturn
 
-from flask import abort, make_response
+from flask import abort, make_response, url_for
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.filters import FilterConverter
 from flask_admin.model import filters, typefmt
 from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy import Unicode, cast, or_
 
 from ..extension import billing
-from .access import READ, allowed
+from ..manifest import View
+from ..textsearch import search_term
+from .access import action_allowed, allowed
+
+
+class FoldedLike(sqla_filters.FilterLike):
+    """Flask-Admin's *contains* filter, in any case on every database (:mod:`plugin.textsearch`)."""
+
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        return query.filter(search_term(self.get_column(alias), str(value)))
+
+
+class FoldedNotLike(sqla_filters.FilterNotLike):
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        return query.filter(~search_term(self.get_column(alias), str(value)))
 
 
 class BillingFilterConverter(FilterConverter):
-    """Flask-Admin picks filters by column type name; ours is ``UTCDateTime``."""
+    """Flask-Admin picks filters by column type name; ours are ``UTCDateTime``, ``ExactDecimal``.
+
+    The text filters *contains* and *not contains* fold case like the search.
+    """
+
+    strings = (FoldedLike, FoldedNotLike, *FilterConverter.strings[2:])
 
     @filters.convert("utcdatetime")
     def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list:
         return self.conv_datetime(column, name, **kwargs)
+
+    @filters.convert("exactdecimal")
+    def conv_exact_decimal(self, column: Any, name: str, **kwargs: Any) -> list:
+        return self.conv_float(column, name, **kwargs)
 
 
 def refuse_stale_form() -> NoReturn:
@@ -33,11 +59,33 @@ class CsrfForm(FlaskForm):
 
 
 class PermissionMixin:
-    """Server-side checks: the view needs ``permission``; each action its own."""
+    """Server-side checks from the view's declaration (:mod:`plugin.manifest`).
 
-    permission: ClassVar[str] = READ
-    #: action name -> permission needed to run it.
-    action_permissions: ClassVar[dict[str, str]] = {}
+    The view needs the declaration's permission; each action its own, and
+    an action the host switched off (``BILLING_ACTIONS``) is refused with
+    404 whatever the role.  The *With selected* menu is built from the
+    declared bulk actions, each run by the view's ``action_<name>`` method.
+    """
+
+    declaration: View
+
+    def __init__(self, *args: Any, declaration: View, **kwargs: Any) -> None:
+        self.declaration = declaration
+        super().__init__(*args, **kwargs)
+
+    @property
+    def permission(self) -> str:
+        return self.declaration.permission
+
+    def init_actions(self) -> None:
+        self._actions = [
+            (action.name, action.text) for action in self.declaration.actions if action.bulk
+        ]
+        self._actions_data = {
+            action.name: (getattr(self, f"action_{action.name}"), action.text, action.confirmation)
+            for action in self.declaration.actions
+            if action.bulk
+        }
 
     def is_accessible(self) -> bool:
         return allowed(self.permission)
@@ -46,8 +94,17 @@ class PermissionMixin:
         self.forbid(self.permission)
 
     def is_action_allowed(self, name: str) -> bool:
-        needed = self.action_permissions.get(name)
-        return needed is not None and allowed(needed)
+        return self.can(name)
+
+    def can(self, action: str) -> bool:
+        """Whether the action is switched on and the current user may run it."""
+        return action_allowed(self.declaration.key, action)
+
+    def require_action(self, action: str) -> None:
+        """Stop the request unless :meth:`can` (404 when switched off, 403 for the role)."""
+        if not billing().module().action_enabled(self.declaration.key, action):
+            abort(404, description=f"{action!r} is switched off in this back-office.")
+        self.require(self.declaration.action(action).permission)
 
     def require(self, permission: str) -> None:
         if not allowed(permission):
@@ -78,6 +135,29 @@ def local_time(view: Any, value: datetime, name: str) -> str:
     return local_minute(value)
 
 
+def link(view_key: str, endpoint: str, text: str, **values: Any) -> Markup:
+    """A link to a page of another view, or the bare text when the host switched it off."""
+    if billing().module().view(view_key) is None:
+        return Markup("{}").format(text)
+    return Markup('<a href="{}">{}</a>').format(
+        url_for(f"billing_{view_key}.{endpoint}", **values), text
+    )
+
+
+def person_link(person_id: int, email: str) -> Markup:
+    """A person's e-mail, linking to their page."""
+    return link("people", "person_page", email, person_id=person_id)
+
+
+def workspace_link(key: str, text: str | None = None) -> Markup:
+    return link("workspaces", "workspace_page", text or key, key=key)
+
+
+def formatter(render: Any) -> Any:
+    """A Flask-Admin column formatter from ``render(model)``."""
+    return lambda view, context, model, name: render(model)
+
+
 class BillingModelView(PermissionMixin, ModelView):
     """Read-only lists: every change goes through a domain service and the audit log."""
 
@@ -90,3 +170,29 @@ class BillingModelView(PermissionMixin, ModelView):
     can_delete = False
     can_view_details = True
     page_size = 50
+
+    def _apply_search(
+        self, query: Any, count_query: Any, joins: dict, count_joins: dict, search: str
+    ) -> tuple[Any, Any, dict, dict]:
+        """Flask-Admin's search (every word in some searchable column), in any case.
+
+        Flask-Admin compares with ``ILIKE``, which SQLite and PostgreSQL under
+        the ``C`` locale fold for ASCII only; :func:`plugin.textsearch.folded`
+        folds every letter on both.
+        """
+        for term in search.split():
+            matches, count_matches = [], []
+            for field, path in self._search_fields:
+                query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
+                column = field if alias is None else getattr(alias, field.key)
+                matches.append(search_term(cast(column, Unicode), term))
+                if count_query is not None:
+                    count_query, count_joins, count_alias = self._apply_path_joins(
+                        count_query, count_joins, path, inner_join=False
+                    )
+                    column = field if count_alias is None else getattr(count_alias, field.key)
+                    count_matches.append(search_term(cast(column, Unicode), term))
+            query = query.filter(or_(*matches))
+            if count_query is not None:
+                count_query = count_query.filter(or_(*count_matches))
+        return query, count_query, joins, count_joins

@@ -1,17 +1,24 @@
-"""Custom list filters that ask "right now" questions of the history tables."""
+"""Custom list filters: "right now" questions of the history tables, and fixed choices."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime, time
 from typing import Any
 
+from flask import has_app_context
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
-from sqlalchemy import Text, cast, exists, func, or_, select
+from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy.orm import aliased
 
-from ..models import AuditEntry, Team, TeamMembership, WorkspaceAccess
+from ..extension import billing
+from ..models import AuditEntry, Invoice, Team, TeamMembership, Workspace, WorkspaceAccess
 from ..services.counts import open_at, team_active_at, team_archived_at
+from ..services.person_overview import mentions
 from ..types import utcnow
 
 YES_NO = (("yes", "yes"), ("no", "no"))
+VARIANT_CHOICES = (("team_licences", "Team licences"), ("user_licences", "User licences"))
 
 
 class NowFilter(BaseSQLAFilter):
@@ -81,16 +88,102 @@ class MentionsFilter(BaseSQLAFilter):
         super().__init__(AuditEntry.id, "Mentions")
 
     def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
-        text = str(value).strip().lower()
-        columns = (AuditEntry.target, AuditEntry.detail, AuditEntry.before, AuditEntry.after)
-        return query.filter(
-            or_(
-                *(
-                    func.lower(cast(column, Text)).contains(text, autoescape=True)
-                    for column in columns
-                )
-            )
-        )
+        return query.filter(mentions(str(value)))
 
     def operation(self) -> str:
         return "contains"
+
+
+class ChoiceFilter(BaseSQLAFilter):
+    """A drop-down of values, each a condition (a value not offered matches nothing)."""
+
+    def __init__(self, column: Any, name: str, options: Any) -> None:
+        super().__init__(column, name, options=options)
+
+    def condition(self, value: str) -> Any:
+        return self.column == value
+
+    def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
+        if isinstance(self.options, tuple | list) and value not in dict(self.options):
+            return query.filter(false())
+        return query.filter(self.condition(value))
+
+    def operation(self) -> str:
+        return "is"
+
+
+def variant_is(variant: str) -> Any:
+    """SQL for "the workspace bills ``variant``": :meth:`PricingRules.variant_for` as a condition.
+
+    The rules file's contracts first, then the workspace's own contract
+    variant, then the creation instant against the cut-over date's midnight
+    in the billing time zone.
+    """
+    rules = billing().rules()
+    named = [key for key, contract in rules.contracts.items() if contract.variant == variant]
+    cutover = datetime.combine(rules.cutover_date, time(), rules.zoneinfo)
+    by_date = Workspace.created_at >= cutover
+    return or_(
+        Workspace.key.in_(named),
+        and_(
+            Workspace.key.not_in(list(rules.contracts)),
+            or_(
+                Workspace.contract_variant == variant,
+                and_(
+                    Workspace.contract_variant.is_(None),
+                    by_date if variant == "team_licences" else ~by_date,
+                ),
+            ),
+        ),
+    )
+
+
+class VariantFilter(ChoiceFilter):
+    """The variant the workspace bills (the *Variant* column), contract or creation date."""
+
+    def __init__(self) -> None:
+        super().__init__(Workspace.id, "Variant", VARIANT_CHOICES)
+
+    def condition(self, value: str) -> Any:
+        return variant_is(value)
+
+
+class InvoiceStatusFilter(ChoiceFilter):
+    """``issued`` or ``credited`` (a credit note refers to it), as the *Status* column."""
+
+    def __init__(self) -> None:
+        super().__init__(Invoice.id, "Status", (("issued", "issued"), ("credited", "credited")))
+
+    def condition(self, value: str) -> Any:
+        credit = aliased(Invoice)
+        credited = exists(select(credit.id).where(credit.credits_invoice_id == Invoice.id))
+        return credited if value == "credited" else ~credited
+
+
+class InvoicePeriods:
+    """The months that have invoices, newest first: the *Period* filter's choices.
+
+    Flask-Admin reads a filter's options once, when the view is built, but
+    iterates them on every page: read from the database then (one query).
+    """
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        if not has_app_context():
+            return iter(())
+        periods = billing().session.scalars(
+            select(Invoice.period).distinct().order_by(Invoice.period.desc())
+        )
+        return iter([(period, period) for period in periods])
+
+
+class InMembershipNowFilter(NowFilter):
+    """Team memberships open right now."""
+
+    def __init__(self) -> None:
+        super().__init__(TeamMembership.id, "In the team now")
+
+    def condition(self) -> Any:
+        return open_at(TeamMembership.joined_at, TeamMembership.left_at, utcnow())

@@ -13,12 +13,13 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
+from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
 from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
 from ..types import utcnow
-from .access import allowed
 from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
+from .filters import VARIANT_CHOICES, ChoiceFilter, InvoicePeriods, InvoiceStatusFilter
 from .workspace_page import pdf_response
 
 
@@ -42,11 +43,11 @@ def _documents(view: InvoiceView, context: Any, model: Invoice, name: str) -> Ma
     """The PDF download and, for an invoice not credited yet, *Credit…*, as the role allows."""
     if not model.pdf_sha256:
         pdf = Markup("<span class='text-muted'>being rendered</span>")
-    elif allowed("download_invoices"):
+    elif view.can("download"):
         pdf = Markup('<a href="{}">PDF</a>').format(url_for(".invoice_pdf", number=model.number))
     else:
         pdf = Markup("")
-    if model.kind != "invoice" or model.id in g.billing_credited or not allowed("credit_notes"):
+    if model.kind != "invoice" or model.id in g.billing_credited or not view.can("credit"):
         return pdf
     credit = url_for(".credit_note", number=model.number)
     return pdf + Markup('<br><a href="{}">Credit…</a>').format(credit)
@@ -64,7 +65,7 @@ def _mail(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
         text += Markup("<br><small class='text-danger'>{}</small>").format(delivery.last_error)
     link = Markup('<br><a href="{}">{}</a>').format(
         url_for(".mail", number=model.number),
-        "History, resend…" if allowed("resend_invoices") else "History",
+        "History, resend…" if view.can("resend") else "History",
     )
     return text + link
 
@@ -98,7 +99,18 @@ class InvoiceView(BillingModelView):
         "pdf": _documents,
     }
     column_searchable_list = ("number", "workspace_key", "workspace_name")
-    column_filters = ("period", "workspace_key", "kind", "variant")
+    column_filters = (
+        ChoiceFilter(Invoice.period, "Period", InvoicePeriods()),
+        "workspace_key",
+        "number",
+        ChoiceFilter(Invoice.kind, "Kind", [(kind, kind.replace("_", " ")) for kind in KINDS]),
+        ChoiceFilter(Invoice.variant, "Variant", VARIANT_CHOICES),
+        InvoiceStatusFilter(),
+        "quantity",
+        "net",
+        "tax",
+        "gross",
+    )
     column_sortable_list = ("number", "period", "workspace_key", "gross")
     column_default_sort = ("id", True)
     column_details_exclude_list = ("pdf",)  # noqa: RUF012
@@ -119,7 +131,7 @@ class InvoiceView(BillingModelView):
 
     @expose("/pdf/<path:number>")
     def invoice_pdf(self, number: str) -> Any:
-        self.require("download_invoices")
+        self.require_action("download")
         return pdf_response(number)
 
     @expose("/mail/<path:number>", methods=["GET", "POST"])
@@ -131,7 +143,7 @@ class InvoiceView(BillingModelView):
             abort(404)
         form = CsrfForm()
         if request.method == "POST":
-            self.require("resend_invoices")
+            self.require_action("resend")
             if not form.validate_on_submit():
                 refuse_stale_form()
             try:
@@ -155,13 +167,13 @@ class InvoiceView(BillingModelView):
             on_its_way=any(delivery.pending for delivery in history),
             mailbox=invoice.workspace.invoice_mailbox,
             form=form,
-            can_resend=allowed("resend_invoices"),
+            can_resend=self.can("resend"),
             when=local_minute,
         )
 
     @expose("/credit/<path:number>", methods=["GET", "POST"])
     def credit_note(self, number: str) -> Any:
-        self.require("credit_notes")
+        self.require_action("credit")
         form = CreditNoteForm()
         if form.validate_on_submit():
             ext = billing()

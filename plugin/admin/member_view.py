@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ..extension import billing
 from ..models import WorkspaceAccess
-from .base import BillingModelView
+from .base import BillingModelView, formatter, person_link, workspace_link
 from .filters import ActiveMemberFilter, HasAccessFilter, in_active_team_now
 
 
@@ -33,9 +33,21 @@ class MemberView(BillingModelView):
         "person.name": "Name",
         "member": "In an active team",
     }
-    column_formatters = {"member": _active}  # noqa: RUF012
+    column_formatters = {  # noqa: RUF012
+        "member": _active,
+        "workspace.key": formatter(lambda m: workspace_link(m.workspace.key)),
+        "person.email": formatter(lambda m: person_link(m.person_id, m.person.email)),
+    }
     column_searchable_list = ("person.email", "person.name", "workspace.key")
-    column_filters = ("workspace.key", HasAccessFilter(), ActiveMemberFilter(), "granted_at")
+    column_filters = (
+        "workspace.key",
+        "person.email",
+        "person.name",
+        HasAccessFilter(),
+        ActiveMemberFilter(),
+        "granted_at",
+        "revoked_at",
+    )
     column_sortable_list = ("granted_at", "revoked_at", ("person.email", "person.email"))
     column_default_sort = ("granted_at", True)
 

@@ -27,10 +27,9 @@ from ..services.rules_editor import (
     rules_diff,
 )
 from ..types import utcnow
-from .access import allowed
+from .access import action_allowed
 from .base import CsrfForm, PermissionMixin, refuse_stale_form
 
-EDIT = "edit_rules"
 #: Percent-encoding can triple a text's size in a form body; the rest is the token.
 FORM_OVERHEAD_FACTOR = 3
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -67,7 +66,7 @@ class RulesView(PermissionMixin, BaseView):
 
     def _editor_form(self) -> tuple[str, str]:
         """The draft and the sha256 the editor was opened on, after permission and CSRF."""
-        self.require(EDIT)
+        self.require_action("edit")
         limit_body(billing().rules_store().max_bytes)
         if not CsrfForm().validate_on_submit():
             refuse_stale_form()
@@ -90,7 +89,7 @@ def page_context() -> dict[str, Any]:
     ext = billing()
     rules = ext.rules()  # first, so that a changed file is looked at now
     store = ext.rules_store()
-    can_edit = allowed(EDIT)
+    can_edit = action_allowed("rules", "edit")
     return {
         "rules": rules,
         "store": store,

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
-from flask_admin.actions import action
 from sqlalchemy import select
 
 from ..extension import billing
@@ -14,18 +13,14 @@ from ..models import Team
 from ..services.counts import team_archived_at
 from ..services.teams import archive_teams, unarchive_teams
 from ..types import utcnow
-from .base import BillingModelView, CsrfForm, refuse_stale_form
+from .base import BillingModelView, CsrfForm, formatter, refuse_stale_form, workspace_link
 from .bulk import list_query_string, matching_ids
 from .filters import TeamArchivedFilter
-
-CONFIRM = {
-    True: "Archive the selected teams? They are still billed this month, no more from the next.",
-    False: "Unarchive the selected teams? They are billed again from this month.",
-}
 
 
 def _status(view: TeamView, context: Any, model: Team, name: str) -> str:
     return "archived" if model.id in g.billing_archived else "active"
+
 
 
 class TeamView(BillingModelView):
@@ -33,12 +28,14 @@ class TeamView(BillingModelView):
     column_select_related_list = (Team.workspace,)
     column_list = ("workspace.key", "key", "name", "status", "created_at")
     column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
-    column_formatters = {"status": _status}  # noqa: RUF012
+    column_formatters = {  # noqa: RUF012
+        "status": _status,
+        "workspace.key": formatter(lambda m: workspace_link(m.workspace.key)),
+    }
     column_searchable_list = ("key", "name", "workspace.key")
-    column_filters = ("workspace.key", TeamArchivedFilter(), "created_at")
+    column_filters = ("workspace.key", "key", "name", TeamArchivedFilter(), "created_at")
     column_sortable_list = ("key", "name", "created_at", ("workspace.key", "workspace.key"))
     column_default_sort = "key"
-    action_permissions = {"archive": "archive_teams", "unarchive": "archive_teams"}  # noqa: RUF012
 
     def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
         count, teams = super().get_list(*args, **kwargs)
@@ -62,11 +59,9 @@ class TeamView(BillingModelView):
             "success",
         )
 
-    @action("archive", "Archive", CONFIRM[True])
     def action_archive(self, ids: list[str]) -> None:
         self._change([int(i) for i in ids], archive=True)
 
-    @action("unarchive", "Unarchive", CONFIRM[False])
     def action_unarchive(self, ids: list[str]) -> None:
         self._change([int(i) for i in ids], archive=False)
 
@@ -75,7 +70,7 @@ class TeamView(BillingModelView):
         """Archive or unarchive every team matching the list's filters, after a confirmation."""
         if verb not in ("archive", "unarchive"):
             abort(404)
-        self.require("archive_teams")
+        self.require_action(verb)
         archive = verb == "archive"
         ids = matching_ids(self)
         form = CsrfForm()
@@ -89,7 +84,7 @@ class TeamView(BillingModelView):
             form=form,
             count=len(ids),
             verb=verb,
-            question=CONFIRM[archive],
+            question=self.declaration.action(verb).confirmation,
             back=url_for(".index_view", **list_query_string()),
             action_url=url_for(".apply_to_all", verb=verb, **list_query_string()),
         )

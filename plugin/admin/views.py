@@ -8,38 +8,36 @@ collide with the host's own views.
 
 from __future__ import annotations
 
-import json
+import importlib
 from typing import Any
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
-from flask_admin.actions import action
-from flask_admin.contrib.sqla import ModelView
 from markupsafe import Markup
-from sqlalchemy import Text, cast, func
-from sqlalchemy.orm import defer, with_expression
 
+from .. import api, models
 from ..extension import billing
-from ..models import (
-    AuditEntry,
-    Invoice,
-    Person,
-    Team,
-    TeamMembership,
-    Workspace,
-    WorkspaceAccess,
-)
+from ..manifest import Module
+from ..models import Workspace
 from ..services.counts import current_counts
+from ..services.member_list import current_members
 from ..types import utcnow
-from . import mailbox_page, workspace_page
-from .base import BillingModelView, CsrfForm, licences_label, refuse_stale_form
+from . import mailbox_page, workspace_manage, workspace_page
+from .base import (
+    BillingModelView,
+    CsrfForm,
+    licences_label,
+    local_minute,
+    person_link,
+    refuse_stale_form,
+)
 from .bulk import list_query_string, matching_ids
-from .filters import MentionsFilter
-from .invoice_view import InvoiceView
-from .member_view import MemberView
-from .rules_page import RulesView
-from .team_view import TeamView
+from .filters import VARIANT_CHOICES, ChoiceFilter, VariantFilter
 
+TEAM_QUESTIONS = {
+    "archive": "Archive {team}? It is still billed this month, no more from the next.",
+    "unarchive": "Unarchive {team}? It is billed again from this month.",
+}
 VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
 REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
 
@@ -106,7 +104,14 @@ class WorkspaceView(BillingModelView):
         "licences_this_month": _licences,
     }
     column_searchable_list = ("key", "name", "invoice_mailbox")
-    column_filters = ("contract_variant", "created_at")
+    column_filters = (
+        "name",
+        "key",
+        VariantFilter(),
+        ChoiceFilter(Workspace.contract_variant, "Contract variant", VARIANT_CHOICES),
+        "invoice_mailbox",
+        "created_at",
+    )
     column_sortable_list = ("name", "key", "invoice_mailbox")
     column_default_sort = "key"
 
@@ -118,17 +123,9 @@ class WorkspaceView(BillingModelView):
         )
         return count, workspaces
 
-    action_permissions = {  # noqa: RUF012
-        "export": "export_licences",
-        "purge": "purge_members",
-        "mailbox": "change_mailbox",
-    }
-
-    @action("export", "Export licence holders…")
     def action_export(self, ids: list[str]) -> Any:
         return redirect(url_for(".export_selected", ids=",".join(ids)))
 
-    @action("purge", "Remove inactive workspace members…")
     def action_purge(self, ids: list[str]) -> Any:
         """The purge is previewed and confirmed per workspace: one at a time."""
         keys = workspace_page.keys_of(workspace_page.parse_ids(",".join(ids)))
@@ -139,14 +136,13 @@ class WorkspaceView(BillingModelView):
             return redirect(url_for(".index_view"))
         return redirect(url_for(".purge", key=keys[0]))
 
-    @action("mailbox", "Change invoice mailbox…")
     def action_mailbox(self, ids: list[str]) -> Any:
         return redirect(url_for(".change_mailbox", ids=",".join(ids)))
 
     @expose("/mailbox", methods=["GET", "POST"])
     def change_mailbox(self) -> Any:
         """Ask for the address, then change it for the ticked (or all matching) workspaces."""
-        self.require("change_mailbox")
+        self.require_action("mailbox")
         ids = (
             matching_ids(self)
             if request.args.get("all")
@@ -184,7 +180,7 @@ class WorkspaceView(BillingModelView):
         ``ids`` are the ticked rows; with ``all=1`` every workspace matching the
         list's filters (carried in the query string) is exported.
         """
-        self.require("export_licences")
+        self.require_action("export")
         ids = (
             matching_ids(self)
             if request.args.get("all")
@@ -200,27 +196,96 @@ class WorkspaceView(BillingModelView):
 
     @expose("/w/<key>/")
     def workspace_page(self, key: str) -> Any:
-        workspace = workspace_page.load_workspace(key)
+        return self._workspace_page(workspace_page.load_workspace(key))
+
+    def _workspace_page(self, workspace: Workspace, forms: dict | None = None) -> str:
+        ext = billing()
+        total, members = current_members(ext.session, workspace.id, utcnow())
         return self.render(
             "billing/admin/workspace.html",
-            team_forms=CsrfForm(),
-            purge_url=url_for(".purge", key=key),
+            purge_url=url_for(".purge", key=workspace.key),
             licences_label=licences_label,
+            members_total=total,
+            members=members,
+            manage={**workspace_manage.empty_forms(), **(forms or {})},
+            may={action: self.can(action) for action in workspace_manage.OPERATIONS},
+            person_link=person_link,
+            when=local_minute,
             **workspace_page.page_context(workspace),
         )
 
+    @expose("/w/<key>/manage/<action>", methods=["GET", "POST"])
+    def manage(self, key: str, action: str) -> Any:
+        """One user-management form of the workspace page (removal is confirmed first)."""
+        if action not in workspace_manage.OPERATIONS:
+            abort(404)
+        self.require_action(action)
+        workspace = workspace_page.load_workspace(key)
+        if request.method == "GET":
+            if action != "remove_member":
+                abort(405)
+            form = workspace_manage.form_for(action)
+            form.email.data = request.args.get("email", "")
+            return self.render(
+                "billing/admin/remove_member.html", workspace=workspace, form=form
+            )
+        form = workspace_manage.form_for(action, request.form)
+        valid = form.validate()
+        if "csrf_token" in form.errors:
+            refuse_stale_form()
+        result = workspace_manage.run(action, workspace.key, form) if valid else None
+        if result is None:
+            return self._workspace_page(workspace, forms={action: form}), 422
+        flash(workspace_manage.message(action, result, form), "success")
+        section = "#teams" if action in ("create_team", "rename_team") else "#members"
+        return redirect(url_for(".workspace_page", key=workspace.key) + section)
+
+    @expose("/new-workspace", methods=["GET", "POST"])
+    def create_workspace(self) -> Any:
+        self.require_action("create_workspace")
+        form = workspace_manage.NewWorkspaceForm()
+        if request.method == "POST":
+            valid = form.validate()
+            if "csrf_token" in form.errors:
+                refuse_stale_form()
+            if valid:
+                try:
+                    row = api.create_workspace(
+                        key=form.key.data, name=form.name.data, actor=billing().actor()
+                    )
+                except api.ManagementError as exc:
+                    workspace_manage.refuse(form, exc)
+                else:
+                    flash(f"Created the workspace {row.name} ({row.key}).", "success")
+                    return redirect(url_for(".workspace_page", key=row.key))
+            return self.render("billing/admin/new_workspace.html", form=form), 422
+        return self.render("billing/admin/new_workspace.html", form=form)
+
     @expose("/w/<key>/export")
     def workspace_export(self, key: str) -> Any:
-        self.require("export_licences")
+        self.require_action("export")
         return workspace_page.export_response(workspace_page.load_workspace(key))
 
-    @expose("/w/<key>/teams/<team_key>", methods=["POST"])
+    @expose("/w/<key>/teams/<team_key>", methods=["GET", "POST"])
     def team_state(self, key: str, team_key: str) -> Any:
-        self.require("archive_teams")
+        """Archive or unarchive a team: a confirmation page first, then the change."""
+        self.require_action("archive_team")
+        archive = request.values.get("archived") == "yes"
         form = CsrfForm()
+        if request.method == "GET":
+            workspace = workspace_page.load_workspace(key)
+            verb = "archive" if archive else "unarchive"
+            return self.render(
+                "billing/admin/confirm_team.html",
+                form=form,
+                workspace=workspace,
+                team_key=team_key,
+                archived="yes" if archive else "no",
+                question=TEAM_QUESTIONS[verb].format(team=team_key),
+                verb=verb,
+            )
         if not form.validate_on_submit():
             refuse_stale_form()
-        archive = request.form.get("archived") == "yes"
         change = workspace_page.change_team(key, team_key, archive=archive)
         if not change.changed:
             flash(f"{team_key} was already {'archived' if archive else 'active'}.", "info")
@@ -236,7 +301,7 @@ class WorkspaceView(BillingModelView):
     @expose("/w/<key>/purge", methods=["GET", "POST"])
     def purge(self, key: str) -> Any:
         """Preview first (who goes, who stays and why), then the confirmed removal."""
-        self.require("purge_members")
+        self.require_action("purge")
         workspace = workspace_page.load_workspace(key)
         form = CsrfForm()
         if request.method == "POST":
@@ -254,86 +319,24 @@ class WorkspaceView(BillingModelView):
         )
 
 
-class PersonView(BillingModelView):
-    column_list = ("email", "name")
-    column_searchable_list = ("email", "name")
-    column_default_sort = "email"
-
-
-class MembershipView(BillingModelView):
-    column_select_related_list = (TeamMembership.team, TeamMembership.person)
-    column_list = ("team.name", "person.email", "joined_at", "left_at")
-    column_labels = {"team.name": "Team", "person.email": "Person"}  # noqa: RUF012
-    column_searchable_list = ("person.email",)
-
-
-#: Characters of ``before`` / ``after`` the audit list shows; the entry's page shows all.
-EXCERPT = 300
-
-
-def _excerpt(view: AuditView, context: Any, model: AuditEntry, name: str) -> Any:
-    text = getattr(model, f"{name}_excerpt")
-    if text is None or len(text) < EXCERPT:
-        return text or ""
-    return Markup('{}… <a href="{}">whole entry</a>').format(
-        text, url_for(".details_view", id=model.id)
-    )
-
-
-def _whole(view: AuditView, context: Any, model: AuditEntry, name: str) -> Markup:
-    value = getattr(model, name)
-    if value is None:
-        return Markup("")
-    return Markup("<pre>{}</pre>").format(json.dumps(value, indent=1, ensure_ascii=False))
-
-
-def _stored_start(column: Any) -> Any:
-    return func.substr(cast(column, Text), 1, EXCERPT)
-
-
-class AuditView(BillingModelView):
-    """The audit log; the list shows the start of each value, the entry's page all of it."""
-
-    column_select_related_list = (AuditEntry.workspace,)
-    column_list = ("at", "actor", "action", "workspace.key", "target", "detail", "before", "after")
-    column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
-    column_filters = ("workspace.key", "actor", "action", "at", MentionsFilter())
-    column_searchable_list = ("target", "detail")
-    column_sortable_list = ("at", "actor", "action", "target")
-    column_formatters = {"before": _excerpt, "after": _excerpt}  # noqa: RUF012
-    column_formatters_detail = {"before": _whole, "after": _whole}  # noqa: RUF012
-    column_default_sort = ("at", True)
-
-    def get_query(self) -> Any:
-        return (
-            super()
-            .get_query()
-            .options(
-                defer(AuditEntry.before),
-                defer(AuditEntry.after),
-                with_expression(AuditEntry.before_excerpt, _stored_start(AuditEntry.before)),
-                with_expression(AuditEntry.after_excerpt, _stored_start(AuditEntry.after)),
+def build_views(db: Any, module: Module, category: str) -> list[Any]:
+    """The views the module declares and the host left on, in menu order."""
+    views = []
+    for declared in module.views:
+        view_class = _import(declared.view_class)
+        args = (getattr(models, declared.model), db) if declared.model else ()
+        views.append(
+            view_class(
+                *args,
+                declaration=declared,
+                name=module.menu[declared.key],
+                category=category,
+                endpoint=declared.endpoint,
             )
         )
-
-
-#: What the module adds to the back-office, declared as data: (view class,
-#: model, menu name, endpoint).
-VIEWS: tuple[tuple[type[ModelView], type, str, str], ...] = (
-    (WorkspaceView, Workspace, "Workspaces", "billing_workspaces"),
-    (TeamView, Team, "Teams", "billing_teams"),
-    (PersonView, Person, "People", "billing_people"),
-    (MemberView, WorkspaceAccess, "Members", "billing_members"),
-    (MembershipView, TeamMembership, "Team memberships", "billing_memberships"),
-    (InvoiceView, Invoice, "Invoices", "billing_invoices"),
-    (AuditView, AuditEntry, "Audit log", "billing_audit"),
-)
-
-
-def build_views(db: Any, category: str) -> list[Any]:
-    views: list[Any] = [
-        view(model, db, name=name, category=category, endpoint=endpoint)
-        for view, model, name, endpoint in VIEWS
-    ]
-    views.append(RulesView(name="Pricing rules", category=category, endpoint="billing_rules"))
     return views
+
+
+def _import(name: str) -> Any:
+    module_name, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)

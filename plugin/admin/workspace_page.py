@@ -33,7 +33,7 @@ from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_ina
 from ..services.quotes import UnknownWorkspace, get_workspace
 from ..services.teams import TeamChange, archive_teams, resolve_teams, unarchive_teams
 from ..types import utcnow
-from .access import allowed
+from .access import action_allowed
 
 
 def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:
@@ -75,16 +75,14 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
         "history": history,
         "chart_max": max([count for _, count in history] + [1]),
         **export_choices(),
+        # What the page offers, as the host's switches and the user's role allow.
         "can": {
-            permission: allowed(permission)
-            for permission in (
-                "archive_teams",
-                "purge_members",
-                "export_licences",
-                "download_invoices",
-                "change_mailbox",
-                "credit_notes",
-            )
+            "archive_teams": action_allowed("workspaces", "archive_team"),
+            "purge_members": action_allowed("workspaces", "purge"),
+            "export_licences": action_allowed("workspaces", "export"),
+            "change_mailbox": action_allowed("workspaces", "mailbox"),
+            "download_invoices": action_allowed("invoices", "download"),
+            "credit_notes": action_allowed("invoices", "credit"),
         },
     }
 

@@ -3,7 +3,17 @@
 Each module registers its commands on :data:`billing_cli` when imported.
 """
 
-from . import data, exports, invoices, mail, members, pdfs, rules
+from . import data, exports, invoices, mail, manage, members, pdfs, rules
 from .common import billing_cli
 
-__all__ = ["billing_cli", "data", "exports", "invoices", "mail", "members", "pdfs", "rules"]
+__all__ = [
+    "billing_cli",
+    "data",
+    "exports",
+    "invoices",
+    "mail",
+    "manage",
+    "members",
+    "pdfs",
+    "rules",
+]

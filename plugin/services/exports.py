@@ -39,7 +39,15 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import GenericFunction
 
-from ..models import Person, Team, TeamArchivePeriod, TeamMembership, Workspace
+from ..models import (
+    Invoice,
+    InvoiceHolder,
+    Person,
+    Team,
+    TeamArchivePeriod,
+    TeamMembership,
+    Workspace,
+)
 from ..rules import PricingRules
 from ..types import UTCDateTime
 from .licences import billed_teams, billing_memberships, instant
@@ -148,6 +156,8 @@ class LicenceExport:
     variant: str
     window: MonthWindow
     session: Session = field(repr=False, compare=False)
+    #: The month's invoice, when it has stored licence holders: the export reads those.
+    invoice_id: int | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -160,13 +170,22 @@ class LicenceExport:
     def rows(self) -> Iterator[Row]:
         """The rows, streamed from the database in batches, in their final order.
 
-        Text cells come neutralised (:class:`formula_safe`): ready for any format.
+        An invoiced month reads the licence holders stored when its invoice
+        was issued; any other month computes them from the history.  Text
+        cells come neutralised (:class:`formula_safe`): ready for any format.
         """
         dialect = self.session.get_bind().dialect.name
         if self.variant == "user_licences":
-            query = user_holders_query(dialect, self.window, self.workspace_id)
-        else:
+            ordered = (
+                user_rows_query(self.window, self.workspace_id)
+                if self.invoice_id is None
+                else stored_user_rows_query(self.invoice_id)
+            )
+            query = user_holders_query(dialect, ordered)
+        elif self.invoice_id is None:
             query = team_rows_query(self.window, self.workspace_id)
+        else:
+            query = stored_team_rows_query(self.invoice_id)
         return _stream(self.session, query)
 
 
@@ -180,7 +199,8 @@ def licence_holders(
     ``ValueError`` for a future month before anything is written.
     """
     workspace = get_workspace(session, workspace_key)
-    return _export_of(session, rules, workspace, MonthWindow.at(month, rules, now))
+    window = MonthWindow.at(month, rules, now)
+    return _export_of(session, rules, workspace, window, _invoiced(session, [workspace.id], window))
 
 
 def licence_holders_of(
@@ -192,15 +212,47 @@ def licence_holders_of(
 ) -> list[LicenceExport]:
     """The exports of several workspaces for ``month`` (workspaces loaded in one query)."""
     window = MonthWindow.at(month, rules, now)
+    ids = list(workspace_ids)
     workspaces = session.scalars(
-        select(Workspace).where(Workspace.id.in_(list(workspace_ids))).order_by(Workspace.key)
+        select(Workspace).where(Workspace.id.in_(ids)).order_by(Workspace.key)
     )
-    return [_export_of(session, rules, workspace, window) for workspace in workspaces]
+    invoiced = _invoiced(session, ids, window)
+    return [_export_of(session, rules, workspace, window, invoiced) for workspace in workspaces]
+
+
+def _invoiced(
+    session: Session, workspace_ids: list[int], window: MonthWindow
+) -> dict[int, tuple[int, str]]:
+    """(invoice id, variant) of the workspaces invoiced for the window's month with stored
+    licence holders: one query.
+
+    Invoices issued before the holders were stored (migration 0010) have
+    none; their month is computed from the history, as it was then.
+    """
+    if not window.complete:
+        return {}
+    stored = select(InvoiceHolder.id).where(InvoiceHolder.invoice_id == Invoice.id).exists()
+    rows = session.execute(
+        select(Invoice.workspace_id, Invoice.id, Invoice.variant).where(
+            Invoice.workspace_id.in_(workspace_ids),
+            Invoice.period == str(window.month),
+            Invoice.kind == "invoice",
+            stored,
+        )
+    )
+    return {row.workspace_id: (row.id, row.variant) for row in rows}
 
 
 def _export_of(
-    session: Session, rules: PricingRules, workspace: Workspace, window: MonthWindow
+    session: Session,
+    rules: PricingRules,
+    workspace: Workspace,
+    window: MonthWindow,
+    invoiced: dict[int, tuple[int, str]],
 ) -> LicenceExport:
+    if workspace.id in invoiced:
+        invoice_id, variant = invoiced[workspace.id]
+        return LicenceExport(workspace.id, workspace.key, variant, window, session, invoice_id)
     variant = rules.variant_of(workspace)[0]
     return LicenceExport(workspace.id, workspace.key, variant, window, session)
 
@@ -257,37 +309,68 @@ def _stream(session: Session, statement: Select) -> Iterator[Any]:
         yield from result
 
 
-def user_rows_query(window: MonthWindow, workspace_id: int) -> Select:
-    """One row per (billed person, team that billed them), by e-mail then team name.
+def user_pairs_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> Select:
+    """(workspace, person, e-mail, name, team, team name) per billed person and billing team.
 
     A person with several membership intervals in one team that month is
-    listed with that team once.
+    listed with that team once.  Raw values: the month close stores these
+    rows as the invoice's licence holders (:mod:`.holders`).
     """
-    billing = billing_memberships(window.start, window.end, [workspace_id]).subquery()
-    pairs = select(billing.c.person_id, billing.c.team_id).distinct().subquery()
+    billing = billing_memberships(window.start, window.end, workspace_ids).subquery()
+    pairs = select(billing.c.workspace_id, billing.c.person_id, billing.c.team_id).distinct()
+    pairs = pairs.subquery()
     return (
         select(
-            Person.id, Person.email, Person.name, Team.name.label("team"), Team.id.label("team_id")
+            pairs.c.workspace_id,
+            Person.id,
+            Person.email,
+            Person.name,
+            Team.id.label("team_id"),
+            Team.name.label("team"),
         )
         .join(pairs, pairs.c.person_id == Person.id)
         .join(Team, Team.id == pairs.c.team_id)
-        .order_by(bytewise(Person.email), Person.id, bytewise(Team.name), Team.id)
     )
 
 
-def user_holders_query(dialect: str, window: MonthWindow, workspace_id: int) -> Select:
+def user_rows_query(window: MonthWindow, workspace_id: int) -> Select:
+    """One row per (billed person, team that billed them), by e-mail then team name."""
+    pairs = user_pairs_query(window, [workspace_id]).subquery()
+    return _ordered_user_rows(
+        pairs.c.id, pairs.c.email, pairs.c.name, pairs.c.team, pairs.c.team_id
+    )
+
+
+def stored_user_rows_query(invoice_id: int) -> Select:
+    """The same rows as :func:`user_rows_query`, from an invoice's stored licence holders."""
+    holder = InvoiceHolder
+    return _ordered_user_rows(
+        holder.person_id, holder.email, holder.name, holder.team_name, holder.team_id
+    ).where(holder.invoice_id == invoice_id)
+
+
+def _ordered_user_rows(person_id: Any, email: Any, name: Any, team: Any, team_id: Any) -> Select:
+    return select(
+        person_id.label("id"),
+        email.label("email"),
+        name.label("name"),
+        team.label("team"),
+        team_id.label("team_id"),
+    ).order_by(bytewise(email), person_id, bytewise(team), team_id)
+
+
+def user_holders_query(dialect: str, ordered: Select) -> Select:
     """One row per billed person (e-mail, name, teams joined), neutralised, in export order.
 
-    The database joins the team names in team-name order, so a person with
+    ``ordered`` gives the (person, team) rows in export order
+    (:func:`user_rows_query` or :func:`stored_user_rows_query`).  The
+    database joins the team names in team-name order, so a person with
     three teams crosses the wire once and no Python groups or checks rows:
     measured at 116,000 holders (issue 7), that per-row work was the slower
     side of the export's target.  PostgreSQL orders inside ``string_agg``;
-    SQLite's ``group_concat`` takes the rows in the order the ordered
-    subquery (:func:`user_rows_query`, where each person's rows are adjacent
-    and in team order) gives them.  Same rows as :func:`user_rows_query`
-    grouped.
+    SQLite's ``group_concat`` takes the rows in the order of the ordered
+    subquery (where each person's rows are adjacent and in team order).
     """
-    ordered = user_rows_query(window, workspace_id)
     if dialect == "postgresql":
         pairs = ordered.order_by(None).subquery()
         in_order = aggregate_order_by(
@@ -308,16 +391,16 @@ def user_holders_query(dialect: str, window: MonthWindow, workspace_id: int) -> 
     )
 
 
-def team_rows_query(window: MonthWindow, workspace_id: int) -> Select:
-    """One row per billed team: its name (neutralised) and its members at the end of its
+def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> Select:
+    """(workspace, team, name, members) per billed team: its members at the end of its
     active time.
 
     The active time ends at the window end, unless an archived period covers
     the window end: then it ends where that period starts.  A membership
-    counts when it was open just before that instant.
+    counts when it was open just before that instant.  Raw values, unordered.
     """
     end = instant(window.end)
-    billed = billed_teams(window.start, window.end, [workspace_id]).subquery()
+    billed = billed_teams(window.start, window.end, workspace_ids).subquery()
     covering = and_(
         TeamArchivePeriod.team_id == Team.id,
         TeamArchivePeriod.archived_from < end,
@@ -325,6 +408,7 @@ def team_rows_query(window: MonthWindow, workspace_id: int) -> Select:
     )
     ends = (
         select(
+            Team.workspace_id,
             Team.id.label("team_id"),
             Team.name.label("name"),
             func.coalesce(TeamArchivePeriod.archived_from, end, type_=UTCDateTime()).label(
@@ -341,11 +425,33 @@ def team_rows_query(window: MonthWindow, workspace_id: int) -> Select:
         or_(TeamMembership.left_at.is_(None), TeamMembership.left_at >= ends.c.active_end),
     )
     return (
-        select(formula_safe(ends.c.name), func.count(TeamMembership.person_id.distinct()))
+        select(
+            ends.c.workspace_id,
+            ends.c.team_id,
+            ends.c.name,
+            func.count(TeamMembership.person_id.distinct()).label("members"),
+        )
         .select_from(ends)
         .outerjoin(TeamMembership, member_then)
-        .group_by(ends.c.team_id, ends.c.name)
-        .order_by(bytewise(ends.c.name), ends.c.team_id)
+        .group_by(ends.c.workspace_id, ends.c.team_id, ends.c.name)
+    )
+
+
+def team_rows_query(window: MonthWindow, workspace_id: int) -> Select:
+    """One row per billed team: its name (neutralised) and member count, by name."""
+    teams = team_members_query(window, [workspace_id]).subquery()
+    return select(formula_safe(teams.c.name), teams.c.members).order_by(
+        bytewise(teams.c.name), teams.c.team_id
+    )
+
+
+def stored_team_rows_query(invoice_id: int) -> Select:
+    """The same rows as :func:`team_rows_query`, from an invoice's stored licence holders."""
+    holder = InvoiceHolder
+    return (
+        select(formula_safe(holder.team_name), holder.members)
+        .where(holder.invoice_id == invoice_id)
+        .order_by(bytewise(holder.team_name), holder.team_id, holder.id)
     )
 
 

@@ -15,7 +15,7 @@ then bulk INSERT / UPDATE / DELETE statements; never a query per row.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,6 +35,8 @@ from ..models import (
     WorkspaceOwner,
 )
 from ..yamldoc import (
+    DocPath,
+    Document,
     DocumentError,
     LocatedError,
     load_document,
@@ -44,6 +46,7 @@ from ..yamldoc import (
 )
 from . import audit
 from .common import chunked
+from .import_closed import ClosedGuard, IntervalPlan
 from .import_schema import ImportContext, ImportFileSchema
 
 
@@ -92,13 +95,19 @@ def read_import_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
 
 def parse_import_file(text: str | bytes, *, source: str, tz: ZoneInfo, max_bytes: int) -> dict:
     """Validate an import file; raise :class:`ImportFileError` with every located error."""
+    return _parse(text, source=source, tz=tz, max_bytes=max_bytes)[1]
+
+
+def _parse(
+    text: str | bytes, *, source: str, tz: ZoneInfo, max_bytes: int
+) -> tuple[Document, dict]:
     try:
         document = load_document(text, source=source, max_bytes=max_bytes)
     except DocumentError as exc:
         raise ImportFileError(exc.errors) from exc
     with ImportContext({"tz": tz}):
         try:
-            return schema_load(ImportFileSchema(), document)
+            return document, schema_load(ImportFileSchema(), document)
         except ValidationError as exc:
             raise ImportFileError(located_errors(exc.messages, document)) from exc
 
@@ -112,65 +121,87 @@ def import_file(
     actor: str,
     max_bytes: int = 50 * 1024 * 1024,
 ) -> ImportResult:
-    """Validate and apply an import file in the session's transaction (not committed)."""
-    data = parse_import_file(text, source=source, tz=tz, max_bytes=max_bytes)
-    return apply_import(session, data["workspaces"], actor=actor)
+    """Validate and apply an import file in the session's transaction (not committed).
+
+    A file that would change an invoiced month is refused (:mod:`.import_closed`):
+    the caller rolls back, and nothing is imported.
+    """
+    document, data = _parse(text, source=source, tz=tz, max_bytes=max_bytes)
+    return apply_import(session, data["workspaces"], actor=actor, document=document)
 
 
-def apply_import(session: Session, workspaces: list[dict], *, actor: str) -> ImportResult:
+def apply_import(
+    session: Session, workspaces: list[dict], *, actor: str, document: Document | None = None
+) -> ImportResult:
     result = ImportResult()
     people = _upsert_people(session, workspaces, result)
     workspace_ids = _upsert_workspaces(session, workspaces, result, actor)
-    team_ids = _upsert_teams(session, workspaces, workspace_ids, result)
+    guard = ClosedGuard(session, workspace_ids)
+    team_ids = _upsert_teams(session, workspaces, workspace_ids, result, guard, document)
     _sync_owners(session, workspaces, workspace_ids, people, result)
-    _sync_intervals(
-        session,
-        TeamArchivePeriod,
-        owner_column="team_id",
-        start="archived_from",
-        end="unarchived_at",
-        owners=list(team_ids.values()),
-        wanted={
-            (team_ids[(ws["key"], team["key"])], period["archived_from"]): period["to"]
-            for ws in workspaces
-            for team in ws["teams"]
-            for period in team["archived"]
-        },
-        extra_key=None,
-        result=result,
-        label="archived periods",
-    )
-    _sync_intervals(
-        session,
-        TeamMembership,
-        owner_column="team_id",
-        start="joined_at",
-        end="left_at",
-        owners=list(team_ids.values()),
-        wanted={
-            (team_ids[(ws["key"], team["key"])], people[m["email"]], m["joined"]): m["left"]
-            for ws in workspaces
-            for team in ws["teams"]
-            for m in team["members"]
-        },
-        extra_key="person_id",
-        result=result,
-        label="team memberships",
-    )
-    access = _wanted_access(workspaces, workspace_ids, people)
-    _sync_intervals(
-        session,
-        WorkspaceAccess,
-        owner_column="workspace_id",
-        start="granted_at",
-        end="revoked_at",
-        owners=list(workspace_ids.values()),
-        wanted=access,
-        extra_key="person_id",
-        result=result,
-        label="workspace access intervals",
-        only_people={(ws_id, person) for ws_id, person, _ in access},
-    )
+    workspace_of_team = {team_ids[pair]: workspace_ids[pair[0]] for pair in team_ids}
+    team_label = {team_id: f"{ws}/{team}" for (ws, team), team_id in team_ids.items()}
+    wanted_periods, period_paths = _wanted_periods(workspaces, team_ids)
+    wanted_memberships, membership_paths = _wanted_memberships(workspaces, team_ids, people)
+    access, access_paths = _wanted_access(workspaces, workspace_ids, people)
+    specs = [
+        _IntervalSpec(
+            TeamArchivePeriod,
+            "team_id",
+            "archived_from",
+            "unarchived_at",
+            None,
+            "archived periods",
+            list(team_ids.values()),
+            wanted_periods,
+            period_paths,
+            workspace_of_team.__getitem__,
+            lambda key, email: (
+                f"archived period of team {team_label[key[0]]} from {key[1].isoformat()}"
+            ),
+        ),
+        _IntervalSpec(
+            TeamMembership,
+            "team_id",
+            "joined_at",
+            "left_at",
+            "person_id",
+            "team memberships",
+            list(team_ids.values()),
+            wanted_memberships,
+            membership_paths,
+            workspace_of_team.__getitem__,
+            lambda key, email: (
+                f"membership of {email(key[1])} in team {team_label[key[0]]} "
+                f"(joined {key[2].isoformat()})"
+            ),
+        ),
+        _IntervalSpec(
+            WorkspaceAccess,
+            "workspace_id",
+            "granted_at",
+            "revoked_at",
+            "person_id",
+            "workspace access intervals",
+            list(workspace_ids.values()),
+            access,
+            access_paths,
+            lambda workspace_id: workspace_id,
+            lambda key, email: (
+                f"workspace access of {email(key[1])} (granted {key[2].isoformat()})"
+            ),
+            only_people={(ws_id, person) for ws_id, person, _ in access},
+        ),
+    ]
+    workspace_paths = {
+        workspace_ids[ws["key"]]: ("workspaces", index) for index, ws in enumerate(workspaces)
+    }
+    plans = [_plan_intervals(session, spec) for spec in specs]
+    for spec, plan in zip(specs, plans, strict=True):
+        guard.intervals(plan, spec.workspace_of, spec.describe, spec.paths, workspace_paths)
+    guard.raise_errors(document)
+    for spec, plan in zip(specs, plans, strict=True):
+        _write_intervals(session, spec, plan, result)
     if result.changed:
         audit.record(session, actor, "import", detail=result.summary())
     session.flush()
@@ -296,7 +327,12 @@ def _upsert_workspaces(
 
 
 def _upsert_teams(
-    session: Session, workspaces: list[dict], workspace_ids: dict[str, int], result: ImportResult
+    session: Session,
+    workspaces: list[dict],
+    workspace_ids: dict[str, int],
+    result: ImportResult,
+    guard: ClosedGuard,
+    document: Document | None,
 ) -> dict[tuple[str, str], int]:
     key_of_id = {ws_id: key for key, ws_id in workspace_ids.items()}
     existing = {
@@ -310,10 +346,18 @@ def _upsert_teams(
     }
     ids = {key: row.id for key, row in existing.items()}
     new, changed = [], []
-    for workspace in workspaces:
-        for team in workspace["teams"]:
+    for ws_index, workspace in enumerate(workspaces):
+        for team_index, team in enumerate(workspace["teams"]):
             row = existing.get((workspace["key"], team["key"]))
             values = {"name": team["name"], "created_at": team["created"]}
+            if guard and (row is None or row.created_at != team["created"]):
+                guard.team(
+                    workspace_ids[workspace["key"]],
+                    f"{workspace['key']}/{team['key']}",
+                    None if row is None else row.created_at,
+                    team["created"],
+                    ("workspaces", ws_index, "teams", team_index, "created"),
+                )
             if row is None:
                 new.append(
                     {
@@ -324,6 +368,7 @@ def _upsert_teams(
                 )
             elif (row.name, row.created_at) != (values["name"], values["created_at"]):
                 changed.append({"id": row.id, **values})
+    guard.raise_errors(document)
     for chunk in chunked(new):
         ids.update(
             {
@@ -378,78 +423,135 @@ def _sync_owners(
     result.deleted["owners"] = len(gone)
 
 
+Paths = dict[tuple, DocPath]
+
+
+def _wanted_periods(workspaces: list[dict], team_ids: dict) -> tuple[dict, Paths]:
+    """Archived periods ``(team id, from) -> to``, and where each is in the file."""
+    wanted, paths = {}, {}
+    for ws_index, ws in enumerate(workspaces):
+        for team_index, team in enumerate(ws["teams"]):
+            for index, period in enumerate(team["archived"]):
+                key = (team_ids[(ws["key"], team["key"])], period["archived_from"])
+                wanted[key] = period["to"]
+                paths[key] = ("workspaces", ws_index, "teams", team_index, "archived", index)
+    return wanted, paths
+
+
+def _wanted_memberships(workspaces: list[dict], team_ids: dict, people: dict) -> tuple[dict, Paths]:
+    """Memberships ``(team id, person id, joined) -> left``, and where each is in the file."""
+    wanted, paths = {}, {}
+    for ws_index, ws in enumerate(workspaces):
+        for team_index, team in enumerate(ws["teams"]):
+            for index, member in enumerate(team["members"]):
+                key = (
+                    team_ids[(ws["key"], team["key"])],
+                    people[member["email"]],
+                    member["joined"],
+                )
+                wanted[key] = member["left"]
+                paths[key] = ("workspaces", ws_index, "teams", team_index, "members", index)
+    return wanted, paths
+
+
 def _wanted_access(
     workspaces: list[dict], workspace_ids: dict[str, int], people: dict[str, int]
-) -> dict[tuple, datetime | None]:
+) -> tuple[dict[tuple, datetime | None], Paths]:
     """Access intervals: the listed ones, or from the first team membership on, open-ended.
 
     A person listed under the workspace's ``members`` has exactly the access
     listed there.  Anybody else in one of its teams has had access since the
     first day they joined a team, and keeps it after leaving the team: leaving
-    a team does not remove a workspace member (only the purge does).
+    a team does not remove a workspace member (only the purge does).  The
+    paths say where in the file each interval comes from (for a derived one,
+    the earliest membership).
     """
     wanted: dict[tuple, datetime | None] = {}
-    for workspace in workspaces:
+    paths: Paths = {}
+    for ws_index, workspace in enumerate(workspaces):
         ws_id = workspace_ids[workspace["key"]]
         listed = {member["email"] for member in workspace["members"]}
-        for member in workspace["members"]:
-            wanted[(ws_id, people[member["email"]], member["joined"])] = member["left"]
-        first_joined: dict[str, datetime] = {}
-        for team in workspace["teams"]:
-            for member in team["members"]:
+        for index, member in enumerate(workspace["members"]):
+            key = (ws_id, people[member["email"]], member["joined"])
+            wanted[key] = member["left"]
+            paths[key] = ("workspaces", ws_index, "members", index)
+        first_joined: dict[str, tuple[datetime, DocPath]] = {}
+        for team_index, team in enumerate(workspace["teams"]):
+            for index, member in enumerate(team["members"]):
                 if member["email"] not in listed:
                     known = first_joined.get(member["email"])
-                    if known is None or member["joined"] < known:
-                        first_joined[member["email"]] = member["joined"]
-        for email, joined in first_joined.items():
-            wanted[(ws_id, people[email], joined)] = None
-    return wanted
+                    if known is None or member["joined"] < known[0]:
+                        path = ("workspaces", ws_index, "teams", team_index, "members", index)
+                        first_joined[member["email"]] = (member["joined"], path)
+        for email, (joined, path) in first_joined.items():
+            key = (ws_id, people[email], joined)
+            wanted[key] = None
+            paths[key] = path
+    return wanted, paths
 
 
-def _sync_intervals(
-    session: Session,
-    model: type,
-    *,
-    owner_column: str,
-    start: str,
-    end: str,
-    owners: list[int],
-    wanted: dict[tuple, datetime | None],
-    extra_key: str | None,
-    result: ImportResult,
-    label: str,
-    only_people: set[tuple[int, int]] | None = None,
-) -> None:
-    """Make the stored intervals of ``owners`` equal to ``wanted``.
+@dataclass
+class _IntervalSpec:
+    """One interval table to sync: its columns, the owners, what the file wants."""
+
+    model: type
+    owner_column: str
+    start: str
+    end: str
+    extra_key: str | None
+    label: str
+    owners: list[int]
+    wanted: dict[tuple, datetime | None]
+    paths: Paths
+    workspace_of: Callable[[int], int]
+    describe: Callable[[tuple, Callable[[int], str]], str]
+    only_people: set[tuple[int, int]] | None = None
+
+    def key_columns(self) -> list[Any]:
+        names = [self.owner_column, *([self.extra_key] if self.extra_key else []), self.start]
+        return [getattr(self.model, name) for name in names]
+
+
+def _plan_intervals(session: Session, spec: _IntervalSpec) -> IntervalPlan:
+    """What makes the stored intervals of ``spec.owners`` equal to ``spec.wanted``.
 
     ``wanted`` maps the natural key of an interval (owner id, [person id,]
     start) to its end.  With ``only_people``, stored intervals of other
-    (owner, person) pairs are left alone.
+    (owner, person) pairs are left alone.  Reads only; the plan keeps the
+    stored rows' ids for :func:`_write_intervals`.
     """
-    key_columns = [getattr(model, owner_column)]
-    if extra_key:
-        key_columns.append(getattr(model, extra_key))
-    key_columns.append(getattr(model, start))
+    model, key_columns = spec.model, spec.key_columns()
+    plan = IntervalPlan(1 if spec.extra_key else None)
     stored: dict[tuple, tuple[int, datetime | None]] = {}
-    for chunk in chunked(owners):
+    for chunk in chunked(spec.owners):
         rows = session.execute(
-            select(model.id, getattr(model, end), *key_columns).where(key_columns[0].in_(chunk))
+            select(model.id, getattr(model, spec.end), *key_columns).where(
+                key_columns[0].in_(chunk)
+            )
         )
         for row in rows:
             key = tuple(row[2:])
-            if only_people is None or key[:2] in only_people:
+            if spec.only_people is None or key[:2] in spec.only_people:
                 stored[key] = (row[0], row[1])
-    gone = [row_id for key, (row_id, _) in stored.items() if key not in wanted]
-    changed = [
-        {"id": stored[key][0], end: value}
-        for key, value in wanted.items()
-        if key in stored and stored[key][1] != value
-    ]
-    names = [column.key for column in key_columns]
+    plan.ids = {key: row_id for key, (row_id, _) in stored.items()}
+    plan.gone = [key for key in stored if key not in spec.wanted]
+    for key, value in spec.wanted.items():
+        if key not in stored:
+            plan.new[key] = value
+        elif stored[key][1] != value:
+            plan.changed[key] = (stored[key][1], value)
+    return plan
+
+
+def _write_intervals(
+    session: Session, spec: _IntervalSpec, plan: IntervalPlan, result: ImportResult
+) -> None:
+    """Carry out a plan: bulk DELETE, UPDATE and INSERT, never a statement per row."""
+    model, names = spec.model, [column.key for column in spec.key_columns()]
+    gone = [plan.ids[key] for key in plan.gone]
+    changed = [{"id": plan.ids[key], spec.end: new} for key, (_, new) in plan.changed.items()]
     new = [
-        {**dict(zip(names, key, strict=True)), end: value}
-        for key, value in wanted.items()
-        if key not in stored
+        {**dict(zip(names, key, strict=True)), spec.end: value} for key, value in plan.new.items()
     ]
     for chunk in chunked(gone):
         session.execute(delete(model).where(model.id.in_(chunk)))
@@ -457,6 +559,6 @@ def _sync_intervals(
         session.execute(update(model), changed)
     for chunk in chunked(new):
         session.execute(insert(model), list(chunk))
-    result.created[label] = len(new)
-    result.updated[label] = len(changed)
-    result.deleted[label] = len(gone)
+    result.created[spec.label] = len(new)
+    result.updated[spec.label] = len(changed)
+    result.deleted[spec.label] = len(gone)

@@ -25,6 +25,7 @@ from ..models import Invoice
 from ..rules import NoPriceError, PricingRules
 from ..rules.pricing import Quote
 from . import audit, outbox
+from .holders import record_issued
 from .licences import count_licences
 from .numbering import lock_numbering, take_numbers
 from .periods import Month
@@ -122,6 +123,7 @@ def close_month(
         for (ws, priced_quote), seq in zip(priced, numbers, strict=True)
     ]
     session.execute(insert(Invoice), rows)
+    record_issued(session, [row["number"] for row in rows], window)
     outbox.queue_invoice_mails(session, rules, rows, now=now, actor=actor)
     audit.record(
         session,

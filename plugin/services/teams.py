@@ -32,7 +32,18 @@ from ..models import Team, TeamArchivePeriod, Workspace
 from . import audit
 from .common import chunked
 from .counts import open_at, team_active_at
+from .errors import Conflict
 from .licences import instant
+from .management import (
+    Change,
+    find_team,
+    lock_workspace,
+    refuse_later,
+    rename,
+    validate_instant,
+    validate_key,
+    validate_name,
+)
 
 ARCHIVE_ACTION = "archive_team"
 UNARCHIVE_ACTION = "unarchive_team"
@@ -346,3 +357,61 @@ def _report(
     )
     unchanged = sorted(ref for team_id, ref in refs.items() if team_id not in details)
     return TeamChange(archived, now, tuple(changed), tuple(unchanged))
+
+
+# Creating and renaming -------------------------------------------------------
+
+CREATE_ACTION = "create_team"
+RENAME_ACTION = "rename_team"
+
+
+def create_team(
+    session: Session, *, workspace: str, key: str, name: str, actor: str, at: datetime
+) -> TeamRef:
+    """Create team ``key`` in the workspace, active from ``at`` (now) on.
+
+    Team licences bill it from the month of ``at``.  Refuses a bad or taken
+    key (field ``key``) and an instant before the workspace's creation or in
+    an invoiced month.
+    """
+    row = lock_workspace(session, workspace)
+    key = validate_key(key, what="team key")
+    name = validate_name(name, what="team name")
+    at = validate_instant(at, row.closed, f"team {row.key}/{key}")
+    refuse_later(row.created_at, at, f"workspace {row.key}")
+    taken = select(Team.id).where(Team.workspace_id == row.id, Team.key == key)
+    if session.scalar(taken) is not None:
+        raise Conflict(f"workspace {row.key} already has a team with the key {key!r}", field="key")
+    team_id = session.scalar(
+        insert(Team)
+        .values(workspace_id=row.id, key=key, name=name, created_at=at)
+        .returning(Team.id)
+    )
+    ref = TeamRef(row.key, key, team_id, row.id)
+    audit.record(
+        session,
+        actor,
+        CREATE_ACTION,
+        workspace_id=row.id,
+        target=ref.target,
+        before=None,
+        after={"key": key, "name": name, "created_at": at.isoformat()},
+    )
+    return ref
+
+
+def rename_team(session: Session, *, workspace: str, team: str, name: str, actor: str) -> Change:
+    """Give a team a new display name (exports of invoiced months keep the old one)."""
+    row = lock_workspace(session, workspace)
+    team_row = find_team(session, row, team)
+    return rename(
+        session,
+        Team,
+        row_id=team_row.id,
+        old=team_row.name,
+        new=validate_name(name, what="team name"),
+        action=RENAME_ACTION,
+        target=f"{row.key}/{team_row.key}",
+        actor=actor,
+        workspace_id=row.id,
+    )

@@ -45,12 +45,15 @@ def test_support_archives_a_team_that_is_then_billed_no_more_next_month(
     dispatch = page.locator("#teams tr[data-team=dispatch]")
     expect(dispatch).to_contain_text("Disposition")
     expect(dispatch).to_contain_text("active")
-    dispatch.get_by_role("button", name="Archive", exact=True).click()
+    dispatch.get_by_role("link", name="Archive…", exact=True).click()
+    # The confirmation step, like the list's.
+    expect(page.locator("#team-question")).to_contain_text("still billed this month")
+    page.get_by_role("button", name="Archive dispatch", exact=True).click()
 
     page.wait_for_url(backoffice.url("/admin/billing_workspaces/w/nordwind/"))
     dispatch = page.locator("#teams tr[data-team=dispatch]")
     expect(dispatch.locator("td").nth(2)).to_have_text("archived")
-    expect(dispatch.get_by_role("button", name="Unarchive", exact=True)).to_be_visible()
+    expect(dispatch.get_by_role("link", name="Unarchive…", exact=True)).to_be_visible()
     expect(page.locator(".alert")).to_contain_text(
         "Archived dispatch: it is billed for this month, no more from the next."
     )

@@ -31,9 +31,9 @@ def rules_file(backoffice) -> Path:
 
 
 def csrf_token(page, backoffice) -> str:
-    """A valid token of this session, from a page that has a form for support (archiving)."""
+    """A valid token of this session, from a page that has a form for support (inviting)."""
     page.goto(backoffice.url("/admin/billing_workspaces/w/nordwind/"))
-    return page.locator("#teams input[name=csrf_token]").first.get_attribute("value")
+    return page.locator("#invite-form input[name=csrf_token]").first.get_attribute("value")
 
 
 def test_support_reads_the_rules_but_gets_no_editor_and_cannot_post(

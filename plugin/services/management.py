@@ -1,0 +1,206 @@
+"""What the user-management services share: validation, finding and locking rows, results.
+
+One validation function per kind of value (key, name, e-mail, instant),
+used by every path: the services call them, so the CLI, the admin and the
+host's code (:mod:`plugin.api`) all refuse the same input with the same
+message.  Keys follow the import file's rule and e-mail addresses its
+normalisation (:func:`~.import_schema.normalise_email`), so a person
+invited by hand and one imported are the same person.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from email_validator import EmailNotValidError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..models import Person, Team, Workspace
+from ..types import utcnow
+from . import audit
+from .closed import Closed, closed_period
+from .errors import HistoryConflict, ManagementError, NotFound
+from .import_schema import KEY_ERROR, KEY_PATTERN, normalise_email
+
+NAME_MAX = 200
+_KEY = re.compile(KEY_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a service did: ``changed`` is False when everything already was as asked."""
+
+    action: str
+    target: str
+    changed: bool
+    message: str
+
+
+# Validation ------------------------------------------------------------------
+
+
+def validate_key(value: object, *, field: str = "key", what: str = "key") -> str:
+    """A workspace or team key: 1-63 lower-case letters, digits or '-' (as in import files)."""
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise ManagementError(f"{value!r} is not a valid {what}: it {KEY_ERROR}", field=field)
+    return value
+
+
+def validate_name(value: object, *, field: str = "name", what: str = "name") -> str:
+    """A display name: trimmed, 1-200 characters, no line breaks or control characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise ManagementError(f"the {what} must not be empty", field=field)
+    text = value.strip()
+    if _CONTROL.search(text):
+        raise ManagementError(
+            f"the {what} {text!r} contains a line break or another control character",
+            field=field,
+        )
+    if len(text) > NAME_MAX:
+        raise ManagementError(
+            f"the {what} is {len(text)} characters long; at most {NAME_MAX} are allowed",
+            field=field,
+        )
+    return text
+
+
+def validate_person_name(value: object, *, field: str = "name") -> str:
+    """A person's name, which may be empty (an invitation may not know it yet)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    return validate_name(value, field=field, what="person's name")
+
+
+def validate_email(value: object, *, field: str = "email") -> str:
+    """A person's e-mail address in its stored form (lower-cased, normalised)."""
+    if not isinstance(value, str):
+        raise ManagementError("the e-mail address must be text", field=field)
+    try:
+        return normalise_email(value.strip())
+    except EmailNotValidError as exc:
+        raise ManagementError(
+            f"{value!r} is not a valid e-mail address: {exc}", field=field
+        ) from None
+
+
+def validate_instant(at: object, closed: Closed | None, row: str) -> datetime:
+    """The instant a change takes effect: timezone-aware, not in the future, and after the
+    end of the workspace's last invoiced month (:class:`~.closed.ClosedMonth` otherwise).
+    """
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise ManagementError(
+            f"{at!r} is not a timezone-aware instant (give its UTC offset)", field="at"
+        )
+    if at > utcnow():
+        raise ManagementError(
+            f"{at.isoformat()} is in the future: a change takes effect now or in the past",
+            field="at",
+        )
+    if closed is not None:
+        closed.refuse(at, row, at)
+    return at
+
+
+def refuse_later(start: datetime | None, at: datetime, row: str) -> None:
+    """Refuse to close or open ``row`` at ``at`` when its recorded history starts after it."""
+    if start is not None and start > at:
+        raise HistoryConflict(
+            f"{row} starts at {start.isoformat()}, after {at.isoformat()}: "
+            "a change at that instant would contradict the recorded history",
+            field="at",
+        )
+
+
+def already_open(intervals: list, at: datetime, what: str) -> bool:
+    """Whether one of ``(id, start, end)`` intervals is open and began by ``at``.
+
+    Otherwise opening a new interval at ``at`` must not overlap any of them:
+    an interval that starts or ends after ``at`` is refused
+    (:class:`~.errors.HistoryConflict`).
+    """
+    if any(end is None and start <= at for _, start, end in intervals):
+        return True
+    for _, start, end in intervals:
+        refuse_later(start, at, what)
+        if end is not None and end > at:
+            refuse_later(end, at, f"the end of {what}")
+    return False
+
+
+def rename(
+    session: Session,
+    model: type,
+    *,
+    row_id: int,
+    old: str,
+    new: str,
+    action: str,
+    target: str,
+    actor: str,
+    workspace_id: int | None = None,
+) -> Change:
+    """Set the ``name`` of one row, audited; no change (and no entry) when it is the same."""
+    if new == old:
+        return Change(action, target, False, f"{target} is already called {new!r}")
+    session.execute(update(model).where(model.id == row_id).values(name=new))
+    audit.record(
+        session,
+        actor,
+        action,
+        workspace_id=workspace_id,
+        target=target,
+        before={"name": old},
+        after={"name": new},
+    )
+    return Change(action, target, True, f"Renamed {target} from {old!r} to {new!r}")
+
+
+# Finding and locking rows --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkspaceRow:
+    id: int
+    key: str
+    name: str
+    created_at: datetime
+    closed: Closed | None
+
+
+def lock_workspace(session: Session, key: object) -> WorkspaceRow:
+    """The workspace with this key, its row locked (PostgreSQL) until the transaction ends.
+
+    Every user-management change of a workspace takes this lock first (as the
+    purge does), so two supports changing the same workspace at once are
+    serialised and each sees what the other committed: adding the same
+    person to the same team twice at once gives one membership.
+    """
+    key = validate_key(key, field="workspace", what="workspace key")
+    row = session.execute(
+        select(Workspace.id, Workspace.key, Workspace.name, Workspace.created_at)
+        .where(Workspace.key == key)
+        .with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound(f"no workspace with the key {key!r}", field="workspace")
+    return WorkspaceRow(*row, closed_period(session, row.id))
+
+
+def find_team(session: Session, workspace: WorkspaceRow, key: object) -> Team:
+    key = validate_key(key, field="team", what="team key")
+    team = session.scalar(select(Team).where(Team.workspace_id == workspace.id, Team.key == key))
+    if team is None:
+        raise NotFound(f"no team {key!r} in workspace {workspace.key!r}", field="team")
+    return team
+
+
+def find_person(session: Session, email: object, *, field: str = "email") -> Person:
+    address = validate_email(email, field=field)
+    person = session.scalar(select(Person).where(Person.email == address))
+    if person is None:
+        raise NotFound(f"nobody has the e-mail address {address}", field=field)
+    return person

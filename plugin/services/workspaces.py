@@ -1,0 +1,156 @@
+"""Workspaces: create one, rename it, add and remove its owners.
+
+Each function is one change in the caller's transaction (nothing is
+committed), audited with the values before and after.  An owner must be a
+member of the workspace (open access), and the last owner cannot be
+removed: a workspace that has owners always keeps one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from ..models import Person, Workspace, WorkspaceAccess, WorkspaceOwner
+from ..types import utcnow
+from . import audit
+from .counts import open_at
+from .errors import Conflict
+from .management import (
+    Change,
+    WorkspaceRow,
+    find_person,
+    lock_workspace,
+    rename,
+    validate_instant,
+    validate_key,
+    validate_name,
+)
+
+CREATE_ACTION = "create_workspace"
+RENAME_ACTION = "rename_workspace"
+ADD_OWNER_ACTION = "add_owner"
+REMOVE_OWNER_ACTION = "remove_owner"
+
+
+def create_workspace(
+    session: Session, *, key: str, name: str, actor: str, at: datetime
+) -> WorkspaceRow:
+    """Create workspace ``key`` named ``name``, created at ``at`` (now).
+
+    Its billing variant follows from the creation instant (DESIGN.md §3).
+    Refuses a bad or taken key (:class:`~.errors.Conflict`, field ``key``).
+    """
+    key = validate_key(key, what="workspace key")
+    name = validate_name(name, what="workspace name")
+    at = validate_instant(at, None, f"workspace {key}")
+    if session.scalar(select(Workspace.id).where(Workspace.key == key)) is not None:
+        raise Conflict(f"there is already a workspace with the key {key!r}", field="key")
+    workspace_id = session.scalar(
+        insert(Workspace).values(key=key, name=name, created_at=at).returning(Workspace.id)
+    )
+    audit.record(
+        session,
+        actor,
+        CREATE_ACTION,
+        workspace_id=workspace_id,
+        target=key,
+        before=None,
+        after={"key": key, "name": name, "created_at": at.isoformat()},
+    )
+    return WorkspaceRow(workspace_id, key, name, at, None)
+
+
+def rename_workspace(session: Session, *, workspace: str, name: str, actor: str) -> Change:
+    """Give the workspace a new display name (invoices already issued keep the old one)."""
+    row = lock_workspace(session, workspace)
+    return rename(
+        session,
+        Workspace,
+        row_id=row.id,
+        old=row.name,
+        new=validate_name(name, what="workspace name"),
+        action=RENAME_ACTION,
+        target=row.key,
+        actor=actor,
+        workspace_id=row.id,
+    )
+
+
+def _owner_emails(session: Session, workspace_id: int) -> list[str]:
+    return list(
+        session.scalars(
+            select(Person.email)
+            .join(WorkspaceOwner, WorkspaceOwner.person_id == Person.id)
+            .where(WorkspaceOwner.workspace_id == workspace_id)
+            .order_by(Person.email)
+        )
+    )
+
+
+def add_owner(session: Session, *, workspace: str, email: str, actor: str) -> Change:
+    """Make a member of the workspace one of its owners (owners are never purged)."""
+    row = lock_workspace(session, workspace)
+    person = find_person(session, email)
+    target = f"{row.key}/{person.email}"
+    owners = _owner_emails(session, row.id)
+    if person.email in owners:
+        return Change(ADD_OWNER_ACTION, target, False, f"{person.email} already owns {row.key}")
+    member = session.scalar(
+        select(func.count())
+        .select_from(WorkspaceAccess)
+        .where(
+            WorkspaceAccess.workspace_id == row.id,
+            WorkspaceAccess.person_id == person.id,
+            open_at(WorkspaceAccess.granted_at, WorkspaceAccess.revoked_at, utcnow()),
+        )
+    )
+    if not member:
+        raise Conflict(
+            f"{person.email} is not a member of {row.key}: invite them first, "
+            "an owner must be a member",
+            field="email",
+        )
+    session.execute(insert(WorkspaceOwner).values(workspace_id=row.id, person_id=person.id))
+    audit.record(
+        session,
+        actor,
+        ADD_OWNER_ACTION,
+        workspace_id=row.id,
+        target=target,
+        before={"owners": owners},
+        after={"owners": sorted([*owners, person.email])},
+    )
+    return Change(ADD_OWNER_ACTION, target, True, f"{person.email} now owns {row.key}")
+
+
+def remove_owner(session: Session, *, workspace: str, email: str, actor: str) -> Change:
+    """Take away a person's ownership (they stay a member); never the last owner's."""
+    row = lock_workspace(session, workspace)
+    person = find_person(session, email)
+    target = f"{row.key}/{person.email}"
+    owners = _owner_emails(session, row.id)
+    if person.email not in owners:
+        return Change(REMOVE_OWNER_ACTION, target, False, f"{person.email} does not own {row.key}")
+    if owners == [person.email]:
+        raise Conflict(
+            f"{person.email} is the last owner of {row.key}: add another owner first",
+            field="email",
+        )
+    session.execute(
+        delete(WorkspaceOwner).where(
+            WorkspaceOwner.workspace_id == row.id, WorkspaceOwner.person_id == person.id
+        )
+    )
+    audit.record(
+        session,
+        actor,
+        REMOVE_OWNER_ACTION,
+        workspace_id=row.id,
+        target=target,
+        before={"owners": owners},
+        after={"owners": [owner for owner in owners if owner != person.email]},
+    )
+    return Change(REMOVE_OWNER_ACTION, target, True, f"{person.email} no longer owns {row.key}")
