@@ -220,18 +220,6 @@ def upgrade() -> None:
             name=op.f("fk_billing_invoice_holder_invoice_id_billing_invoice"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["person_id"],
-            ["billing_person.id"],
-            name=op.f("fk_billing_invoice_holder_person_id_billing_person"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["team_id"],
-            ["billing_team.id"],
-            name=op.f("fk_billing_invoice_holder_team_id_billing_team"),
-            ondelete="SET NULL",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_invoice_holder")),
     )
     op.create_index(
