@@ -24,9 +24,10 @@ from stdnum.iso7064 import mod_97_10
 LANGUAGES = ("de", "en")
 
 #: The EU member states by ISO 3166-1 code (Greece is GR here, EL in its VAT IDs).
-EU_COUNTRIES = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
-)
+EU_COUNTRIES = frozenset({
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
+    "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+})
 #: ISO country code -> the prefix of its VAT IDs, where they differ.
 _VAT_PREFIX = {"GR": "EL"}
 #: Babel's territories that are not countries with an ISO 3166-1 alpha-2 code.
