@@ -78,8 +78,10 @@ def test_seller_values_are_normalised(edit):
 
 def test_the_shipped_seller_is_complete():
     seller = load_rules_file(RULES_PATH).seller
-    assert seller.vat_id and seller.tax_number
-    assert seller.register_court and seller.register_number and seller.managing_directors
-    assert seller.contact_name and seller.contact_phone and seller.contact_email
-    assert seller.iban and seller.bic and seller.payment_terms_days > 0
+    printed = (
+        seller.vat_id, seller.tax_number, seller.register_court, seller.register_number,
+        seller.managing_directors, seller.contact_name, seller.contact_phone,
+        seller.contact_email, seller.iban, seller.bic, seller.payment_terms_days,
+    )
+    assert all(printed), printed
     assert seller.address == ("Königstraße 12", "70173 Stuttgart")
