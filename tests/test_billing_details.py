@@ -74,18 +74,18 @@ def test_close_records_every_vat_case_and_holds_the_incomplete_workspace(cli, se
 
     cases = {
         key: (
-            invoice.vat_category, str(invoice.tax_rate), invoice.vat_exemption_code,
-            str(invoice.net), str(invoice.tax), str(invoice.gross),
+            invoice.vat_category, invoice.vat_exemption_code,
+            *(f"{v:.2f}" for v in (invoice.tax_rate, invoice.net, invoice.tax, invoice.gross)),
         )
         for key in ("acme", "acme-sarl", "oceanic", "maple", "musterstadt")
         for invoice in [invoice_of(session, key)]
     }
     assert cases == {
-        "acme": ("S", "0.19", None, "59.00", "11.21", "70.21"),
-        "acme-sarl": ("AE", "0", "VATEX-EU-AE", "32.00", "0.00", "32.00"),
-        "oceanic": ("AE", "0", "VATEX-EU-AE", "64.00", "0.00", "64.00"),
-        "maple": ("O", "0", "VATEX-EU-O", "32.00", "0.00", "32.00"),
-        "musterstadt": ("S", "0.19", None, "32.00", "6.08", "38.08"),
+        "acme": ("S", None, "0.19", "59.00", "11.21", "70.21"),
+        "acme-sarl": ("AE", "VATEX-EU-AE", "0.00", "32.00", "0.00", "32.00"),
+        "oceanic": ("AE", "VATEX-EU-AE", "0.00", "64.00", "0.00", "64.00"),
+        "maple": ("O", "VATEX-EU-O", "0.00", "32.00", "0.00", "32.00"),
+        "musterstadt": ("S", None, "0.19", "32.00", "6.08", "38.08"),
     }
     sarl = invoice_of(session, "acme-sarl")
     assert sarl.vat_note == "Steuerschuldnerschaft des Leistungsempfängers / Reverse charge"
