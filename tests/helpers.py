@@ -43,3 +43,10 @@ def count_statements(session: Session, work: Callable[[], object]) -> int:
     with QueryCounter(session.get_bind()) as counter:
         work()
     return counter.count
+
+
+class FakeRenderer:
+    """Stands in for wkhtmltopdf: binary bytes of its own per invoice."""
+
+    def render_many(self, documents):
+        return [b"%PDF-1.4\n" + doc["number"].encode() + bytes(range(256)) for doc in documents]

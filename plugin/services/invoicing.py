@@ -537,3 +537,8 @@ def list_invoices(
             pdf_sha256=row.pdf_sha256,
             credits=row.credits,
         )
+
+
+def newest_seller(session: Session) -> dict[str, Any] | None:
+    """The seller printed on the newest invoice, as stored: who mail goes out as without rules."""
+    return session.scalar(select(Invoice.seller).order_by(Invoice.id.desc()).limit(1))
