@@ -45,6 +45,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "edit_rules": frozenset({"accounting"}),
     "change_mailbox": frozenset({"accounting"}),
     "resend_invoices": frozenset({"accounting"}),
+    "edit_billing_details": frozenset({"accounting"}),
+    "check_month": frozenset({"admin", "accounting"}),
 }
 
 
@@ -162,6 +164,16 @@ VIEWS: tuple[View, ...] = (
         "plugin.admin.rules_page:RulesView",
         permission="view_rules",
         actions=(Action("edit", "Check and save the rules", "edit_rules"),),
+    ),
+    View(
+        "details",
+        "Month close check",
+        "plugin.admin.billing_details_page:BillingDetailsView",
+        permission="check_month",
+        actions=(
+            Action("edit", "Change a workspace's billing details", "edit_billing_details"),
+            Action("upload", "Upload billing details (CSV)", "edit_billing_details"),
+        ),
     ),
 )
 

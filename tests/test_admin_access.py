@@ -99,6 +99,11 @@ def routes(
         ("GET", "/admin/billing_rules/", "view_rules"),
         ("POST", "/admin/billing_rules/check", "edit_rules"),
         ("POST", "/admin/billing_rules/save", "edit_rules"),
+        ("GET", "/admin/billing_details/?month=2026-10", "check_month"),
+        ("GET", "/admin/billing_details/w/acme", "edit_billing_details"),
+        ("POST", "/admin/billing_details/w/acme", "edit_billing_details"),
+        ("GET", "/admin/billing_details/upload", "edit_billing_details"),
+        ("POST", "/admin/billing_details/upload", "edit_billing_details"),
     ]
 
 

@@ -34,6 +34,7 @@ from ..services.quotes import UnknownWorkspace, get_workspace
 from ..services.teams import TeamChange, archive_teams, resolve_teams, unarchive_teams
 from ..types import utcnow
 from .access import action_allowed
+from .billing_details_page import workspace_section
 
 
 def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:
@@ -75,6 +76,7 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
         "history": history,
         "chart_max": max([count for _, count in history] + [1]),
         **export_choices(),
+        **workspace_section(workspace),
         # What the page offers, as the host's switches and the user's role allow.
         "can": {
             "archive_teams": action_allowed("workspaces", "archive_team"),

@@ -1,14 +1,15 @@
-"""The ``flask billing`` command group: thin wrappers around the domain services.
+"""The ``flask billing`` command group.
 
 Each module registers its commands on :data:`billing_cli` when imported.
 """
 
-from . import data, exports, invoices, mail, manage, members, pdfs, rules
+from . import data, details, exports, invoices, mail, manage, members, pdfs, rules
 from .common import billing_cli
 
 __all__ = [
     "billing_cli",
     "data",
+    "details",
     "exports",
     "invoices",
     "mail",

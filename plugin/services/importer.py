@@ -45,6 +45,7 @@ from ..yamldoc import (
     schema_load,
 )
 from . import audit
+from .billing_details import DetailsChange, apply_details
 from .common import chunked
 from .import_closed import ClosedGuard, IntervalPlan
 from .import_schema import ImportContext, ImportFileSchema
@@ -138,6 +139,7 @@ def apply_import(
     workspace_ids = _upsert_workspaces(session, workspaces, result, actor)
     guard = ClosedGuard(session, workspace_ids)
     team_ids = _upsert_teams(session, workspaces, workspace_ids, result, guard, document)
+    _apply_billing_details(session, workspaces, result, actor)
     _sync_owners(session, workspaces, workspace_ids, people, result)
     workspace_of_team = {team_ids[pair]: workspace_ids[pair[0]] for pair in team_ids}
     team_label = {team_id: f"{ws}/{team}" for (ws, team), team_id in team_ids.items()}
@@ -206,6 +208,21 @@ def apply_import(
         audit.record(session, actor, "import", detail=result.summary())
     session.flush()
     return result
+
+
+def _apply_billing_details(
+    session: Session, workspaces: list[dict], result: ImportResult, actor: str
+) -> None:
+    """The billing details the file gives, each audited (validated by the schema already)."""
+    changes = [
+        DetailsChange(ws["key"], ws["billing_details"])
+        for ws in workspaces
+        if ws["billing_details"] is not None
+    ]
+    if changes:
+        session.flush()
+        done = apply_details(session, changes, actor=actor)
+        result.updated["billing details"] = len(done.changed)
 
 
 def _all_members(workspace: dict) -> Iterable[dict]:
