@@ -5,7 +5,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-FLASK := $(BIN)/flask --app examples.backoffice:create_app
+# DEMO_MODE=1: the demo host accepts its published secret key (it refuses it elsewhere).
+FLASK := DEMO_MODE=1 $(BIN)/flask --app examples.backoffice:create_app
 DEMO_SCALE ?= tiny
 
 .PHONY: demo test lint docs system-deps venv demo-data clean bench

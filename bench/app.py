@@ -8,6 +8,7 @@ the licence-holder export (``/admin/flask_admin_export/export/csv/``).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -63,6 +64,7 @@ def bench_app(url: str) -> Flask:
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": url,
+            "SECRET_KEY": secrets.token_hex(16),
             "BILLING_RULES_PATH": str(RULES_PATH),
             "BILLING_CURRENT_ROLES": lambda: {"admin", "accounting"},
             "BILLING_CURRENT_ACTOR": lambda: "bench",

@@ -28,6 +28,9 @@ from plugin import migrate
 from tests.postgres import postgres_server
 
 REPOSITORY = Path(__file__).resolve().parent.parent
+# The suite runs the demo host, in this process and in the `flask` processes it
+# starts, as `make demo` does: with its published secret key.
+os.environ.setdefault("DEMO_MODE", "1")
 RULES_PATH = REPOSITORY / "pricing_rules.yaml"
 BACKENDS = ("sqlite", "postgresql")
 

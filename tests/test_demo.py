@@ -35,6 +35,7 @@ def test_demo_setup_serves_the_back_office(empty_database_url):
         if args[:2] == ["billing", "generate"]:
             assert "Generated (seed 7, scale tiny): 5 billing_workspace" in result.output
     client = app.test_client()
+    client.get("/demo/role/support")
     page = client.get("/admin/billing_workspaces/").get_data(as_text=True)
     assert "Müller &amp; Söhne GmbH" in page
     assert "gen-00001" in page

@@ -57,6 +57,7 @@ def _instant():
 
 def test_views_appear_under_the_billing_menu_next_to_the_host_views(app):
     client = app.test_client()
+    client.get("/demo/role/admin")
     page = client.get("/admin/")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
@@ -101,6 +102,27 @@ def test_without_a_role_the_billing_pages_answer_403(database_url):
     assert "Not allowed" in page.get_data(as_text=True)
     # The host's own pages are the host's business.
     assert client.get("/admin/").status_code == 200
+
+
+def test_a_new_demo_visitor_has_no_role(app):
+    client = app.test_client()
+    page = client.get("/admin/billing_workspaces/")
+    assert page.status_code == 403
+    assert "Not allowed" in page.get_data(as_text=True)
+    assert "(current)" not in client.get("/demo/role").get_data(as_text=True)
+
+
+def test_the_demo_refuses_its_published_secret_key_outside_the_demo(monkeypatch, database_url):
+    from examples.backoffice import DemoSecretKeyError, create_app
+
+    monkeypatch.delenv("DEMO_MODE", raising=False)
+    monkeypatch.delenv("DEMO_SECRET_KEY", raising=False)
+    settings = {"SQLALCHEMY_DATABASE_URI": database_url, "BILLING_RULES_PATH": str(RULES_PATH)}
+    with pytest.raises(DemoSecretKeyError, match="published default"):
+        create_app(settings)
+    assert create_app({**settings, "SECRET_KEY": "a secret of our own"}).secret_key
+    monkeypatch.setenv("DEMO_MODE", "1")
+    assert create_app(settings).secret_key == "demo-only-secret"
 
 
 def test_the_demo_role_switch_sets_the_role(app):

@@ -33,19 +33,21 @@ demo_roles_blueprint = Blueprint("demo_roles", __name__, url_prefix="/demo")
 
 
 def demo_roles() -> set[str]:
-    return {session.get("demo_role", "admin")}
+    """The role chosen under Demo › Switch role; a new visitor has none, so may do nothing."""
+    role = session.get("demo_role")
+    return {role} if role in DEMO_ROLES else set()
 
 
 def demo_actor() -> str:
     """Who the audit log names: the demo role in the browser, the OS user on the CLI."""
     if has_request_context():
-        return f"demo-{session.get('demo_role', 'admin')}"
+        return f"demo-{session.get('demo_role', 'anonymous')}"
     return default_actor()
 
 
 @demo_roles_blueprint.get("/role")
 def choose_role() -> str:
-    current = session.get("demo_role", "admin")
+    current = session.get("demo_role")
     links = "".join(
         f'<li><a href="/demo/role/{role}">{role}</a>{" (current)" if role == current else ""}</li>'
         for role in DEMO_ROLES
@@ -61,10 +63,18 @@ def switch_role(role: str) -> Any:
     return redirect("/admin/")
 
 
+#: Signs the demo's sessions; known to everybody, so fit for nothing but the demo.
+DEMO_SECRET_KEY = "demo-only-secret"
+
+
+class DemoSecretKeyError(RuntimeError):
+    """The published demo secret key outside the demo: anyone could forge a session."""
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(REPOSITORY / "instance"))
     app.config.update(
-        SECRET_KEY=os.environ.get("DEMO_SECRET_KEY", "demo-only-secret"),
+        SECRET_KEY=os.environ.get("DEMO_SECRET_KEY", DEMO_SECRET_KEY),
         SQLALCHEMY_DATABASE_URI=os.environ.get(
             "DEMO_DATABASE_URL", f"sqlite:///{REPOSITORY / 'instance' / 'demo.sqlite'}"
         ),
@@ -73,6 +83,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         ),
     )
     app.config.update(config or {})
+    demo = os.environ.get("DEMO_MODE") == "1" or app.debug or app.testing
+    if app.config["SECRET_KEY"] == DEMO_SECRET_KEY and not demo:
+        raise DemoSecretKeyError(
+            "SECRET_KEY is the demo's published default: set DEMO_SECRET_KEY to a secret of "
+            "your own (or DEMO_MODE=1 for the demo on this machine only)"
+        )
     Path(app.instance_path).mkdir(exist_ok=True)
 
     app.config.setdefault("BILLING_CURRENT_ROLES", demo_roles)
