@@ -14,7 +14,7 @@ intervals, so any past month can be recomputed identically.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     LargeBinary,
@@ -112,6 +113,50 @@ class WorkspaceStamp(Base):
         ForeignKey("billing_workspace.id", ondelete="CASCADE"), primary_key=True
     )
     stamp: Mapped[int] = mapped_column(BigInteger)
+
+
+LANGUAGES = ("de", "en")
+
+
+class BillingDetails(Base):
+    """Who a workspace's invoices are addressed to: the customer's legal name and address.
+
+    One row per workspace, written only through
+    :mod:`plugin.services.billing_details` (every path validates with
+    :mod:`plugin.validators`).  The fields a §14 UStG invoice needs may be
+    empty while accounting collects them; the month close holds a workspace
+    until they are all there (:func:`plugin.services.billing_details.missing`).
+    An issued invoice keeps its own copy (``Invoice.buyer``), so a later
+    change never alters it.
+    """
+
+    __tablename__ = "billing_details"
+    __table_args__ = (
+        CheckConstraint(f"language IN {LANGUAGES!r}", name="language_valid"),
+    )
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_workspace.id", ondelete="CASCADE"), primary_key=True
+    )
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    #: The street lines of the postal address (1 to 3), without postcode, city and country.
+    address_lines: Mapped[Any] = mapped_column(JSON, default=list)
+    postcode: Mapped[str | None] = mapped_column(String(20))
+    city: Mapped[str | None] = mapped_column(String(100))
+    #: ISO 3166-1 alpha-2, upper case.
+    country: Mapped[str | None] = mapped_column(String(2))
+    #: Normalised: country prefix and digits, no spaces ("FR40303265045").
+    vat_id: Mapped[str | None] = mapped_column(String(20))
+    #: BT-10; a valid Leitweg-ID makes the customer an XRechnung customer.
+    buyer_reference: Mapped[str | None] = mapped_column(String(100))
+    #: BT-13, the customer's purchase-order reference.
+    order_reference: Mapped[str | None] = mapped_column(String(100))
+    language: Mapped[str] = mapped_column(String(2), default="de")
+    #: The buyer's electronic address (BT-49) when it is not the invoice mailbox.
+    email: Mapped[str | None] = mapped_column(String(254))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    workspace: Mapped[Workspace] = relationship()
 
 
 class Person(Base):
@@ -293,6 +338,8 @@ class RulesVersion(Base):
 
 
 INVOICE_KINDS = ("invoice", "credit_note")
+#: EN 16931 VAT categories the plugin issues: standard, reverse charge, not subject to VAT.
+VAT_CATEGORIES = ("S", "AE", "O")
 
 
 class InvoiceSequence(Base):
@@ -328,6 +375,10 @@ class Invoice(Base):
         unique_where(
             "uq_billing_invoice_workspace_period", "kind = 'invoice'", "workspace_id", "period"
         ),
+        CheckConstraint(
+            f"vat_category IS NULL OR vat_category IN {VAT_CATEGORIES!r}",
+            name="vat_category_valid",
+        ),
         Index("ix_billing_invoice_period", "period"),
         index_where("ix_billing_invoice_pdf_pending", "pdf_sha256 IS NULL", "pdf_attempts"),
     )
@@ -351,6 +402,17 @@ class Invoice(Base):
     gross: Mapped[Decimal]
     lines: Mapped[Any] = mapped_column(JSON)
     seller: Mapped[Any] = mapped_column(JSON)
+    # Since migration 0008 (NULL on invoices issued before it, whose PDF stays as stored):
+    #: The customer as invoiced (see :func:`plugin.services.billing_details.buyer_snapshot`).
+    buyer: Mapped[Any | None] = mapped_column(JSON)
+    vat_category: Mapped[str | None] = mapped_column(String(2))
+    vat_exemption_code: Mapped[str | None] = mapped_column(String(20))
+    #: Printed on the document and the exemption reason text (BT-120) where one applies.
+    vat_note: Mapped[str | None] = mapped_column(Text)
+    service_start: Mapped[date | None] = mapped_column(Date)
+    service_end: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    payment_terms: Mapped[str | None] = mapped_column(Text)
     rules_sha256: Mapped[str] = mapped_column(
         String(64), ForeignKey("billing_rules_version.sha256")
     )

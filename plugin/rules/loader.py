@@ -21,6 +21,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from .. import validators
 from ..yamldoc import (
     DocumentError,
     LocatedError,
@@ -30,7 +31,7 @@ from ..yamldoc import (
     schema_load,
 )
 from .currencies import MINOR_UNITS
-from .model import Contract, PriceVersion, PricingRules, Seller, Tier
+from .model import Contract, PriceVersion, PricingRules, Seller, Tier, VatRules
 from .schema import RulesSchema
 
 logger = logging.getLogger("plugin.rules")
@@ -72,7 +73,6 @@ def _read(path: Path) -> bytes:
 
 
 def _build(data: dict[str, Any], *, content: str, sha256: str) -> PricingRules:
-    seller = data["seller"]
     variants = data["variants"]
     return PricingRules(
         currency=data["currency"],
@@ -80,13 +80,7 @@ def _build(data: dict[str, Any], *, content: str, sha256: str) -> PricingRules:
         tax_rate=data["tax_rate"],
         timezone=data["timezone"],
         invoice_number_format=data["invoice_number_format"],
-        seller=Seller(
-            name=seller["name"],
-            address=tuple(seller["address"]),
-            vat_id=seller["vat_id"],
-            email=seller["email"],
-            iban=seller["iban"],
-        ),
+        seller=_seller(data["seller"]),
         cutover_date=data["cutover_date"],
         variants=MappingProxyType({
             name: _versions(variants[name]["prices"], ("variants", name, "prices"))
@@ -104,6 +98,34 @@ def _build(data: dict[str, Any], *, content: str, sha256: str) -> PricingRules:
         }),
         sha256=sha256,
         content=content,
+        vat=VatRules(**(data["vat"] or {})),
+    )
+
+
+def _seller(seller: dict[str, Any]) -> Seller:
+    """The seller with its identifiers normalised (the schema has checked them)."""
+    address, register = seller["address"], seller["register"]
+    contact, payment = seller["contact"], seller["payment"]
+    country = validators.country_code(address["country"])
+    return Seller(
+        name=seller["name"],
+        address_lines=tuple(address["street"]),
+        postcode=address["postcode"],
+        city=address["city"],
+        country=country,
+        vat_id=seller["vat_id"] and validators.vat_id(seller["vat_id"], country),
+        tax_number=seller["tax_number"],
+        register_court=register["court"],
+        register_number=register["number"],
+        managing_directors=tuple(register["managing_directors"]),
+        email=seller["email"],
+        contact_name=contact["name"],
+        contact_phone=contact["phone"],
+        contact_email=contact["email"],
+        payment_terms_days=payment["terms_days"],
+        iban=validators.iban(payment["iban"]),
+        bic=payment["bic"] and validators.bic(payment["bic"]),
+        bank_name=payment["bank_name"],
     )
 
 

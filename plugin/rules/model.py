@@ -51,13 +51,53 @@ class PriceVersion:
 
 @dataclass(frozen=True)
 class Seller:
-    """Who issues the invoices, as printed on them."""
+    """Who issues the invoices, as printed on them (§14 UStG, §35a GmbHG).
+
+    Identifiers arrive normalised by :mod:`plugin.validators` (VAT ID and IBAN
+    without spaces).  At least one of ``vat_id`` and ``tax_number`` is set.
+    """
 
     name: str
-    address: tuple[str, ...]
-    vat_id: str
+    address_lines: tuple[str, ...]
+    postcode: str
+    city: str
+    country: str
+    vat_id: str | None
+    tax_number: str | None
+    register_court: str
+    register_number: str
+    managing_directors: tuple[str, ...]
     email: str
-    iban: str | None = None
+    contact_name: str
+    contact_phone: str
+    contact_email: str
+    payment_terms_days: int
+    iban: str
+    bic: str | None = None
+    bank_name: str | None = None
+
+    @property
+    def address(self) -> tuple[str, ...]:
+        """The street lines, then postcode and city (the country is printed in words apart)."""
+        return (*self.address_lines, f"{self.postcode} {self.city}")
+
+
+DEFAULT_REVERSE_CHARGE_NOTE = "Steuerschuldnerschaft des Leistungsempfängers / Reverse charge"
+DEFAULT_NOT_TAXABLE_NOTE = (
+    "Nicht im Inland steuerbare Leistung / Service not subject to German VAT"
+)
+
+
+@dataclass(frozen=True)
+class VatRules:
+    """The VAT cases besides the standard rate (``PricingRules.tax_rate``): their notes.
+
+    Reverse charge (EN 16931 category AE) and "not subject to VAT" (O) have
+    no rate of their own: 0 % by law.
+    """
+
+    reverse_charge_note: str = DEFAULT_REVERSE_CHARGE_NOTE
+    not_taxable_note: str = DEFAULT_NOT_TAXABLE_NOTE
 
 
 @dataclass(frozen=True)
@@ -99,6 +139,7 @@ class PricingRules:
     contracts: Mapping[str, Contract]
     sha256: str
     content: str = field(repr=False)
+    vat: VatRules = VatRules()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PricingRules):

@@ -22,8 +22,14 @@ from zoneinfo import available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from .. import validators
 from .currencies import MINOR_UNITS
-from .model import PRICING_MODELS, VARIANTS
+from .model import (
+    DEFAULT_NOT_TAXABLE_NOTE,
+    DEFAULT_REVERSE_CHARGE_NOTE,
+    PRICING_MODELS,
+    VARIANTS,
+)
 
 CONTRACT_KEY = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MAX_PLACES = 6
@@ -223,13 +229,16 @@ def valid_invoice_number_format(value: str) -> None:
         raise ValidationError("makes invoice numbers longer than 40 characters")
 
 
-def valid_iban(value: str) -> None:
-    compact = value.replace(" ", "").upper()
-    if not re.fullmatch(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", compact):
-        raise ValidationError("is not an IBAN: two letters, two check digits, then the account")
-    digits = "".join(str(int(char, 36)) for char in compact[4:] + compact[:4])
-    if int(digits) % 97 != 1:
-        raise ValidationError("is not a valid IBAN: its check digits do not match")
+def checked(check: Any) -> Any:
+    """A marshmallow validator from a :mod:`plugin.validators` function (one rule per value)."""
+
+    def validator(value: Any) -> None:
+        try:
+            check(value)
+        except validators.InvalidValue as exc:
+            raise ValidationError(str(exc)) from None
+
+    return validator
 
 
 def first_of_month(value: date) -> None:
@@ -363,25 +372,84 @@ class ContractSchema(StrictSchema):
             raise ValidationError(errors)
 
 
-class SellerSchema(StrictSchema):
-    name = Text(required=True)
-    address = _list(Text(), required=True, validate=validate.Length(
-        min=1, max=6, error="must list 1 to 6 address lines"
-    ))
-    vat_id = Text(30, required=True)
-    email = fields.Email(
-        required=True,
+def _email(**kwargs: Any) -> fields.Email:
+    return fields.Email(
         error_messages={
             **_COMMON,
             "invalid": "must be an e-mail address such as billing@example.com",
         },
+        **kwargs,
     )
-    iban = Text(42, load_default=None, validate=valid_iban)
+
+
+class AddressSchema(StrictSchema):
+    street = _list(Text(), required=True, validate=validate.Length(
+        min=1, max=3, error="must list 1 to 3 street lines"
+    ))
+    postcode = Text(20, required=True)
+    city = Text(100, required=True)
+    country = fields.String(
+        required=True, validate=checked(validators.country_code), error_messages=_COMMON
+    )
+
+
+class RegisterSchema(StrictSchema):
+    court = Text(required=True)
+    number = Text(50, required=True)
+    managing_directors = _list(Text(), required=True)
+
+
+class ContactSchema(StrictSchema):
+    name = Text(required=True)
+    phone = Text(40, required=True)
+    email = _email(required=True)
+
+
+class PaymentSchema(StrictSchema):
+    terms_days = Count(required=True, validate=validate.Range(
+        min=0, max=365, error="must be 0 to 365 days"
+    ))
+    iban = Text(42, required=True, validate=checked(validators.iban))
+    bic = Text(11, load_default=None, validate=checked(validators.bic))
+    bank_name = Text(load_default=None)
+
+
+class SellerSchema(StrictSchema):
+    name = Text(required=True)
+    address = _nested(AddressSchema, required=True)
+    vat_id = Text(30, load_default=None)
+    tax_number = Text(30, load_default=None)
+    register = _nested(RegisterSchema, required=True)
+    contact = _nested(ContactSchema, required=True)
+    email = _email(required=True)
+    payment = _nested(PaymentSchema, required=True)
+
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
+    def _identified(self, data: dict, original: Any, **kwargs: Any) -> None:
+        """A VAT ID of the seller's own country, or a tax number, or both (§14 (4) UStG)."""
+        if not isinstance(original, dict):
+            return
+        if original.get("vat_id") is None and original.get("tax_number") is None:
+            raise ValidationError(
+                "is missing: give the seller's vat_id (USt-IdNr.) or tax_number (Steuernummer)",
+                "vat_id",
+            )
+        country = (data.get("address") or {}).get("country")
+        if data.get("vat_id") and country:
+            try:
+                validators.vat_id(data["vat_id"], validators.country_code(country))
+            except validators.InvalidValue as exc:
+                raise ValidationError(str(exc), "vat_id") from None
+
+
+class VatSchema(StrictSchema):
+    reverse_charge_note = Text(300, load_default=DEFAULT_REVERSE_CHARGE_NOTE)
+    not_taxable_note = Text(300, load_default=DEFAULT_NOT_TAXABLE_NOTE)
 
 
 class RulesSchema(StrictSchema):
     """The whole file.  Unlisted keys with defaults: timezone, invoice_number_format,
-    cutover_date, contracts."""
+    vat, cutover_date, contracts."""
 
     currency = fields.String(required=True, validate=valid_currency, error_messages=_COMMON)
     tax_rate = Amount(required=True, validate=TAX_RATE)
@@ -397,6 +465,7 @@ class RulesSchema(StrictSchema):
         },
     )
     seller = _nested(SellerSchema, required=True)
+    vat = _nested(VatSchema, load_default=None)
     cutover_date = Day(load_default=DEFAULT_CUTOVER)
     variants = _nested(VariantsSchema, required=True)
     contracts = KeyedMapping(

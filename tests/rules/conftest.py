@@ -17,11 +17,12 @@ timezone: Europe/Berlin
 invoice_number_format: "{year}-{seq:05d}"
 seller:
   name: Wolkenwerk GmbH
-  address:
-    - Königstraße 12
-    - 70173 Stuttgart
-  vat_id: DE123456789
+  register: {court: AG Stuttgart, number: HRB 765432, managing_directors: [Erika Muster]}
+  address: {street: [Königstraße 12], postcode: "70173", city: Stuttgart, country: DE}
+  contact: {name: Petra Schneider, phone: "+49 711 4005", email: buch@wolkenwerk.example}
+  vat_id: DE136695976
   email: rechnungen@wolkenwerk.example
+  payment: {terms_days: 14, iban: DE89370400440532013000}
 cutover_date: 2023-03-01
 variants:
   team_licences:
@@ -46,9 +47,10 @@ contracts:
   globex:
     variant: user_licences
 """
-# Lines: 2 tax_rate, 6 seller.name, 16-18 team_licences.prices[0],
-# 21-23 user_licences.prices[0], 24-31 user_licences.prices[1] (27-28 tiers[0],
-# 29-30 tiers[1], 31 minimum_monthly_charge), 33-34 contracts.globex.
+# Lines: 2 tax_rate, 6 seller.name, 10 seller.vat_id, 12 seller.payment,
+# 17-19 team_licences.prices[0], 22-24 user_licences.prices[0],
+# 25-32 user_licences.prices[1] (28-29 tiers[0], 30-31 tiers[1],
+# 32 minimum_monthly_charge), 34-35 contracts.globex.
 
 
 def _edit(*changes: tuple[str, str], text: str = BASE) -> str:

@@ -67,10 +67,10 @@ def test_bad_change_keeps_the_last_valid_rules_and_exposes_the_error(
         assert store.current() is valid
     assert store.last_error is not None
     assert [str(e) for e in store.last_error.errors] == [
-        "line 28: variants.user_licences.prices[1].tiers[0].unit_price: must not be negative"
+        "line 29: variants.user_licences.prices[1].tiers[0].unit_price: must not be negative"
     ]
     assert store.last_error.at.tzinfo is not None
-    assert "pricing_rules.yaml: line 28: variants.user_licences" in caplog.text
+    assert "pricing_rules.yaml: line 29: variants.user_licences" in caplog.text
     assert "keeps the rules loaded at" in caplog.text
 
     caplog.clear()
