@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 from flask import current_app
 
+from ..einvoice import HybridRenderer, PdfaConfigError
 from ..extension import billing
-from ..pdf import PdfConfigError, PdfRenderer
+from ..pdf import PdfConfigError
 from ..services.invoice_pdfs import PdfNotAvailable, render_pending, stored_pdf
 from .common import billing_cli, fail
 
@@ -36,8 +37,8 @@ def render_pending_pdfs(workers: int | None = None) -> None:
     """Render the pending PDFs with a progress bar on a terminal; exit 1 if any failed."""
     ext = billing()
     try:
-        renderer = PdfRenderer.from_config(current_app.config, workers=workers)
-    except PdfConfigError as exc:
+        renderer = HybridRenderer.from_config(current_app.config, workers=workers)
+    except (PdfConfigError, PdfaConfigError) as exc:
         raise click.ClickException(str(exc)) from None
     with click.progressbar(length=0, label="Rendering invoice PDFs", file=sys.stderr) as bar:
 

@@ -30,6 +30,7 @@ from .document import (
 from .embed import EmbedError, embed_xml, extract_xml
 from .hybrid import HybridOutcome, make_hybrid
 from .pdfa import PdfaConfigError, PdfaConverter, PdfaError, missing_pdfa_markers, pdfa_markers
+from .renderer import HybridRenderer
 from .validation import RuleFailure, ValidationResult, validate, warm_up
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "EInvoice",
     "EmbedError",
     "HybridOutcome",
+    "HybridRenderer",
     "Line",
     "Payment",
     "PdfaConfigError",
