@@ -42,6 +42,7 @@ demo-data: system-deps venv
 	$(FLASK) host-migrate
 	$(FLASK) billing migrate
 	$(FLASK) billing import examples/backoffice/demo_data.yaml
+	$(FLASK) billing import examples/backoffice/demo_customers.yaml
 	$(FLASK) billing generate --seed 7 --scale $(DEMO_SCALE)
 	$(FLASK) billing close-month
 

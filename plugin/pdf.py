@@ -37,7 +37,11 @@ from typing import Any
 import pdfkit
 from jinja2 import Environment, TemplateError
 
+<<<<<<< HEAD
 from .processes import ProcessTimeout, run_bounded, stderr_text
+=======
+from . import wording
+>>>>>>> issue-11-details
 from .resources import template_environment
 from .rules.currencies import MINOR_UNITS
 
@@ -85,7 +89,6 @@ _MONTHS = (
     "November",
     "December",
 )
-_VARIANTS = {"team_licences": "Team licences", "user_licences": "User licences"}
 _CREATION_DATE = re.compile(rb"/CreationDate \(D:\d{14}Z\)")
 
 #: What makes two renders of one HTML byte-identical.  Qt seeds its hash
@@ -122,38 +125,34 @@ def money(value: Any, currency: str, *, exact: bool = False) -> str:
     return f"{sign}{symbol}{digits}" if symbol else f"{sign}{digits} {currency}"
 
 
-def percent(rate: Any) -> str:
-    """A rate such as ``0.19`` as ``19 %``."""
-    return f"{(Decimal(str(rate)) * 100).normalize():f} %"
-
-
 def month_name(period: str) -> str:
     """``2026-10`` as ``October 2026``: a fixed English table, independent of the locale."""
     year, month = period.split("-")
     return f"{_MONTHS[int(month) - 1]} {year}"
 
 
-def variant_words(variant: str) -> str:
-    return _VARIANTS.get(variant, variant)
-
-
 @functools.cache
 def _environment() -> Environment:
-    """HTML: every value is escaped (no ``|safe`` on data anywhere in the template)."""
+    """HTML: every value is escaped (no ``|safe`` on data anywhere in the template).
+
+    The document's amounts, dates, rates and countries are formatted by
+    :mod:`plugin.wording` (Babel) in the document's language.
+    """
     return template_environment(
         autoescape=True,
         filters={
-            "money": money,
-            "percent": percent,
-            "month_name": month_name,
-            "variant_words": variant_words,
+            "amount": wording.money,
+            "day": wording.day,
+            "rate": wording.percent,
+            "country": wording.country,
         },
     )
 
 
 def render_invoice_html(document: Mapping[str, Any]) -> str:
     """The invoice or credit note ``document`` as one self-contained HTML page."""
-    return _environment().get_template(TEMPLATE).render(document=document)
+    labels = wording.LABELS[document["language"]]
+    return _environment().get_template(TEMPLATE).render(document=document, t=labels)
 
 
 # Renderer -------------------------------------------------------------------

@@ -64,14 +64,15 @@ def test_close_month_issues_the_hand_computed_invoices(cli, session):
     assert invoice.workspace_name == "Müller & Söhne GmbH"
     assert invoice.lines == [
         {
-            "description": "tier 1–10",
+            "description": "Nutzerlizenzen, Oktober 2026: Personen 1 bis 4 von 4, "
+            "Staffel 1 bis 10 Personen",
             "quantity": 4,
             "unit_price": "9.00",
             "amount": "36.00",
             "kind": "usage",
         },
         {
-            "description": "minimum monthly charge top-up",
+            "description": "Mindestbetrag pro Monat, Oktober 2026: Aufstockung auf 59,00\xa0€",
             "quantity": 1,
             "unit_price": "23.00",
             "amount": "23.00",

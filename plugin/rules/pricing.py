@@ -17,7 +17,7 @@ what it shows, so :func:`compute` rounds every line and the net is their sum
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
@@ -40,6 +40,9 @@ class Line:
     unit_price: Decimal
     amount: Decimal
     kind: str = "usage"
+    #: For a tier's line: the first and last quantity of the tier's range (``None``: open).
+    tier_from: int | None = field(default=None, compare=False)
+    tier_to: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,13 @@ def compute(version: PriceVersion, quantity: int, tax_rate: Decimal, exponent: i
         return Totals(tuple(lines), net, tax, net + tax)
 
 
+def with_tax_rate(totals: Totals, rate: Decimal, exponent: int) -> Totals:
+    """``totals`` taxed at ``rate`` instead (a customer's VAT case decides the rate)."""
+    with localcontext(prec=60):
+        tax = round_money(totals.net * rate, exponent)
+        return replace(totals, tax=tax, gross=totals.net + tax)
+
+
 def _line(description: str, quantity: int, unit_price: Decimal) -> Line:
     return Line(description, quantity, unit_price, Decimal(quantity) * unit_price)
 
@@ -119,7 +129,8 @@ def _graduated(tiers: tuple[Tier, ...], quantity: int) -> list[Line]:
     for tier in tiers:
         share = quantity - lower if tier.up_to is None else min(quantity, tier.up_to) - lower
         if share > 0:
-            lines.append(_line(f"tier {_span(lower, tier.up_to)}", share, tier.unit_price))
+            line = _line(f"tier {_span(lower, tier.up_to)}", share, tier.unit_price)
+            lines.append(replace(line, tier_from=lower + 1, tier_to=tier.up_to))
         if tier.up_to is None or quantity <= tier.up_to:
             break
         lower = tier.up_to
@@ -130,7 +141,8 @@ def _volume(tiers: tuple[Tier, ...], quantity: int) -> Line:
     lower = 0
     for tier in tiers:
         if tier.up_to is None or quantity <= tier.up_to:
-            return _line(f"volume tier {_span(lower, tier.up_to)}", quantity, tier.unit_price)
+            line = _line(f"volume tier {_span(lower, tier.up_to)}", quantity, tier.unit_price)
+            return replace(line, tier_from=lower + 1, tier_to=tier.up_to)
         lower = tier.up_to
     raise ValueError("the last tier must be open-ended")
 

@@ -30,11 +30,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import JSON, Table, func, insert, literal, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, scoped_session
 
 from ..models import (
+    BillingDetails,
     Person,
     Team,
     TeamArchivePeriod,
@@ -43,7 +44,8 @@ from ..models import (
     WorkspaceAccess,
     WorkspaceOwner,
 )
-from .common import start_of_day
+from ..types import UTCDateTime
+from .common import chunked, start_of_day
 
 Progress = Callable[[int, int], None]
 #: Where the rows go: a session (Flask-SQLAlchemy's ``db.session`` is scoped) or a connection.
@@ -205,6 +207,7 @@ def generate(
         if writer.pending >= BATCH:
             writer.flush()
     writer.flush()
+    _write_billing_details(session_or_connection, [plan.key for plan in plans], now)
     _advance_sequences(session_or_connection, writer)
     counts = writer.written
     return GenerateSummary(
@@ -515,6 +518,32 @@ def _refuse_existing(target: Target, keys: list[str], people: int) -> None:
         raise ValueError(
             f"the database already holds {len(taken)} of the rows this would generate "
             f"({shown}): generated data is only added to a database without it"
+        )
+
+
+def _write_billing_details(target: Target, keys: list[str], now: datetime) -> None:
+    """Complete domestic billing details for the generated workspaces: one INSERT … SELECT.
+
+    Without them the month close would hold every generated workspace.  No
+    random draw: the generated history stays what a seed has always made.
+    """
+    details = BillingDetails.__table__
+    for chunk in chunked(keys):
+        target.execute(
+            insert(details).from_select(
+                ["workspace_id", "legal_name", "address_lines", "postcode", "city", "country",
+                 "language", "updated_at"],
+                select(
+                    WORKSPACE.c.id,
+                    WORKSPACE.c.name,
+                    literal(["Generatorweg 1"], JSON),
+                    literal("10115"),
+                    literal("Berlin"),
+                    literal("DE"),
+                    literal("de"),
+                    literal(now, UTCDateTime()),
+                ).where(WORKSPACE.c.key.in_(chunk)),
+            )
         )
 
 

@@ -20,6 +20,7 @@ from marshmallow.experimental.context import Context
 
 from ..models import VARIANTS
 from ..yamldoc import format_path
+from .billing_details import FIELDS, BillingDetailsError, from_input, validate_details
 from .common import start_of_day
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -76,6 +77,24 @@ def normalise_email(value: str) -> str:
     """The form a person's address is stored in (raises ``EmailNotValidError``)."""
     result = validate_email(value, check_deliverability=False, allow_display_name=False)
     return result.normalized.lower()
+
+
+class BillingDetailsField(fields.Field):
+    """A workspace's ``billing_details``: the complete record, checked like every other path.
+
+    The file gives the whole record: a field it leaves out is empty.  Errors
+    are keyed by the file's own keys (``street``, ``vat_id`` …), so each one
+    points at its line.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+        if not isinstance(value, dict):
+            raise ValidationError("must be a group of 'key: value' lines")
+        try:
+            changes = from_input(value)
+            return validate_details(None, {name: changes.get(name) for name in FIELDS} | changes)
+        except BillingDetailsError as exc:
+            raise ValidationError({key: [message] for key, message in exc.errors.items()}) from exc
 
 
 def _text(max_length: int, **kwargs: Any) -> fields.String:
@@ -170,6 +189,7 @@ class WorkspaceSchema(StrictSchema):
         load_default=None, allow_none=True, validate=validate.OneOf(VARIANTS)
     )
     invoice_mailbox = Email(load_default=None, allow_none=True)
+    billing_details = BillingDetailsField(load_default=None)
     owners = fields.List(Email(), load_default=None)
     members = fields.List(fields.Nested(MemberSchema), load_default=list)
     teams = fields.List(fields.Nested(TeamSchema), load_default=list)

@@ -35,6 +35,7 @@ from ..models import (
 )
 from ..yamldoc import DocumentError, LocatedError, load_document, located_errors, schema_load
 from . import audit
+from .billing_details import DetailsChange, apply_details
 from .common import chunked
 from .import_schema import ImportContext, ImportFileSchema
 
@@ -106,6 +107,7 @@ def apply_import(session: Session, workspaces: list[dict], *, actor: str) -> Imp
     people = _upsert_people(session, workspaces, result)
     workspace_ids = _upsert_workspaces(session, workspaces, result, actor)
     team_ids = _upsert_teams(session, workspaces, workspace_ids, result)
+    _apply_billing_details(session, workspaces, result, actor)
     _sync_owners(session, workspaces, workspace_ids, people, result)
     _sync_intervals(
         session,
@@ -159,6 +161,21 @@ def apply_import(session: Session, workspaces: list[dict], *, actor: str) -> Imp
         audit.record(session, actor, "import", detail=result.summary())
     session.flush()
     return result
+
+
+def _apply_billing_details(
+    session: Session, workspaces: list[dict], result: ImportResult, actor: str
+) -> None:
+    """The billing details the file gives, each audited (validated by the schema already)."""
+    changes = [
+        DetailsChange(ws["key"], ws["billing_details"])
+        for ws in workspaces
+        if ws["billing_details"] is not None
+    ]
+    if changes:
+        session.flush()
+        done = apply_details(session, changes, actor=actor)
+        result.updated["billing details"] = len(done.changed)
 
 
 def _all_members(workspace: dict) -> Iterable[dict]:

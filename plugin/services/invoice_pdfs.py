@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from sqlalchemy import Row, bindparam, select, update
@@ -141,42 +141,88 @@ class RenderSummary:
 
 
 def invoice_document(
-    invoice: Any, *, credits_number: str | None = None, tz: tzinfo = UTC
+    invoice: Any,
+    *,
+    credits_number: str | None = None,
+    credits_issued_at: datetime | None = None,
+    tz: tzinfo = UTC,
 ) -> dict[str, Any]:
     """What the PDF template prints, as plain picklable values.
 
     ``invoice`` is an :class:`Invoice` or a row with the same attribute
     names.  ``tz`` is the billing time zone, for the issue date: an invoice
     issued at 00:30 on 1 December in Berlin is dated 1 December, not 30 November.
-    Amounts stay decimal strings; the template rounds them for display.
+    Amounts stay decimal strings; the template rounds and formats them in
+    the document's language.  An invoice issued before billing details
+    existed (no ``buyer``) is printed in English with the workspace as its
+    customer and its period as the service period.
     """
-    seller = dict(invoice.seller)
+    buyer = dict(invoice.buyer) if invoice.buyer else None
+    first = date.fromisoformat(f"{invoice.period}-01")
+    service_start = invoice.service_start or first
+    service_end = invoice.service_end or (
+        (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    )
     return {
         "number": invoice.number,
         "kind": invoice.kind,
+        "language": buyer["language"] if buyer else "en",
         "issued_at": invoice.issued_at.astimezone(UTC).isoformat(),
         "issued_on": invoice.issued_at.astimezone(tz).date().isoformat(),
         "period": invoice.period,
+        "service_start": service_start.isoformat(),
+        "service_end": service_end.isoformat(),
+        "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
+        "payment_terms": invoice.payment_terms,
         "variant": invoice.variant,
         "workspace_key": invoice.workspace_key,
         "workspace_name": invoice.workspace_name,
         "quantity": invoice.quantity,
         "currency": invoice.currency,
         "tax_rate": str(invoice.tax_rate),
+        "vat_category": invoice.vat_category or "S",
+        "vat_exemption_code": invoice.vat_exemption_code,
+        "vat_note": invoice.vat_note,
         "net": str(invoice.net),
         "tax": str(invoice.tax),
         "gross": str(invoice.gross),
         "lines": [_line(line) for line in invoice.lines],
-        "seller": {
-            "name": seller["name"],
-            "address": [str(line) for line in seller.get("address", ())],
-            "vat_id": seller["vat_id"],
-            "email": seller["email"],
-            "iban": seller.get("iban"),
-        },
+        "seller": _seller(dict(invoice.seller)),
+        "buyer": buyer,
         "rules_sha256": invoice.rules_sha256,
         "credits_number": credits_number,
+        "credits_issued_on": (
+            credits_issued_at.astimezone(tz).date().isoformat() if credits_issued_at else None
+        ),
         "reason": invoice.reason or "",
+    }
+
+
+def _seller(seller: dict[str, Any]) -> dict[str, Any]:
+    """The seller in the shape of today's snapshot, from either shape an invoice may hold.
+
+    Invoices issued before the structured seller details have ``address``
+    (printed lines) and no register, contact or payment terms.
+    """
+    contact = seller.get("contact") or {}
+    return {
+        "name": seller["name"],
+        "address_lines": [
+            str(line) for line in seller.get("address_lines", seller.get("address", ()))
+        ],
+        "postcode": seller.get("postcode"),
+        "city": seller.get("city"),
+        "country": seller.get("country"),
+        "vat_id": seller.get("vat_id"),
+        "tax_number": seller.get("tax_number"),
+        "register_court": seller.get("register_court"),
+        "register_number": seller.get("register_number"),
+        "managing_directors": list(seller.get("managing_directors", ())),
+        "email": seller.get("email"),
+        "contact": {key: contact.get(key) for key in ("name", "phone", "email")},
+        "iban": seller.get("iban"),
+        "bic": seller.get("bic"),
+        "bank_name": seller.get("bank_name"),
     }
 
 
@@ -238,7 +284,9 @@ def _document(row: Row, tz: tzinfo) -> dict[str, Any] | Exception:
     invoice's error, not a crash of the whole run.
     """
     try:
-        document = invoice_document(row, credits_number=row.credits_number, tz=tz)
+        document = invoice_document(
+            row, credits_number=row.credits_number, credits_issued_at=row.credits_issued_at, tz=tz
+        )
         if is_einvoice(row):
             document["einvoice"] = einvoice_of(row, tz=tz)
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:

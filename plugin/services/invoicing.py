@@ -12,19 +12,21 @@ without the lock.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, aliased
 
+from .. import wording
 from ..models import Invoice
 from ..rules import NoPriceError, PricingRules
-from ..rules.pricing import Quote
-from . import audit, outbox
+from ..rules.pricing import Quote, Totals, with_tax_rate
+from ..rules.vat import VatTreatment, vat_treatment
+from . import audit, billing_details, outbox
 from .licences import count_licences
 from .numbering import lock_numbering, take_numbers
 from .periods import Month
@@ -36,6 +38,30 @@ class InvoicingError(Exception):
     """A month close or credit note that cannot be done; nothing was written."""
 
 
+@dataclass(frozen=True)
+class HeldWorkspace:
+    """A workspace with something to bill whose billing details are incomplete."""
+
+    key: str
+    name: str
+    missing: tuple[str, ...]
+
+    def line(self) -> str:
+        return f"{self.key} ({self.name}): missing {', '.join(self.missing)}"
+
+
+@dataclass(frozen=True)
+class CategoryTotal:
+    """What a close issues in one VAT category and currency."""
+
+    category: str
+    currency: str
+    count: int
+    net: Decimal
+    tax: Decimal
+    gross: Decimal
+
+
 @dataclass
 class CloseSummary:
     month: Month
@@ -43,6 +69,8 @@ class CloseSummary:
     already_invoiced: int = 0
     nothing_to_bill: int = 0
     gross_by_currency: Counter[str] = field(default_factory=Counter)
+    held: list[HeldWorkspace] = field(default_factory=list)
+    by_category: list[CategoryTotal] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         totals = ", ".join(
@@ -54,12 +82,132 @@ class CloseSummary:
             f"  already invoiced before: {self.already_invoiced}; "
             f"nothing to bill: {self.nothing_to_bill}",
             f"  total gross issued: {totals or 'nothing'}",
+            *_category_lines(self.by_category),
+            *_held_lines(self.held, "close the month again once they are complete"),
+        ]
+
+
+def _category_lines(totals: Sequence[CategoryTotal]) -> list[str]:
+    return [
+        f"  VAT category {total.category}: {total.count} invoice(s), net {total.net} "
+        f"tax {total.tax} gross {total.gross} {total.currency}"
+        for total in totals
+    ]
+
+
+def _held_lines(held: Sequence[HeldWorkspace], then: str) -> list[str]:
+    if not held:
+        return []
+    return [
+        f"  held, billing details incomplete: {len(held)} workspace(s) ({then}):",
+        *(f"    {workspace.line()}" for workspace in held),
+    ]
+
+
+@dataclass(frozen=True)
+class PlannedInvoice:
+    """One invoice a close would issue, before it has a number."""
+
+    workspace: Any
+    quote: Quote
+    buyer: dict[str, Any]
+    vat: VatTreatment
+    totals: Totals
+    currency: str
+
+
+@dataclass
+class MonthPlan:
+    """What closing ``month`` now would issue and hold; computed without writing anything."""
+
+    month: Month
+    complete: bool
+    planned: list[PlannedInvoice] = field(default_factory=list)
+    held: list[HeldWorkspace] = field(default_factory=list)
+    already_invoiced: int = 0
+    nothing_to_bill: int = 0
+
+    def by_category(self) -> list[CategoryTotal]:
+        sums: dict[tuple[str, str], list] = {}
+        for item in self.planned:
+            entry = sums.setdefault(
+                (item.vat.category, item.currency), [0, Decimal(0), Decimal(0), Decimal(0)]
+            )
+            entry[0] += 1
+            entry[1] += item.totals.net
+            entry[2] += item.totals.tax
+            entry[3] += item.totals.gross
+        return [
+            CategoryTotal(category, currency, count, net, tax, gross)
+            for (category, currency), (count, net, tax, gross) in sorted(sums.items())
+        ]
+
+    def lines(self) -> list[str]:
+        """The preview as ``flask billing check-month`` prints it."""
+        head = f"Month {self.month}: a close would issue {len(self.planned)} invoice(s)"
+        if not self.complete:
+            head += " (the month is not over yet: it cannot be closed before it ends)"
+        return [
+            head,
+            f"  already invoiced before: {self.already_invoiced}; "
+            f"nothing to bill: {self.nothing_to_bill}",
+            *_category_lines(self.by_category()),
+            *_held_lines(self.held, "complete their billing details to issue them"),
         ]
 
 
 def default_close_month(rules: PricingRules, now: datetime) -> Month:
     """The month before the current one in the billing time zone."""
     return Month.of(now, rules.zoneinfo).previous()
+
+
+def plan_month(session: Session, rules: PricingRules, month: Month, now: datetime) -> MonthPlan:
+    """What a close of ``month`` at ``now`` would issue, hold and skip: reads only.
+
+    ``flask billing check-month`` and the back-office preview show it; the
+    close issues exactly it.  Refuses (``InvoicingError``) a month in the
+    future and one some workspace cannot be priced for.
+    """
+    try:
+        window = MonthWindow.at(month, rules, now)
+    except ValueError as exc:
+        raise InvoicingError(str(exc)) from exc
+    plan = MonthPlan(month, window.complete)
+    invoiced = set(
+        session.scalars(
+            select(Invoice.workspace_id).where(
+                Invoice.period == str(month), Invoice.kind == "invoice"
+            )
+        )
+    )
+    workspaces = billable_workspaces(session, created_before=window.end)
+    plan.already_invoiced = sum(1 for ws in workspaces if ws.id in invoiced)
+    teams, users = count_licences(session, window.start, window.end)
+    details = billing_details.details_by_workspace(session)
+    problems = []
+    for ws in workspaces:
+        if ws.id in invoiced:
+            continue
+        try:
+            priced = price_counted(rules, ws, month, (teams, users))
+        except NoPriceError as exc:
+            problems.append(str(exc))
+            continue
+        if not priced.totals.lines:
+            plan.nothing_to_bill += 1
+            continue
+        record = details.get(ws.id)
+        lacking = billing_details.missing(record, ws.invoice_mailbox)
+        if lacking:
+            plan.held.append(HeldWorkspace(ws.key, ws.name, tuple(lacking)))
+            continue
+        buyer = billing_details.buyer_snapshot(record, ws.invoice_mailbox)
+        vat = vat_treatment(rules, buyer["country"], buyer["vat_id"])
+        totals = with_tax_rate(priced.totals, vat.rate, rules.currency_exponent)
+        plan.planned.append(PlannedInvoice(ws, priced, buyer, vat, totals, rules.currency))
+    if problems:
+        raise InvoicingError("cannot price every workspace:\n" + "\n".join(problems))
+    return plan
 
 
 def close_month(
@@ -75,7 +223,10 @@ def close_month(
 
     The caller commits.  Refuses (``InvoicingError``) a month that is not over
     in the billing time zone, and a month some workspace cannot be priced for
-    (no price version in force), before writing anything.
+    (no price version in force), before writing anything.  A workspace whose
+    billing details are incomplete is held: it gets no invoice and no number,
+    and the summary names it and what it lacks; closing the month again once
+    its details are complete issues it, with the next numbers of the year.
     """
     try:
         window = MonthWindow.at(month, rules, now)
@@ -87,39 +238,29 @@ def close_month(
         )
     year = now.astimezone(rules.zoneinfo).year
     lock_numbering(session, year)
-    summary = CloseSummary(month)
-    invoiced = set(
-        session.scalars(
-            select(Invoice.workspace_id).where(
-                Invoice.period == str(month), Invoice.kind == "invoice"
-            )
-        )
+    plan = plan_month(session, rules, month, now)
+    summary = CloseSummary(
+        month,
+        already_invoiced=plan.already_invoiced,
+        nothing_to_bill=plan.nothing_to_bill,
+        held=plan.held,
+        by_category=plan.by_category(),
     )
-    workspaces = billable_workspaces(session, created_before=window.end)
-    summary.already_invoiced = sum(1 for ws in workspaces if ws.id in invoiced)
-    teams, users = count_licences(session, window.start, window.end)
-    priced, problems = [], []
-    for ws in workspaces:
-        if ws.id in invoiced:
-            continue
-        try:
-            priced_ws = price_counted(rules, ws, month, (teams, users))
-        except NoPriceError as exc:
-            problems.append(str(exc))
-            continue
-        if not priced_ws.totals.lines:
-            summary.nothing_to_bill += 1
-        else:
-            priced.append((ws, priced_ws))
-    if problems:
-        raise InvoicingError("cannot price every workspace:\n" + "\n".join(problems))
-    if not priced:
+    if plan.held:
+        audit.record(
+            session,
+            actor,
+            "close_month_held",
+            target=str(month),
+            detail="; ".join(held.line() for held in plan.held),
+        )
+    if not plan.planned:
         return summary
     record_rules_version(session, rules)
-    numbers = take_numbers(session, year, len(priced))
+    numbers = take_numbers(session, year, len(plan.planned))
     rows = [
-        _invoice_row(rules, ws, month, priced_quote, year, seq, now)
-        for (ws, priced_quote), seq in zip(priced, numbers, strict=True)
+        _invoice_row(rules, item, month, year, seq, now)
+        for item, seq in zip(plan.planned, numbers, strict=True)
     ]
     session.execute(insert(Invoice), rows)
     outbox.queue_invoice_mails(session, rules, rows, now=now, actor=actor)
@@ -138,16 +279,21 @@ def close_month(
     return summary
 
 
+def _issue_day(rules: PricingRules, now: datetime) -> date:
+    return now.astimezone(rules.zoneinfo).date()
+
+
 def _invoice_row(
     rules: PricingRules,
-    ws: Any,
+    item: PlannedInvoice,
     month: Month,
-    priced: Quote,
     year: int,
     seq: int,
     now: datetime,
 ) -> dict[str, Any]:
-    totals = priced.totals
+    ws, priced, totals = item.workspace, item.quote, item.totals
+    language = item.buyer["language"]
+    due = _issue_day(rules, now) + timedelta(days=rules.seller.payment_terms_days)
     return {
         "number": rules.invoice_number(year, seq),
         "year": year,
@@ -161,13 +307,22 @@ def _invoice_row(
         "variant": priced.variant,
         "quantity": priced.quantity,
         "currency": rules.currency,
-        "tax_rate": rules.tax_rate,
+        **item.vat.as_columns(),
         "net": totals.net,
         "tax": totals.tax,
         "gross": totals.gross,
         "lines": [
             {
-                "description": line.description,
+                "description": wording.line_description(
+                    line,
+                    model=priced.version.model,
+                    variant=priced.variant,
+                    first_day=month.first_day,
+                    total=priced.quantity,
+                    currency=rules.currency,
+                    language=language,
+                    minimum=priced.version.minimum_monthly_charge,
+                ),
                 "quantity": line.quantity,
                 "unit_price": str(line.unit_price),
                 "amount": str(line.amount),
@@ -176,6 +331,11 @@ def _invoice_row(
             for line in totals.lines
         ],
         "seller": seller_snapshot(rules),
+        "buyer": item.buyer,
+        "service_start": month.first_day,
+        "service_end": month.next().first_day - timedelta(days=1),
+        "due_date": due,
+        "payment_terms": wording.payment_terms(due, language),
         "rules_sha256": rules.sha256,
         "reason": "",
         "pdf_attempts": 0,
@@ -183,13 +343,28 @@ def _invoice_row(
 
 
 def seller_snapshot(rules: PricingRules) -> dict[str, Any]:
+    """The seller as an invoice records it (``Invoice.seller``)."""
     seller = rules.seller
     return {
         "name": seller.name,
-        "address": list(seller.address),
+        "address_lines": list(seller.address_lines),
+        "postcode": seller.postcode,
+        "city": seller.city,
+        "country": seller.country,
         "vat_id": seller.vat_id,
+        "tax_number": seller.tax_number,
+        "register_court": seller.register_court,
+        "register_number": seller.register_number,
+        "managing_directors": list(seller.managing_directors),
         "email": seller.email,
+        "contact": {
+            "name": seller.contact_name,
+            "phone": seller.contact_phone,
+            "email": seller.contact_email,
+        },
         "iban": seller.iban,
+        "bic": seller.bic,
+        "bank_name": seller.bank_name,
     }
 
 
@@ -227,6 +402,15 @@ def issue_credit_note(
     if existing:
         raise InvoicingError(f"{number} is already credited by {existing}")
     (seq,) = take_numbers(session, year, 1)
+    terms = {}
+    if original.buyer is not None:
+        due = _issue_day(rules, now) + timedelta(days=rules.seller.payment_terms_days)
+        terms = {
+            "due_date": due,
+            "payment_terms": wording.payment_terms(
+                due, original.buyer["language"], credit=True
+            ),
+        }
     note = Invoice(
         number=rules.invoice_number(year, seq),
         year=year,
@@ -246,6 +430,13 @@ def issue_credit_note(
         gross=-original.gross,
         lines=[{**line, "amount": _negated(line["amount"])} for line in original.lines],
         seller=original.seller,
+        buyer=original.buyer,
+        vat_category=original.vat_category,
+        vat_exemption_code=original.vat_exemption_code,
+        vat_note=original.vat_note,
+        service_start=original.service_start,
+        service_end=original.service_end,
+        **terms,
         rules_sha256=original.rules_sha256,
         credits_invoice_id=original.id,
         reason=reason,

@@ -45,6 +45,7 @@ def billable_workspaces(session: Session, created_before: datetime | None = None
         Workspace.name,
         Workspace.created_at,
         Workspace.contract_variant,
+        Workspace.invoice_mailbox,
     ).order_by(Workspace.key)
     if created_before is not None:
         query = query.where(Workspace.created_at < created_before)
