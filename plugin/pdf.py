@@ -37,11 +37,8 @@ from typing import Any
 import pdfkit
 from jinja2 import Environment, TemplateError
 
-<<<<<<< HEAD
-from .processes import ProcessTimeout, run_bounded, stderr_text
-=======
 from . import wording
->>>>>>> issue-11-details
+from .processes import ProcessTimeout, run_bounded, stderr_text
 from .resources import template_environment
 from .rules.currencies import MINOR_UNITS
 
