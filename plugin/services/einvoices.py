@@ -62,7 +62,7 @@ def _seller(data: Mapping[str, Any]) -> Seller:
         " ".join(filter(None, (data.get("register_court"), data.get("register_number")))),
         f"Geschäftsführung / Managing directors: {directors}" if directors else "",
     ) if part)
-    contact = data.get("contact")
+    contact = data.get("contact") or {}
     return Seller(
         name=data["name"],
         address=_address(data),
@@ -87,12 +87,13 @@ def _buyer(data: Mapping[str, Any]) -> Buyer:
 
 
 def _line(data: Mapping[str, Any], sign: int) -> Line:
-    return Line(
-        description=str(data["description"]),
-        quantity=Decimal(str(data["quantity"])),
-        unit_price=sign * Decimal(str(data["unit_price"])),
-        amount=sign * Decimal(str(data["amount"])),
-    )
+    """One line; a credit note stores its amounts negated but its prices as invoiced."""
+    quantity = Decimal(str(data["quantity"]))
+    price = Decimal(str(data["unit_price"]))
+    amount = sign * Decimal(str(data["amount"]))
+    if quantity * price * amount < 0:
+        price = -price
+    return Line(str(data["description"]), quantity, price, amount)
 
 
 def einvoice_of(row: Any, *, tz: tzinfo = UTC) -> EInvoice:
