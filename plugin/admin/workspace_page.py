@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from ..extension import billing
 from ..models import Team, Workspace
 from ..services.counts import current_counts, team_archived_at
+from ..services.einvoices import XmlNotAvailable, stored_xml
 from ..services.exports import (
     FORMATS,
     LicenceExport,
@@ -192,6 +193,20 @@ def pdf_response(number: str) -> Response:
         mimetype="application/pdf",
         as_attachment=True,
         download_name=f"invoice-{number}.pdf",
+    )
+
+
+def xml_response(number: str) -> Response:
+    """The stored e-invoice XML of an invoice (only a valid one), byte for byte."""
+    try:
+        xml = stored_xml(billing().session, number)
+    except XmlNotAvailable as exc:
+        abort(404, description=str(exc))
+    return send_file(
+        io.BytesIO(xml),
+        mimetype="application/xml",
+        as_attachment=True,
+        download_name=f"invoice-{number}.xml",
     )
 
 
