@@ -180,6 +180,13 @@ def test_validation_from_many_threads_gives_the_same_answers():
     assert outcomes == [(True, False)] * 4
 
 
+def test_a_negated_zero_is_written_as_zero():
+    document = dataclasses.replace(reverse_charge(), tax=-Decimal("0.00"))
+    xml = build_cii(document)
+    assert b">-0.00<" not in xml
+    assert validate(xml).ok
+
+
 def test_negative_lines_in_an_invoice_are_kept():
     lines = (Line("Licences", Decimal(2), Decimal(10), Decimal(20)),
              Line("Correction", Decimal(1), Decimal(-5), Decimal(-5)))

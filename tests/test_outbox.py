@@ -27,6 +27,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select, update
 
+from plugin.einvoice import HybridOutcome, build_cii, validate
 from plugin.models import AuditEntry, Invoice, OutboxMail, Workspace
 from plugin.rules import load_rules_file
 from plugin.services import outbox
@@ -167,10 +168,21 @@ def smtp(app):
 
 
 class FakeRenderer:
-    """Stands in for wkhtmltopdf: binary bytes of its own per invoice."""
+    """Stands in for wkhtmltopdf and Ghostscript: binary bytes of its own per invoice.
+
+    An e-invoice gets its real XML, really validated, beside the stand-in PDF.
+    """
 
     def render_many(self, documents):
-        return [b"%PDF-1.4\n" + doc["number"].encode() + bytes(range(256)) for doc in documents]
+        return [self.render(doc) for doc in documents]
+
+    @staticmethod
+    def render(doc):
+        pdf = b"%PDF-1.4\n" + doc["number"].encode() + bytes(range(256))
+        if doc.get("einvoice") is None:
+            return pdf
+        xml = build_cii(doc["einvoice"])
+        return HybridOutcome(xml, validate(xml), pdf)
 
 
 def issue(session, app, *months: str, rules=None) -> list[str]:

@@ -48,6 +48,8 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: st
 
 def _amount(value: Decimal, currency: str) -> str:
     places = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
+    # ``copy_abs`` on zero: a negated 0.00 is -0.00, which BR-AE-09 does not take for zero.
+    value = value.copy_abs() if value == 0 else value
     return f"{value.quantize(places, rounding=ROUND_HALF_UP):f}"
 
 
