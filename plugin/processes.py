@@ -38,6 +38,42 @@ def _kill_group(process_group: int) -> None:
         os.killpg(process_group, signal.SIGKILL)
 
 
+class Running:
+    """A started program waiting for its input: it can start up while the input is made.
+
+    Call :meth:`finish` once, or :meth:`abandon` to kill it.
+    """
+
+    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        """:class:`OSError` if the program cannot be started."""
+        self.process = subprocess.Popen(
+            list(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+
+    def finish(self, stdin: bytes, *, timeout: float) -> Finished:
+        """Send ``stdin``, wait; :class:`ProcessTimeout` after ``timeout`` seconds."""
+        try:
+            stdout, stderr = self.process.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(self.process.pid)
+            _, stderr = self.process.communicate()
+            raise ProcessTimeout(stderr) from None
+        except BrokenPipeError:  # it exited before reading its input
+            stdout, stderr = self.process.communicate()
+        return Finished(self.process.returncode, stdout, stderr)
+
+    def abandon(self) -> None:
+        """Kill the program (and its group) if it still runs, and reap it."""
+        if self.process.returncode is None:
+            _kill_group(self.process.pid)
+            self.process.communicate()
+
+
 def run_bounded(
     command: Sequence[str],
     stdin: bytes,
@@ -50,21 +86,7 @@ def run_bounded(
     ``env`` is added to this process's environment.  :class:`OSError` if the
     program cannot be started.
     """
-    process = subprocess.Popen(
-        list(command),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        env={**os.environ, **(env or {})},
-    )
-    try:
-        stdout, stderr = process.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process.pid)
-        _, stderr = process.communicate()
-        raise ProcessTimeout(stderr) from None
-    return Finished(process.returncode, stdout, stderr)
+    return Running(command, env).finish(stdin, timeout=timeout)
 
 
 def stderr_text(data: bytes | None) -> str:

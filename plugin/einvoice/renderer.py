@@ -42,9 +42,10 @@ class HybridRenderer(PdfRenderer):
     def render_or_error(self, document: Mapping[str, Any]) -> bytes | HybridOutcome | Exception:
         """The plain PDF, the hybrid outcome, or the error; one bad document stops nothing."""
         converter: PdfaConverter = self.converter  # type: ignore[assignment]  # see __post_init__
+        invoice = document.get("einvoice")
         try:
-            pdf = self.render(document)
-            invoice = document.get("einvoice")
-            return pdf if invoice is None else make_hybrid(converter, pdf, invoice)
+            if invoice is None:
+                return self.render(document)
+            return make_hybrid(converter, lambda: self.render(document), invoice)
         except (PdfRenderError, PdfaError, EmbedError) as exc:
             return exc
