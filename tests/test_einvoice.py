@@ -21,6 +21,7 @@ from plugin.einvoice import (
     PdfaConfigError,
     PdfaConverter,
     PdfaError,
+    WarmStarts,
     build_cii,
     extract_xml,
     make_hybrid,
@@ -277,6 +278,21 @@ def test_ghostscripts_own_relative_definition_file_is_caught(plain_pdf, tmp_path
 def test_broken_pdf_input_fails_clearly(converter):
     with pytest.raises(PdfaError):
         converter.convert(b"%PDF-1.4 this is no PDF")
+
+
+@needs_tools
+def test_ghostscript_started_ahead_converts_the_same_and_is_ended(converter, plain_pdf):
+    warm = WarmStarts(converter)
+    first = warm.take().finish(plain_pdf)
+    (spare,) = warm._waiting
+    assert spare.process.poll() is None  # started, waiting for its PDF
+    spare.process.kill()  # a spare that died is not used
+    spare.process.wait()
+    assert warm.take().finish(plain_pdf) == first == converter.convert(plain_pdf)
+    (spare,) = warm._waiting
+    warm.close()
+    assert spare.process.returncode is not None
+    assert warm._waiting == []
 
 
 def test_converter_config_errors(tmp_path):

@@ -41,7 +41,9 @@ def render_pending_pdfs(workers: int | None = None) -> None:
         renderer = HybridRenderer.from_config(current_app.config, workers=workers)
     except (PdfConfigError, PdfaConfigError) as exc:
         raise click.ClickException(str(exc)) from None
-    with click.progressbar(length=0, label="Rendering invoice PDFs", file=sys.stderr) as bar:
+    with renderer, click.progressbar(
+        length=0, label="Rendering invoice PDFs", file=sys.stderr
+    ) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.length = total

@@ -29,7 +29,14 @@ from .document import (
 )
 from .embed import EmbedError, embed_xml, extract_xml
 from .hybrid import HybridOutcome, make_hybrid
-from .pdfa import PdfaConfigError, PdfaConverter, PdfaError, missing_pdfa_markers, pdfa_markers
+from .pdfa import (
+    PdfaConfigError,
+    PdfaConverter,
+    PdfaError,
+    WarmStarts,
+    missing_pdfa_markers,
+    pdfa_markers,
+)
 from .renderer import HybridRenderer
 from .validation import RuleFailure, ValidationResult, validate, warm_up
 
@@ -53,6 +60,7 @@ __all__ = [
     "Seller",
     "ValidationResult",
     "Vat",
+    "WarmStarts",
     "build_cii",
     "embed_xml",
     "extract_xml",

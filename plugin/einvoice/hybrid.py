@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .cii import build_cii
 from .document import EInvoice
 from .embed import embed_xml
-from .pdfa import PdfaConverter, PdfaError, missing_pdfa_markers
+from .pdfa import PdfaConverter, PdfaError, WarmStarts, missing_pdfa_markers
 from .validation import ValidationResult, validate
 
 
@@ -28,7 +28,7 @@ class HybridOutcome:
 
 
 def make_hybrid(
-    converter: PdfaConverter, pdf: bytes | Callable[[], bytes], invoice: EInvoice
+    converter: PdfaConverter | WarmStarts, pdf: bytes | Callable[[], bytes], invoice: EInvoice
 ) -> HybridOutcome:
     """``pdf`` (wkhtmltopdf's, or the function that renders it) as a hybrid PDF/A-3
     carrying ``invoice``'s validated XML.
@@ -36,7 +36,7 @@ def make_hybrid(
     :class:`PdfaError` (or :class:`~plugin.einvoice.embed.EmbedError`, or the
     renderer's error) when the PDF side fails: a rendering failure, retried later.
     """
-    conversion = converter.start()
+    conversion = converter.take() if isinstance(converter, WarmStarts) else converter.start()
     try:
         xml = build_cii(invoice)
         result = validate(xml)
