@@ -142,6 +142,7 @@ def _environment() -> Environment:
             "day": wording.day,
             "rate": wording.percent,
             "country": wording.country,
+            "iban": wording.iban,
         },
     )
 

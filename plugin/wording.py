@@ -16,6 +16,7 @@ from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
+from stdnum import iban as stdnum_iban
 
 from .rules.currencies import MINOR_UNITS
 from .validators import country_names
@@ -29,6 +30,8 @@ LABELS: dict[str, dict[str, str]] = {
         "invoice": "Rechnung",
         "credit_note": "Gutschrift",
         "number": "Nummer",
+        "invoice_number": "Rechnungsnummer",
+        "credit_number": "Gutschriftsnummer",
         "issue_date": "Rechnungsdatum",
         "credit_date": "Datum der Gutschrift",
         "service_period": "Leistungszeitraum",
@@ -61,6 +64,8 @@ LABELS: dict[str, dict[str, str]] = {
         "invoice": "Invoice",
         "credit_note": "Credit note",
         "number": "Number",
+        "invoice_number": "Invoice number",
+        "credit_number": "Credit note number",
         "issue_date": "Invoice date",
         "credit_date": "Credit note date",
         "service_period": "Service period",
@@ -159,6 +164,11 @@ def percent(rate: Any, language: str) -> str:
 def country(code: str, language: str) -> str:
     """The country's name in ``language`` (the code itself if CLDR has no name for it)."""
     return country_names(language).get(code, code)
+
+
+def iban(value: str) -> str:
+    """An IBAN in groups of four, as printed: ``DE89 3704 0044 0532 0130 00``."""
+    return stdnum_iban.format(value)
 
 
 def _count(count: int, variant: str, language: str) -> str:

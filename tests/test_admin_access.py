@@ -69,6 +69,11 @@ def routes(number: str, workspace_id: int, team_id: int) -> list[tuple[str, str,
         ("GET", "/admin/billing_rules/", "view_rules"),
         ("POST", "/admin/billing_rules/check", "edit_rules"),
         ("POST", "/admin/billing_rules/save", "edit_rules"),
+        ("GET", "/admin/billing_details/?month=2026-10", "check_month"),
+        ("GET", "/admin/billing_details/w/acme", "edit_billing_details"),
+        ("POST", "/admin/billing_details/w/acme", "edit_billing_details"),
+        ("GET", "/admin/billing_details/upload", "edit_billing_details"),
+        ("POST", "/admin/billing_details/upload", "edit_billing_details"),
     ]
 
 

@@ -47,7 +47,7 @@ def test_demo_setup_serves_the_back_office(empty_database_url):
     assert "queued <small" in invoices
     with app.app_context():
         session = app.extensions["sqlalchemy"].session
-        assert session.scalar(select(func.count()).select_from(Workspace)) == 9
+        assert session.scalar(select(func.count()).select_from(Workspace)) == 14
         # After the generator's bulk insert (explicit ids), ordinary inserts still work.
         session.add(
             Workspace(

@@ -161,6 +161,8 @@ workspaces:
   - key: early
     name: Early
     created: 2023-02-28
+    billing_details: {legal_name: Early GmbH, street: Weg 1, postcode: "10115", city: Berlin,
+                      country: DE}
     teams:
       - key: t
         name: T
@@ -169,6 +171,8 @@ workspaces:
   - key: exact
     name: Exact
     created: 2023-03-01
+    billing_details: {legal_name: Exact GmbH, street: Weg 1, postcode: "10115", city: Berlin,
+                      country: DE}
     teams:
       - key: t
         name: T
@@ -282,22 +286,30 @@ def test_close_month_renders_every_pdf(cli, tmp_path):
     assert all(invoice["pdf_sha256"] for invoice in listed)
     names = {
         "acme": "Müller & Söhne GmbH",
-        "globex": "Globex Corporation",
+        "globex": "Globex Corporation, Zweigniederlassung Deutschland",
         "initech": "Initech GmbH",
         "nordwind": "Nordwind Logistik AG",
     }
+    german = {"acme", "initech", "nordwind"}
     for invoice in listed:
         output = tmp_path / f"{invoice['workspace']}.pdf"
         assert cli("invoice-pdf", invoice["number"], "--output", str(output)).exit_code == 0
         text = subprocess.run(
             ["pdftotext", "-layout", str(output), "-"], capture_output=True, text=True, check=True
         ).stdout
+        text = " ".join(text.replace("\xa0", " ").split())
+        if invoice["workspace"] in german:
+            period = "01.10.2026 bis 31.10.2026"
+            net, gross = (f"{invoice[k].replace('.', ',')} €" for k in ("net", "gross"))
+        else:
+            period = "1 Oct 2026 to 31 Oct 2026"
+            net, gross = (f"€{invoice[k]}" for k in ("net", "gross"))
         for expected in (
             invoice["number"],
             names[invoice["workspace"]],
             "Wolkenwerk Software GmbH",
-            "2026-10 (October 2026)",
-            f"€{invoice['net']}",
-            f"€{invoice['gross']}",
+            period,
+            net,
+            gross,
         ):
             assert expected in text, (invoice["workspace"], expected, text)

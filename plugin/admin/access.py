@@ -28,6 +28,8 @@ DEFAULT_ACCESS: Mapping[str, frozenset[str]] = {
     "edit_rules": frozenset({"accounting"}),
     "change_mailbox": frozenset({"accounting"}),
     "resend_invoices": frozenset({"accounting"}),
+    "edit_billing_details": frozenset({"accounting"}),
+    "check_month": frozenset({"admin", "accounting"}),
 }
 
 

@@ -33,6 +33,7 @@ from ..services.counts import current_counts
 from ..types import utcnow
 from . import mailbox_page, workspace_page
 from .base import BillingModelView, CsrfForm, licences_label, refuse_stale_form
+from .billing_details_page import BillingDetailsView
 from .bulk import list_query_string, matching_ids
 from .filters import MentionsFilter
 from .invoice_view import InvoiceView
@@ -336,4 +337,7 @@ def build_views(db: Any, category: str) -> list[Any]:
         for view, model, name, endpoint in VIEWS
     ]
     views.append(RulesView(name="Pricing rules", category=category, endpoint="billing_rules"))
+    views.append(
+        BillingDetailsView(name="Month close check", category=category, endpoint="billing_details")
+    )
     return views

@@ -35,6 +35,7 @@ from ..services.quotes import UnknownWorkspace, get_workspace
 from ..services.teams import TeamChange, archive_teams, resolve_teams, unarchive_teams
 from ..types import utcnow
 from .access import allowed
+from .billing_details_page import workspace_section
 
 
 def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:
@@ -76,6 +77,7 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
         "history": history,
         "chart_max": max([count for _, count in history] + [1]),
         **export_choices(),
+        **workspace_section(workspace),
         "can": {
             permission: allowed(permission)
             for permission in (

@@ -3,7 +3,9 @@
 Each module registers its commands on :data:`billing_cli` when imported.
 """
 
-from . import data, exports, invoices, mail, members, pdfs, rules
+from . import data, details, exports, invoices, mail, members, pdfs, rules
 from .common import billing_cli
 
-__all__ = ["billing_cli", "data", "exports", "invoices", "mail", "members", "pdfs", "rules"]
+__all__ = [
+    "billing_cli", "data", "details", "exports", "invoices", "mail", "members", "pdfs", "rules"
+]

@@ -127,13 +127,12 @@ def validate_details(
     ID is checked against the country of the resulting record, so changing
     only the country re-checks the VAT ID already stored.
     """
-    unknown = sorted(set(changes) - set(FIELDS))
-    if unknown:
-        problem = f"unknown field; the fields are: {INPUT_FIELDS}"
-        raise BillingDetailsError(dict.fromkeys(unknown, problem))
+    problem = f"unknown field; the fields are: {INPUT_FIELDS}"
+    errors = dict.fromkeys(sorted(set(changes) - set(FIELDS)), problem)
     record = {**empty_details(), **(current or {})}
-    errors: dict[str, str] = {}
     for name, value in changes.items():
+        if name in errors:
+            continue
         try:
             if name == "address_lines":
                 record[name] = _street(value)

@@ -1,0 +1,243 @@
+"""Customer billing details in the back-office, and the month-close check.
+
+Accounting edits one workspace's details on a form reached from the
+workspace page, or many workspaces' at once by uploading a CSV file.  Both
+hand the values to :func:`plugin.services.billing_details.apply_details`,
+the service behind the import file and ``flask billing
+set-billing-details`` too: the same checks, located errors, nothing changed
+on any error, one audit entry per changed workspace.  The check page shows
+what closing a month would issue and hold
+(:func:`plugin.services.invoicing.plan_month`) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import SelectField, StringField
+from wtforms.validators import Length
+
+from ..extension import billing
+from ..models import Workspace
+from ..services.billing_details import (
+    FIELDS,
+    STREET_KEYS,
+    BillingDetailsError,
+    DetailsChange,
+    apply_details,
+    details_by_workspace,
+    empty_details,
+    from_input,
+    missing,
+)
+from ..services.invoicing import InvoicingError, default_close_month, plan_month
+from ..services.periods import Month
+from ..services.quotes import UnknownWorkspace, get_workspace
+from ..types import utcnow
+from ..validators import LANGUAGES
+from .access import allowed
+from .base import PermissionMixin, refuse_stale_form
+
+EDIT = "edit_billing_details"
+CHECK = "check_month"
+#: The CSV file's columns besides ``key``; a column left out leaves its field alone.
+CSV_COLUMNS = (
+    "legal_name", *STREET_KEYS, "postcode", "city", "country", "vat_id",
+    "buyer_reference", "order_reference", "language", "email",
+)
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+#: Generous lengths: the service says what is wrong with a value, the form only caps the size.
+_TEXT = [Length(max=1000)]
+
+
+class DetailsForm(FlaskForm):
+    legal_name = StringField("Legal name", _TEXT)
+    street = StringField("Street", _TEXT)
+    street2 = StringField("Street (line 2)", _TEXT)
+    street3 = StringField("Street (line 3)", _TEXT)
+    postcode = StringField("Postcode", _TEXT)
+    city = StringField("City", _TEXT)
+    country = StringField("Country (ISO code, e.g. DE, FR, US)", _TEXT)
+    vat_id = StringField("VAT ID", _TEXT)
+    buyer_reference = StringField("Buyer reference / Leitweg-ID (BT-10)", _TEXT)
+    order_reference = StringField("Purchase order (BT-13)", _TEXT)
+    language = SelectField("Document language", choices=list(LANGUAGES))
+    email = StringField("Billing e-mail (if not the invoice mailbox)", _TEXT)
+
+    def fill(self, record: dict[str, Any]) -> None:
+        for name in FIELDS:
+            if name != "address_lines":
+                getattr(self, name).data = record[name] or ""
+        lines = list(record["address_lines"]) + ["", "", ""]
+        for key, line in zip(STREET_KEYS, lines, strict=False):
+            getattr(self, key).data = line
+
+    def values(self) -> dict[str, Any]:
+        names = [*STREET_KEYS, *(name for name in FIELDS if name != "address_lines")]
+        return {name: getattr(self, name).data for name in names}
+
+
+class UploadForm(FlaskForm):
+    file = FileField("CSV file", [FileRequired("choose a CSV file")])
+
+
+def workspace_section(workspace: Workspace) -> dict[str, Any]:
+    """What the workspace page's billing-details section shows."""
+    record = details_by_workspace(billing().session, [workspace.id]).get(workspace.id)
+    return {
+        "billing_details": record or empty_details(),
+        "billing_details_missing": missing(record, workspace.invoice_mailbox),
+        "can_edit_billing_details": allowed(EDIT),
+    }
+
+
+def parse_csv(data: bytes) -> list[DetailsChange]:
+    """The CSV's rows as changes (``row N`` as their location); a bad file is refused whole."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise BillingDetailsError({"file": f"is larger than {MAX_UPLOAD_BYTES:,} bytes"})
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BillingDetailsError({"file": "is not UTF-8 text: save it as CSV UTF-8"}) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    unknown = [name for name in header if name not in ("key", *CSV_COLUMNS)]
+    if "key" not in header or unknown:
+        raise BillingDetailsError({
+            "header": "the first row names the columns: key and any of "
+            + ", ".join(CSV_COLUMNS)
+            + (f" (unknown: {', '.join(unknown)})" if unknown else " (key is missing)")
+        })
+    changes = []
+    for number, row in enumerate(reader, start=2):
+        if None in row or any(value is None for value in row.values()):
+            raise BillingDetailsError({f"row {number}": "has more or fewer cells than the header"})
+        values = {name: value for name, value in row.items() if name != "key"}
+        changes.append(DetailsChange(row["key"].strip(), from_input(values), f"row {number}"))
+    if not changes:
+        raise BillingDetailsError({"file": "has no rows below the header"})
+    return changes
+
+
+class BillingDetailsView(PermissionMixin, BaseView):
+    """Edit one workspace's details, upload many, check a month close."""
+
+    permission = CHECK
+
+    def is_visible(self) -> bool:
+        return allowed(CHECK)
+
+    def is_accessible(self) -> bool:
+        return allowed(CHECK) or allowed(EDIT)
+
+    @expose("/")
+    def index(self) -> Any:
+        """The month-close check: what a close would issue now, and whom it would hold."""
+        self.require(CHECK)
+        ext = billing()
+        rules, now = ext.rules(), utcnow()
+        try:
+            month = Month.parse(request.args["month"]) if "month" in request.args else None
+        except ValueError as exc:
+            abort(400, description=str(exc))
+        month = month or default_close_month(rules, now)
+        try:
+            plan = plan_month(ext.session, rules, month, now)
+            error = None
+        except InvoicingError as exc:
+            plan, error = None, str(exc)
+        finally:
+            ext.session.rollback()
+        return self.render(
+            "billing/admin/check_month.html",
+            month=month,
+            plan=plan,
+            error=error,
+            can_edit=allowed(EDIT),
+        )
+
+    @expose("/w/<key>", methods=["GET", "POST"])
+    def edit(self, key: str) -> Any:
+        self.require(EDIT)
+        ext = billing()
+        try:
+            workspace = get_workspace(ext.session, key)
+        except UnknownWorkspace:
+            abort(404, description=f"No workspace with the key {key!r}.")
+        form = DetailsForm()
+        back = url_for("billing_workspaces.workspace_page", key=key) + "#billing-details"
+        if request.method == "POST":
+            if not form.validate():
+                if "csrf_token" in form.errors:
+                    refuse_stale_form()
+            else:
+                try:
+                    result = apply_details(
+                        ext.session,
+                        [DetailsChange(key, from_input(form.values()))],
+                        actor=ext.actor(),
+                    )
+                except BillingDetailsError as exc:
+                    ext.session.rollback()
+                    _show_errors(form, exc, key)
+                else:
+                    ext.session.commit()
+                    flash(
+                        f"Billing details of {key} saved." if result.changed
+                        else f"Billing details of {key} were already as given: nothing changed.",
+                        "success" if result.changed else "info",
+                    )
+                    return redirect(back)
+        else:
+            record = details_by_workspace(ext.session, [workspace.id]).get(workspace.id)
+            form.fill(record or empty_details())
+        return self.render(
+            "billing/admin/billing_details.html", form=form, workspace=workspace, back=back
+        )
+
+    @expose("/upload", methods=["GET", "POST"])
+    def upload(self) -> Any:
+        """Many workspaces' details from one CSV file: all rows are checked before any is saved."""
+        self.require(EDIT)
+        form = UploadForm()
+        errors: dict[str, str] = {}
+        if request.method == "POST":
+            if not form.validate():
+                if "csrf_token" in form.errors:
+                    refuse_stale_form()
+            else:
+                ext = billing()
+                try:
+                    changes = parse_csv(form.file.data.read(MAX_UPLOAD_BYTES + 1))
+                    result = apply_details(ext.session, changes, actor=ext.actor())
+                except BillingDetailsError as exc:
+                    ext.session.rollback()
+                    errors = exc.errors
+                else:
+                    ext.session.commit()
+                    flash(f"Uploaded: {result.summary()}.", "success")
+                    return redirect(url_for(".upload"))
+        return self.render(
+            "billing/admin/billing_details_upload.html",
+            form=form,
+            errors=errors,
+            columns=("key", *CSV_COLUMNS),
+        )
+
+
+def _show_errors(form: DetailsForm, exc: BillingDetailsError, key: str) -> None:
+    """Each refused value under its field; nothing was changed."""
+    for where, message in exc.errors.items():
+        name = where.removeprefix(f"{key}: ")
+        field = getattr(form, name, None)
+        if field is not None and name in form._fields:
+            field.errors = [*field.errors, message]
+        else:
+            form.form_errors.append(f"{where}: {message}")
+    flash("Nothing was changed: correct the marked fields.", "error")
