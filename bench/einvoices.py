@@ -25,12 +25,13 @@ from plugin.einvoice import (
 from plugin.models import Invoice
 from plugin.pdf import PdfRenderer
 from plugin.services.einvoices import einvoice_of
-from plugin.services.invoice_pdfs import invoice_document, pending_invoices, render_pending
+from plugin.services.invoice_pdfs import invoice_document, pending_invoices
 from plugin.services.invoicing import close_month
 from plugin.services.periods import Month
 
+from .close import once, plain_renderer
 from .databases import RULES, Scale
-from .harness import Figure, check, interleaved, seconds, timed
+from .harness import Figure, check, interleaved, seconds
 
 
 def _documents(data, now: datetime, count: int) -> list[dict]:
@@ -116,33 +117,19 @@ def _one_invoice(data, now: datetime, runs: int) -> list[Figure]:
     return figures
 
 
+def _as_issued_before_einvoices(session: Session) -> PdfRenderer:
+    """The plain path: the invoices made to look issued before e-invoices (untimed), so
+    that today's renderer renders them as plain PDFs."""
+    session.execute(update(Invoice).values(buyer=None))
+    session.commit()
+    return plain_renderer(session)
+
+
 def _close_once(data, month: Month, now: datetime, *, einvoices: bool) -> tuple[float, int]:
-    """Issue and render the month on a fresh copy: with e-invoices, or as plain PDFs (the
-    invoices made to look issued before e-invoices, untimed, so today's path renders them)."""
-    url = data.copy()
-    engine = create_engine(url, poolclass=NullPool)
-    with Session(engine) as session:
-
-        def issue():
-            summary = close_month(session, RULES, month, now, actor="bench")
-            session.commit()
-            return summary
-
-        issue_seconds, summary = timed(issue)
-        if einvoices:
-            renderer = HybridRenderer.from_config({})
-        else:
-            session.execute(update(Invoice).values(buyer=None))
-            session.commit()
-            renderer = PdfRenderer.from_config({})
-        pdf_seconds, pdfs = timed(lambda: render_pending(session, renderer, tz=RULES.zoneinfo))
-        if isinstance(renderer, HybridRenderer):
-            renderer.close()
-    engine.dispose()
-    data.drop(url)
-    check(pdfs.failed == 0, f"{pdfs.failed} PDFs failed: {pdfs.failures[:3]}")
-    check(pdfs.rendered == len(summary.issued) > 0, "every issued invoice gets its PDF")
-    return issue_seconds + pdf_seconds, len(summary.issued)
+    renderer_for = (lambda _: HybridRenderer.from_config({})) if einvoices else (
+        _as_issued_before_einvoices)
+    issue_seconds, pdf_seconds, count = once(data, month, now, renderer_for)
+    return issue_seconds + pdf_seconds, count
 
 
 def _close(data, now: datetime, runs: int) -> list[Figure]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -186,29 +187,26 @@ def change_team(key: str, team_key: str, *, archive: bool) -> TeamChange:
 
 def pdf_response(number: str) -> Response:
     """The stored PDF of an invoice, byte for byte as issued."""
-    try:
-        pdf = stored_pdf(billing().session, number)
-    except PdfNotAvailable as exc:
-        abort(404, description=str(exc))
-    return send_file(
-        io.BytesIO(pdf),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=f"invoice-{number}.pdf",
-    )
+    return _stored_file(number, stored_pdf, PdfNotAvailable, "pdf")
 
 
 def xml_response(number: str) -> Response:
     """The stored e-invoice XML of an invoice (only a valid one), byte for byte."""
+    return _stored_file(number, stored_xml, XmlNotAvailable, "xml")
+
+
+def _stored_file(
+    number: str, read: Callable[[Any, str], bytes], missing: type[LookupError], suffix: str
+) -> Response:
     try:
-        xml = stored_xml(billing().session, number)
-    except XmlNotAvailable as exc:
+        data = read(billing().session, number)
+    except missing as exc:
         abort(404, description=str(exc))
     return send_file(
-        io.BytesIO(xml),
-        mimetype="application/xml",
+        io.BytesIO(data),
+        mimetype=f"application/{suffix}",
         as_attachment=True,
-        download_name=f"invoice-{number}.xml",
+        download_name=f"invoice-{number}.{suffix}",
     )
 
 

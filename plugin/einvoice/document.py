@@ -117,7 +117,6 @@ class Payment:
     due_date: date
     iban: str
     bic: str | None = None
-    bank_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ def einvoice_of(row: Any, *, tz: tzinfo = UTC) -> EInvoice:
         tax=sign * Decimal(str(row.tax)),
         gross=sign * Decimal(str(row.gross)),
         payment=Payment(row.payment_terms or "", row.due_date, row.seller["iban"],
-                        row.seller.get("bic"), row.seller.get("bank_name")),
+                        row.seller.get("bic")),
         notes=notes,
         preceding=(Reference(row.credits_number, issue_date(row.credits_issued_at, tz))
                    if credit_note else None),
