@@ -236,6 +236,17 @@ def test_hybrid_pdf_is_pdfa3_with_the_xml_attached(converter, plain_pdf, make, t
 
 
 @needs_tools
+def test_the_hybrid_pdf_keeps_the_pages_text(converter, plain_pdf, tmp_path):
+    """Ghostscript 10.00's new PDF interpreter turned "€" into "¬" in the text layer."""
+    outcome = make_hybrid(converter, plain_pdf, invoice())
+    path = tmp_path / "hybrid.pdf"
+    path.write_bytes(outcome.pdf)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Müller & Söhne GmbH, 1.234,56 €" in text
+
+
+@needs_tools
 def test_plain_pdf_lacks_the_markers(plain_pdf):
     missing = missing_pdfa_markers(plain_pdf)
     assert len(missing) == 3

@@ -65,6 +65,14 @@ def text(xml: bytes, path: str) -> str:
     return etree.fromstring(xml).xpath(f"string({path})", namespaces=NS)
 
 
+def pdftotext(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / f"{hashlib.sha256(pdf).hexdigest()}.pdf"
+    path.write_bytes(pdf)
+    output = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                            check=True)
+    return " ".join(output.stdout.split())
+
+
 def pdffonts(pdf: bytes, tmp_path: Path) -> list[list[str]]:
     path = tmp_path / f"{hashlib.sha256(pdf).hexdigest()}.pdf"
     path.write_bytes(pdf)
@@ -107,9 +115,14 @@ def test_the_close_issues_a_valid_hybrid_pdf_for_every_vat_case(customers_cli, s
     musterstadt = invoice_of(session, "musterstadt")
     assert text(musterstadt.einvoice_xml, "//ram:BuyerReference") == (
         musterstadt.buyer["buyer_reference"])
-    reverse = invoice_of(session, "acme-sarl").einvoice_xml
-    assert text(reverse, "//ram:BuyerTradeParty/ram:SpecifiedTaxRegistration/ram:ID") == (
-        "FR40303265045")
+    reverse = invoice_of(session, "acme-sarl")
+    assert text(reverse.einvoice_xml, "//ram:BuyerTradeParty/ram:SpecifiedTaxRegistration"
+                "/ram:ID") == "FR40303265045"
+    # The page survives the PDF/A conversion as text (pdftotext).
+    page = pdftotext(reverse.pdf, tmp_path)
+    for expected in ("Acme SARL", "12 rue de la République", "FR40303265045",
+                     "Reverse charge", "€"):
+        assert expected in page, expected
 
 
 def test_invoice_xml_command_writes_the_stored_xml(customers_cli, session, tmp_path):

@@ -90,6 +90,9 @@ class PdfaConverter:
             "-q", "-dBATCH", "-dNOPAUSE", "-dSAFER",
             # No scan of the system's fonts: wkhtmltopdf embeds every font it uses.
             "-dNOPLATFONTS",
+            # The PDF interpreter of Ghostscript 10.00 rewrites the fonts' ToUnicode
+            # maps wrongly (pdftotext reads "€" as "¬"); the previous one keeps them.
+            "-dNEWPDF=false",
             f"--permit-file-read={self.icc_profile}",
             f"--permit-file-read={definition}",
             "-sDEVICE=pdfwrite",
