@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app examples.backoffice:create_app
 DEMO_SCALE ?= tiny
 
-.PHONY: demo test lint system-deps venv demo-data clean bench
+.PHONY: demo test lint docs system-deps venv demo-data clean bench
 
 # Debian packages: installed only when a command they provide is missing.
 system-deps:
@@ -53,13 +53,17 @@ demo: demo-data
 lint: venv
 	$(BIN)/ruff check .
 
-test: system-deps venv lint
-	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
+# The documentation site (docs/, Sphinx with MyST Markdown); warnings are errors.
+docs: venv
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs build/docs
+
+test: system-deps venv lint docs
+	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n auto --cov --cov-report=term:skip-covered
 
 clean:
 	rm -rf $(VENV) instance build dist .pytest_cache
 
-# Benchmarks (issue 7; not part of `make test`): the plugin against its baselines on
+# Benchmarks (not part of `make test`): the plugin against its baselines on
 # SQLite and on a throw-away PostgreSQL; prints the table, writes bench/results.json.
 # `make bench SCALE=small` finishes in under three minutes.
 SCALE ?= large

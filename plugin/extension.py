@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary, WeakSet
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, Response, current_app
 
 from . import migrate
 from .config import DEFAULTS
 from .resources import resource_path
-from .rules import PricingRules, RulesError, RulesStore
+from .rules import PricingRules, RulesStore, RulesUnavailable
 
 if TYPE_CHECKING:
     from flask_admin import Admin
@@ -60,7 +60,8 @@ class WorkspaceBilling:
             app.config.setdefault(key, value)
         if app.config["BILLING_RULES_PATH"] is None:
             app.config["BILLING_RULES_PATH"] = f"{app.instance_path}/pricing_rules.yaml"
-        self._rules[app] = _load_rules_or_refuse(app)
+        self._rules[app] = _rules_store(app)
+        app.register_error_handler(RulesUnavailable, _rules_unavailable)
         from .services.counts import CountsCache
 
         size = app.config["BILLING_COUNTS_CACHE_SIZE"]
@@ -113,21 +114,29 @@ class WorkspaceBilling:
         migrate.upgrade(self.db.engine)
 
 
-class RulesMissing(RuntimeError):
-    """The app cannot start: there are no valid pricing rules to bill with."""
+def _rules_store(app: Flask) -> RulesStore:
+    """The app's rules; a broken file is logged, and refused wherever prices are needed.
+
+    The app starts anyway, so that what needs no prices goes on (the mail of
+    invoices already issued, ``flask billing rules check``, the rules editor)
+    and every other command and page names the file's errors instead of a
+    traceback.
+    """
+    store = RulesStore(app.config["BILLING_RULES_PATH"])
+    if store.last_error is not None:
+        for error in store.last_error.errors:
+            app.logger.error("%s: %s", store.path, error)
+    return store
 
 
-def _load_rules_or_refuse(app: Flask) -> RulesStore:
-    path = app.config["BILLING_RULES_PATH"]
-    try:
-        return RulesStore(path)
-    except RulesError as exc:
-        lines = [f"{path}: {error}" for error in exc.errors]
-        for line in lines:
-            app.logger.error("%s", line)
-        raise RulesMissing(
-            "no valid pricing rules, so billing cannot start:\n" + "\n".join(lines)
-        ) from exc
+def _rules_unavailable(error: RulesUnavailable) -> Response:
+    """The page of any request that needed prices while the rules file is broken."""
+    lines = [
+        f"Billing is unavailable: {error.path} has no valid pricing rules.",
+        *(f"{error.path.name}: {problem}" for problem in error.errors),
+        "Fix the file; `flask billing rules check` lists the same errors.",
+    ]
+    return Response("\n".join(lines) + "\n", status=503, mimetype="text/plain")
 
 
 def _admin_of(app: Flask) -> Any:

@@ -267,6 +267,12 @@ class SmtpTransport:
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             raise TemporaryFailure(f"connection lost while sending: {_describe(exc)}") from None
+        except BaseException:
+            # Anything else (an address smtplib cannot encode, a stop signal) may have
+            # left the server inside this mail's transaction, after MAIL FROM: reusing
+            # the session would make the next mail's MAIL FROM a "503 nested MAIL".
+            self._drop()
+            raise
 
     def close(self) -> None:
         """End the session politely if it still stands; never raises."""
@@ -336,9 +342,13 @@ def _reply(code: int, reply: bytes | str) -> str:
 
 
 def _by_code(code: int, reply: bytes | str, stage: str) -> Exception:
-    """A 5xx reply is permanent; 4xx (and anything odd) may work later."""
+    """A 5xx reply about the mail is permanent; 4xx (and anything odd) may work later.
+
+    503 "bad sequence of commands" speaks of the session's state, not of the
+    mail: a fresh session may well take it.
+    """
     message = f"{_reply(code, reply)} (at {stage})"
-    if 500 <= code < 600:
+    if 500 <= code < 600 and code != 503:
         return PermanentFailure(message)
     return TemporaryFailure(message)
 

@@ -107,7 +107,7 @@ def vat_id(value: object, country: str | None = None) -> str:
         raise InvalidValue("must be a VAT ID such as DE136695976")
     text_line(value, max_length=30)
     compact = re.sub(r"[\s.\-/]", "", value).upper()
-    if country is None or country in EU_COUNTRIES or country == "XI":
+    if country is None or country in EU_COUNTRIES:
         try:
             number = eu_vat.validate(compact)
         except StdnumError as exc:

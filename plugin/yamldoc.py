@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ STR_TAG = "tag:yaml.org,2002:str"
 MERGE_TAG = "tag:yaml.org,2002:merge"
 MAX_DEPTH = 64
 TEXT_HINT = "write it in quotes if you mean the text"
+#: Editors on Windows start UTF-8 files with it; it is not part of the document.
+BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,12 @@ class LocatedError:
     path: str
     message: str
     line: int | None = None
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
+        if self.line is not None and self.column is not None:
+            where = f"line {self.line}, column {self.column}: "
         what = f"{self.path}: " if self.path else ""
         return f"{where}{what}{self.message}"
 
@@ -246,6 +252,31 @@ class StrictLoader(yaml.SafeLoader):
         return result
 
 
+def read_limited(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
+    """The bytes of the file at ``path``, refusing one over ``max_bytes`` before reading it.
+
+    At most ``max_bytes + 1`` bytes are ever read, so a huge file (or one that
+    grows while it is read) costs no more memory than the limit allows.
+    """
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            raw = b"" if size > max_bytes else file.read(max_bytes + 1)
+    except OSError as exc:
+        raise DocumentError([
+            LocatedError("", f"cannot read {path}: {exc.strerror or exc}")
+        ]) from exc
+    if size > max_bytes or len(raw) > max_bytes:
+        raise DocumentError([_too_large(size if size > max_bytes else None, max_bytes)])
+    return raw
+
+
+def _too_large(size: int | None, max_bytes: int) -> LocatedError:
+    """``size`` is ``None`` where it is unknown (a pipe, a file that grew while it was read)."""
+    found = f"{size:,} bytes" if size is not None else f"more than {max_bytes:,} bytes"
+    return LocatedError("", f"the file is too large: {found}, at most {max_bytes:,} are allowed")
+
+
 def load_document(
     text: str | bytes, *, source: str = "<string>", max_bytes: int = 1_000_000
 ) -> Document:
@@ -256,10 +287,7 @@ def load_document(
     """
     raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
     if len(raw) > max_bytes:
-        raise DocumentError([
-            LocatedError("", f"the file is too large: {len(raw):,} bytes, at most "
-                         f"{max_bytes:,} are allowed")
-        ])
+        raise DocumentError([_too_large(len(raw), max_bytes)])
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -269,6 +297,7 @@ def load_document(
                 LocatedError("", "the file is not UTF-8 text: save it with the UTF-8 encoding",
                              line)
             ]) from exc
+    text = text.removeprefix(BOM)
     document = _load_json(text, source) if source.endswith(".json") else _load_yaml(text, source)
     if not isinstance(document.data, dict):
         found = "nothing" if document.data is None else type(document.data).__name__
@@ -327,6 +356,7 @@ class _Refused(ValueError):
 
 
 def _load_json(text: str, source: str) -> Document:
+    """Parse JSON with Python's own parser, then locate its nodes only if an error needs it."""
     duplicates: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -340,20 +370,133 @@ def _load_json(text: str, source: str) -> Document:
     def constant(name: str) -> Any:
         raise _Refused(f"{name} is not allowed: write a plain number")
 
+    lines = _JsonLines(text)
     try:
         data = json.loads(
             text, object_pairs_hook=pairs, parse_int=str, parse_float=str, parse_constant=constant
         )
     except json.JSONDecodeError as exc:
-        raise DocumentError([LocatedError("", f"syntax error: {exc.msg}", exc.lineno)]) from exc
+        raise DocumentError([
+            LocatedError("", f"syntax error: {exc.msg}", exc.lineno, exc.colno)
+        ]) from exc
+    except RecursionError as exc:
+        raise DocumentError([_json_too_deep(text)]) from exc
     except _Refused as exc:
         raise DocumentError([LocatedError("", str(exc))]) from exc
+    if _depth(data) > MAX_DEPTH:
+        raise DocumentError([_json_too_deep(text)])
     if duplicates:
         raise DocumentError([
             LocatedError("", f"duplicate key: '{key}' is given twice in one object")
             for key in duplicates
         ])
-    return Document(_json_text(data), source)
+    return Document(_json_text(data), source, lines)
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests, without recursion (a document may nest thousands deep)."""
+    deepest, level = 0, [value]
+    while level:
+        deepest += 1
+        level = [
+            item
+            for container in level
+            if isinstance(container, dict | list)
+            for item in (container.values() if isinstance(container, dict) else container)
+            if isinstance(item, dict | list)
+        ]
+    return deepest
+
+
+def _json_too_deep(text: str) -> LocatedError:
+    """The error for JSON nested deeper than ``MAX_DEPTH``, at the first bracket too many."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        if token.group() in "{[":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line, column = _position(text, token.start())
+                return LocatedError("", f"nested more than {MAX_DEPTH} levels deep", line, column)
+        elif token.group() in "}]":
+            depth -= 1
+    return LocatedError("", f"nested more than {MAX_DEPTH} levels deep")
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+#: JSON's tokens, as far as locating nodes needs them: strings, scalars, punctuation.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+')
+
+
+class _JsonLines(Mapping[DocPath, int]):
+    """The line of every node of a JSON document that :func:`json.loads` accepted.
+
+    Python's parser keeps no positions, so the document is tokenised again,
+    but only when an error is to be located: a valid file pays nothing.
+    A mapping entry's line is its key's, as in YAML.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._lines: dict[DocPath, int] | None = None
+
+    def _build(self) -> dict[DocPath, int]:
+        lines: dict[DocPath, int] = {(): 1}
+        # One frame per open container: its path, and for an array the next index
+        # (for an object, None while a key is due, else the key just read).
+        stack: list[list[Any]] = []
+        key_due = False
+        line, last = 1, 0
+        for token in _JSON_TOKEN.finditer(self._text):
+            line += self._text.count("\n", last, token.start())
+            last = token.start()
+            value = token.group()
+            if value in "}]":
+                stack.pop()
+                key_due = False
+                continue
+            if value == ",":
+                frame = stack[-1]
+                if frame[2]:
+                    key_due = True
+                else:
+                    frame[1] += 1
+                continue
+            if value == ":":
+                continue
+            if key_due:
+                key = json.loads(value) if value.startswith('"') else value
+                stack[-1][1] = key
+                lines[(*stack[-1][0], key)] = line
+                key_due = False
+                continue
+            path: DocPath = ()
+            if stack:
+                frame = stack[-1]
+                path = (*frame[0], frame[1])
+                lines.setdefault(path, line)
+            if value in "{[":
+                is_object = value == "{"
+                stack.append([path, None if is_object else 0, is_object])
+                key_due = is_object
+        return lines
+
+    def _map(self) -> dict[DocPath, int]:
+        if self._lines is None:
+            self._lines = self._build()
+        return self._lines
+
+    def __getitem__(self, path: DocPath) -> int:
+        return self._map()[path]
+
+    def __iter__(self) -> Iterator[DocPath]:
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(self._map())
 
 
 def _json_text(value: Any) -> Any:

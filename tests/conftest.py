@@ -1,6 +1,7 @@
 """Shared fixtures: every database test runs on SQLite and on a real PostgreSQL.
 
-PostgreSQL is started once per run (see ``tests/postgres.py``) unless
+PostgreSQL is started once per test process (see ``tests/postgres.py``; under
+pytest-xdist each worker has a server, databases and temporary files of its own) unless
 ``BILLING_TEST_POSTGRES_URL`` points at a server already running.  Without
 PostgreSQL installed its half of the tests is skipped, except when
 ``BILLING_TEST_REQUIRE_POSTGRES=1`` (what ``make test`` sets): then it fails.

@@ -370,3 +370,15 @@ def test_invoice_list_json_is_unchanged_by_the_new_columns(cli):
     assert {item["workspace"] for item in listed} == {
         "acme", "acme-sarl", "globex", "initech", "maple", "musterstadt", "nordwind", "oceanic"
     }
+
+
+def test_issued_invoices_keep_the_details_they_were_issued_with(cli, session):
+    assert cli("close-month", "2026-10").exit_code == 0
+    before = invoice_of(session, "acme-sarl")
+    buyer, sha = dict(before.buyer), before.pdf_sha256
+    result = cli("set-billing-details", "acme-sarl", "--legal-name", "Acme Europe SAS",
+                 "--city", "Paris", "--postcode", "75001")
+    assert result.exit_code == 0, result.output
+    after = invoice_of(session, "acme-sarl")
+    assert after.buyer == buyer
+    assert after.pdf_sha256 == sha

@@ -271,6 +271,30 @@ def test_json_files_import_too(cli, session, tmp_path):
     assert session.scalar(select(Person.email)) == "x@json.example"
 
 
+def test_json_errors_name_their_line(cli, session, tmp_path):
+    text = (
+        '{"workspaces": [\n'
+        '  {"key": "ok", "name": "OK", "created": "2024-01-01"},\n'
+        '  {"key": "bad",\n'
+        '   "name": "Bad",\n'
+        '   "created": "yesterday"}\n'
+        "]}\n"
+    )
+    result = cli("import", write(tmp_path, text, "data.json"))
+    assert result.exit_code == 1
+    assert "data.json: line 5: workspaces[1].created:" in result.output
+    assert count(session, Workspace) == 0
+
+
+def test_a_json_file_nested_too_deep_is_refused(cli, session, tmp_path):
+    text = '{"workspaces": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    result = cli("import", write(tmp_path, text, "deep.json"))
+    assert result.exit_code == 1
+    assert "deep.json: line 1, column 79: nested more than 64 levels deep" in result.output
+    assert "Traceback" not in result.output
+    assert count(session, Workspace) == 0
+
+
 def test_an_instant_without_offset_is_refused(cli, session, tmp_path):
     text = "workspaces:\n  - {key: a, name: A, created: '2024-01-01T09:00:00'}\n"
     result = cli("import", write(tmp_path, text))

@@ -13,9 +13,11 @@ import email
 import email.policy
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
+import threading
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -27,7 +29,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select, update
 
-from plugin.einvoice import HybridOutcome, build_cii, validate
 from plugin.models import AuditEntry, Invoice, OutboxMail, Workspace
 from plugin.rules import load_rules_file
 from plugin.services import outbox
@@ -46,8 +47,8 @@ from plugin.services.outbox import (
 from plugin.services.periods import Month
 from plugin.smtp import SmtpConfigError, SmtpSettings, SmtpTransport, compose
 from plugin.types import utcnow
-from tests.conftest import REPOSITORY, RULES_PATH
-from tests.helpers import snapshot
+from tests.conftest import REPOSITORY, RULES_PATH, make_app
+from tests.helpers import FakeRenderer, snapshot
 from tests.postgres import free_port
 
 MAILED = {
@@ -165,24 +166,6 @@ def smtp(app):
 
 
 # Helpers ---------------------------------------------------------------------
-
-
-class FakeRenderer:
-    """Stands in for wkhtmltopdf and Ghostscript: binary bytes of its own per invoice.
-
-    An e-invoice gets its real XML, really validated, beside the stand-in PDF.
-    """
-
-    def render_many(self, documents):
-        return [self.render(doc) for doc in documents]
-
-    @staticmethod
-    def render(doc):
-        pdf = b"%PDF-1.4\n" + doc["number"].encode() + bytes(range(256))
-        if doc.get("einvoice") is None:
-            return pdf
-        xml = build_cii(doc["einvoice"])
-        return HybridOutcome(xml, validate(xml), pdf)
 
 
 def issue(session, app, *months: str, rules=None) -> list[str]:
@@ -428,7 +411,7 @@ def test_a_crash_after_acceptance_resends_with_the_same_message_id(demo_cli, app
     statuses = Counter(m.status for m in mails(session).values())
     assert statuses == {"sending": 1, "queued": 1}
     assert len(server.received) == 1
-    assert len(deliver(session, app, start + timedelta(minutes=10)).sent) == 1
+    assert len(deliver(session, app, start + timedelta(minutes=1)).sent) == 1
     assert len(server.received) == 2
     crashed = next(m for m in mails(session).values() if m.status == "sending")
     lease_over = crashed.claimed_until + timedelta(seconds=1)
@@ -733,3 +716,109 @@ def test_mail_status_lists_every_delivery_for_people_and_scripts(demo_cli, app, 
     refused = demo_cli("mail-status", "--status", "lost")
     assert refused.exit_code == 2
     assert "'lost' is not one of 'queued', 'sending', 'sent', 'failed'" in refused.output
+
+
+def test_an_unexpected_error_does_not_poison_the_next_mail(demo_cli, app, session, smtp):
+    """An address smtplib cannot encode fails mid-transaction; the next mail still goes."""
+    server = smtp()
+    issue(session, app, "2026-10")
+    first, second = session.scalars(select(OutboxMail).order_by(OutboxMail.id)).all()
+    session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == first.id)
+        .values(recipient="invoices@bücher.example")
+    )
+    session.commit()
+    summary = deliver(session, app)
+    assert summary.sent == [second.message_key]
+    assert [problem.message_key for problem in summary.retrying] == [first.message_key]
+    assert [r.rcpt_tos for r in server.received] == [(second.recipient,)]
+    by_key = mails(session)
+    assert by_key[second.message_key].status == "sent"
+    assert by_key[first.message_key].status == "queued"
+    assert "UnicodeEncodeError" in by_key[first.message_key].last_error
+
+
+class OutOfSequence(Accepting):
+    """Answers the first MAIL FROM with 503, as a server does to a nested transaction."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = 0
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        if not self.refused:
+            self.refused += 1
+            return "503 5.5.1 Error: nested MAIL command"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+def test_a_503_about_the_session_is_not_a_permanent_failure(demo_cli, app, session, smtp):
+    smtp(OutOfSequence())
+    issue(session, app, "2026-10")
+    summary = deliver(session, app)
+    assert summary.failed == []
+    assert len(summary.retrying) == 1
+    assert "503 5.5.1" in summary.retrying[0].error
+
+
+def test_a_broken_rules_file_does_not_stop_the_mail_of_issued_invoices(
+    demo_cli, app, session, smtp, database_url, tmp_path
+):
+    server = smtp()
+    issue(session, app, "2026-10")
+    broken = tmp_path / "pricing_rules.yaml"
+    broken.write_text(
+        RULES_PATH.read_text(encoding="utf-8").replace("tax_rate: 0.19", "tax_rate: 1.19"),
+        encoding="utf-8",
+    )
+    config = {key: app.config[key] for key in ("BILLING_SMTP_HOST", "BILLING_SMTP_PORT")}
+    other = make_app(database_url, BILLING_RULES_PATH=str(broken), **config)
+    with other.app_context():
+        result = other.test_cli_runner().invoke(args=["billing", "send-invoices"])
+    assert result.exit_code == 0, result.output
+    assert "Mail sent: 2" in result.output
+    assert {r.mail_from for r in server.received} == {SENDER}
+    assert {r.message["From"] for r in server.received} == {
+        f"Wolkenwerk Software GmbH <{SENDER}>"
+    }
+
+
+class HangingOnce(Accepting):
+    """Holds the first mail's DATA for a long time (the sender is killed meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hanging = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if not self.hanging.is_set():
+            self.hanging.set()
+            await asyncio.sleep(30)
+            return "451 4.3.0 too late"
+        return self.accept(envelope)
+
+
+@pytest.mark.slow
+def test_a_sender_killed_mid_mail_delays_the_queue_by_one_lease(
+    demo_cli, app, session, smtp, database_url
+):
+    server = smtp(HangingOnce())
+    issue(session, app, "2026-10")
+    session.close()
+    worker = send_invoices_process(database_url, app.config["BILLING_SMTP_PORT"])
+    try:
+        assert server.hanging.wait(timeout=60), worker.stderr.read()
+        killed_at = utcnow()
+        os.kill(worker.pid, signal.SIGKILL)
+    finally:
+        worker.wait(timeout=30)
+    by_status = Counter(m.status for m in mails(session).values())
+    assert by_status == {"sending": 1, "queued": 1}
+    (in_hand,) = [m for m in mails(session).values() if m.status == "sending"]
+    lease = SmtpSettings.from_config(app.config, default_sender=Address(addr_spec=SENDER)).lease
+    assert in_hand.claimed_until <= killed_at + lease
+    summary = deliver(session, app, killed_at + lease + timedelta(seconds=1))
+    assert sorted(summary.sent) == sorted(mails(session))
+    assert mails(session)[in_hand.message_key].last_error == outbox.INTERRUPTED

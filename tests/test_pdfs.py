@@ -7,7 +7,6 @@ a real HTTP server on 127.0.0.1 that counts what it receives.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import os
 import shutil
@@ -27,6 +26,7 @@ from sqlalchemy import event, select
 from plugin.models import Invoice, Workspace
 from plugin.pdf import PdfRenderer, PdfRenderError
 from plugin.services.invoice_pdfs import invoice_document, render_pending
+from plugin.services.invoicing import seller_snapshot
 from plugin.services.rules_versions import record_rules_version
 
 pytestmark = pytest.mark.skipif(
@@ -84,7 +84,7 @@ def add_invoice(app, seq: int, workspace_name: str = MUELLER, **fields) -> Invoi
                 "amount": "348.00",
             }
         ],
-        "seller": dataclasses.asdict(rules.seller),
+        "seller": seller_snapshot(rules),
         "rules_sha256": rules.sha256,
         **fields,
     }
@@ -195,16 +195,14 @@ def test_pdf_shows_the_invoice_and_downloads_byte_identical(app, tmp_path):
         "2026-00001",
         "Wolkenwerk Software GmbH",
         "Königstraße 12",
-        "DE123456789",
+        "DE136695976",
         MUELLER,
         "ws-1",
-        "Issue date 2026-11-01",  # 23:30 UTC on 31 October is 1 November in Berlin
-        "2026-10 (October 2026)",
+        "Invoice date 1 Nov 2026",  # 23:30 UTC on 31 October is 1 November in Berlin
+        "Service period 1 Oct 2026 to 31 Oct 2026",
         "Team licences",
-        "Licences 12",
-        "€29.00",
-        "€348.00",
-        "Tax (19 %) €66.12",
+        "12 €29.00 €348.00",
+        "VAT 19% €66.12",
         "€414.12",
     ):
         assert expected in text, expected
@@ -213,7 +211,7 @@ def test_pdf_shows_the_invoice_and_downloads_byte_identical(app, tmp_path):
     for expected in (
         "Credit note",
         "2026-00002",
-        "Credits invoice 2026-00001",
+        "This credit note cancels invoice 2026-00001 of 1 Nov 2026.",
         "Reason: Twelve teams billed, eleven were active",
         "-€414.12",
     ):

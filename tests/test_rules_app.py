@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from plugin.extension import RulesMissing
+from plugin.rules import RulesUnavailable
 from tests.conftest import RULES_PATH, make_app
 
 
@@ -28,18 +28,65 @@ def replace_in(path, old: str, new: str) -> None:
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
 
 
-def test_the_app_refuses_to_start_without_valid_rules(database_url, rules_file, caplog):
+def test_the_app_starts_with_broken_rules_and_logs_their_errors(database_url, rules_file, caplog):
     replace_in(rules_file, "tax_rate: 0.19", "tax_rate: 1.19")
-    with caplog.at_level(logging.ERROR), pytest.raises(RulesMissing) as refused:
-        make_app(database_url, BILLING_RULES_PATH=str(rules_file))
-    assert "tax_rate" in str(refused.value)
-    assert "line 24" in str(refused.value)
-    assert any("tax_rate" in record.getMessage() for record in caplog.records)
+    with caplog.at_level(logging.ERROR):
+        app = make_app(database_url, BILLING_RULES_PATH=str(rules_file))
+    assert any(
+        "line 24: tax_rate" in record.getMessage() for record in caplog.records
+    ), caplog.text
+    with pytest.raises(RulesUnavailable) as refused:
+        app.extensions["billing"].rules(app)
+    assert [str(error) for error in refused.value.errors][0].startswith("line 24: tax_rate:")
 
 
-def test_the_app_refuses_to_start_when_the_rules_file_is_missing(database_url, tmp_path):
-    with pytest.raises(RulesMissing, match="cannot read"):
-        make_app(database_url, BILLING_RULES_PATH=str(tmp_path / "nowhere.yaml"))
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["close-month", "2026-10"],
+        ["rules", "explain", "acme", "--month", "2026-10"],
+        ["licences", "acme", "--month", "2026-10"],
+    ],
+)
+def test_commands_that_need_prices_name_the_broken_files_errors(
+    database_url, rules_file, command
+):
+    replace_in(rules_file, "tax_rate: 0.19", "tax_rate: 1.19")
+    app = make_app(database_url, BILLING_RULES_PATH=str(rules_file))
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["billing", "migrate"]).exit_code == 0
+    result = runner.invoke(args=["billing", *command])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("pricing_rules.yaml: line 24: tax_rate:")
+    assert "has no valid pricing rules (1 error(s))" in lines[1]
+    assert "rules check" in lines[1]
+    assert len(lines) == 2
+
+
+def test_rules_check_works_whatever_the_configured_file_is(database_url, rules_file):
+    replace_in(rules_file, "tax_rate: 0.19", "tax_rate: 1.19")
+    app = make_app(database_url, BILLING_RULES_PATH=str(rules_file))
+    runner = app.test_cli_runner()
+    other = runner.invoke(args=["billing", "rules", "check", str(RULES_PATH)])
+    assert other.exit_code == 0, other.output
+    assert "valid" in other.output
+    configured = runner.invoke(args=["billing", "rules", "check"])
+    assert configured.exit_code == 1
+    assert configured.output.startswith("pricing_rules.yaml: line 24: tax_rate:")
+
+
+def test_a_missing_rules_file_is_named_by_the_pages_that_need_prices(database_url, tmp_path):
+    app = make_app(database_url, BILLING_RULES_PATH=str(tmp_path / "nowhere.yaml"))
+    app.test_cli_runner().invoke(args=["billing", "migrate"])
+    client = app.test_client()
+    client.get("/demo/role/admin")
+    page = client.get("/admin/billing_workspaces/")
+    assert page.status_code == 503
+    text = page.get_data(as_text=True)
+    assert "has no valid pricing rules" in text
+    assert "nowhere.yaml: cannot read" in text
 
 
 def test_a_changed_file_is_picked_up_without_a_restart(database_url, rules_file):

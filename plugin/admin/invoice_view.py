@@ -136,17 +136,17 @@ class InvoiceView(BillingModelView):
             )
         return count, invoices
 
-    @expose("/pdf/<number>")
+    @expose("/pdf/<path:number>")
     def invoice_pdf(self, number: str) -> Any:
         self.require("download_invoices")
         return pdf_response(number)
 
-    @expose("/xml/<number>")
+    @expose("/xml/<path:number>")
     def invoice_xml(self, number: str) -> Any:
         self.require("download_invoices")
         return xml_response(number)
 
-    @expose("/mail/<number>", methods=["GET", "POST"])
+    @expose("/mail/<path:number>", methods=["GET", "POST"])
     def mail(self, number: str) -> Any:
         """Every delivery of the invoice (status, attempts, errors); accounting resends here."""
         ext = billing()
@@ -185,7 +185,7 @@ class InvoiceView(BillingModelView):
             when=local_minute,
         )
 
-    @expose("/credit/<number>", methods=["GET", "POST"])
+    @expose("/credit/<path:number>", methods=["GET", "POST"])
     def credit_note(self, number: str) -> Any:
         self.require("credit_notes")
         form = CreditNoteForm()

@@ -9,9 +9,26 @@ from typing import Any
 import click
 from flask.cli import AppGroup
 
+from ..rules import RulesUnavailable
 from ..services.periods import Month
 
-billing_cli = AppGroup("billing", help="Workspace billing: migrations, import, invoices.")
+
+class BillingGroup(AppGroup):
+    """The ``flask billing`` group: a command that needs prices while the rules file is
+    broken prints the file's located errors and exits with status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RulesUnavailable as exc:
+            fail(
+                [f"{exc.path.name}: {error}" for error in exc.errors],
+                f"{exc.path} has no valid pricing rules ({len(exc.errors)} error(s)); "
+                "fix it first (`flask billing rules check` lists the errors).",
+            )
+
+
+billing_cli = BillingGroup("billing", help="Workspace billing: migrations, import, invoices.")
 
 
 def fail(messages: list[str], summary: str) -> None:

@@ -9,7 +9,7 @@ import click
 from flask import current_app
 
 from ..extension import billing
-from ..services.importer import ImportFileError, import_file
+from ..services.importer import ImportFileError, import_file, read_import_file
 from ..types import utcnow
 from .common import billing_cli, fail
 
@@ -30,14 +30,15 @@ def import_command(file: Path) -> None:
     """
     ext = billing()
     session = ext.session
+    max_bytes = current_app.config["BILLING_IMPORT_MAX_BYTES"]
     try:
         result = import_file(
             session,
-            file.read_bytes(),
+            read_import_file(file, max_bytes=max_bytes),
             source=file.name,
             tz=ext.rules().zoneinfo,
             actor=ext.actor(),
-            max_bytes=current_app.config["BILLING_IMPORT_MAX_BYTES"],
+            max_bytes=max_bytes,
         )
     except ImportFileError as exc:
         session.rollback()

@@ -9,6 +9,8 @@ from flask import current_app
 
 from ..extension import billing
 from ..models import MAIL_STATUSES
+from ..rules import RulesUnavailable
+from ..services.invoicing import newest_seller
 from ..services.mailbox import MailboxError, change_mailbox, workspace_id_for
 from ..services.outbox import MailError, deliver_queued, deliveries, resend_invoice
 from ..smtp import SmtpConfigError, SmtpSettings, SmtpTransport
@@ -46,12 +48,20 @@ def set_mailbox_command(workspace_key: str, address: str) -> None:
 
 
 def smtp_settings() -> SmtpSettings:
-    """The SMTP settings from the app config; the sender defaults to the rules' seller."""
-    seller = billing().rules().seller
+    """The SMTP settings from the app config; the sender defaults to the rules' seller.
+
+    Sending needs no prices: while the rules file is broken, the seller stored
+    on the newest invoice is the default sender, so yesterday's invoices still go.
+    """
+    ext = billing()
     try:
-        return SmtpSettings.from_config(
-            current_app.config, default_sender=Address(seller.name, addr_spec=seller.email)
-        )
+        seller = ext.rules().seller
+        default_sender: Address | None = Address(seller.name, addr_spec=seller.email)
+    except RulesUnavailable:
+        stored = newest_seller(ext.session)
+        default_sender = Address(stored["name"], addr_spec=stored["email"]) if stored else None
+    try:
+        return SmtpSettings.from_config(current_app.config, default_sender=default_sender)
     except SmtpConfigError as exc:
         raise click.ClickException(str(exc)) from None
 

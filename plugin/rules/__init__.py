@@ -4,7 +4,14 @@ No Flask and no database here: the domain services and adapters build on it.
 """
 
 from ..yamldoc import LocatedError
-from .loader import RulesError, RulesProblem, RulesStore, load_rules, load_rules_file
+from .loader import (
+    RulesError,
+    RulesProblem,
+    RulesStore,
+    RulesUnavailable,
+    load_rules,
+    load_rules_file,
+)
 from .model import (
     PRICING_MODELS,
     VARIANTS,
@@ -41,6 +48,7 @@ __all__ = [
     "RulesError",
     "RulesProblem",
     "RulesStore",
+    "RulesUnavailable",
     "Seller",
     "Tier",
     "Totals",

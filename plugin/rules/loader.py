@@ -28,6 +28,7 @@ from ..yamldoc import (
     format_path,
     load_document,
     located_errors,
+    read_limited,
     schema_load,
 )
 from .currencies import MINOR_UNITS
@@ -41,6 +42,18 @@ MAX_BYTES = 1_000_000
 
 class RulesError(DocumentError):
     """The rules file is not valid; ``errors`` lists every problem with its line and path."""
+
+
+class RulesUnavailable(RulesError):
+    """No valid rules were ever loaded from ``path``: nothing can be priced until it is fixed.
+
+    Everything that does not price (sending mail that is already issued,
+    ``rules check``) goes on without rules.
+    """
+
+    def __init__(self, path: Path, errors: list[LocatedError]) -> None:
+        super().__init__(errors)
+        self.path = path
 
 
 def load_rules(
@@ -62,14 +75,14 @@ def load_rules(
 def load_rules_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_BYTES) -> PricingRules:
     """:func:`load_rules` on a file; an unreadable file is a :class:`RulesError` too."""
     path = Path(path)
-    return load_rules(_read(path), source=path.name, max_bytes=max_bytes)
+    return load_rules(_read(path, max_bytes), source=path.name, max_bytes=max_bytes)
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, max_bytes: int) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise RulesError([LocatedError("", f"cannot read {path}: {exc.strerror or exc}")]) from exc
+        return read_limited(path, max_bytes=max_bytes)
+    except DocumentError as exc:
+        raise RulesError(exc.errors) from exc
 
 
 def _build(data: dict[str, Any], *, content: str, sha256: str) -> PricingRules:
@@ -170,15 +183,25 @@ class RulesStore:
         self.last_error: RulesProblem | None = None
         self._lock = threading.Lock()
         self._stamp = self._stat_stamp()
-        self._rules = load_rules_file(self.path, max_bytes=max_bytes)
+        self._rules: PricingRules | None = None
         self.loaded_at = datetime.now(UTC)
+        try:
+            self._rules = load_rules_file(self.path, max_bytes=max_bytes)
+        except RulesError as exc:
+            self._refuse(exc.errors, None)
 
     def current(self) -> PricingRules:
-        """The rules in force, after picking up a changed file if it is valid."""
+        """The rules in force, after picking up a changed file if it is valid.
+
+        Raises :class:`RulesUnavailable` while no valid content was ever read.
+        """
         with self._lock:
             stamp = self._stat_stamp()
             if stamp != self._stamp:
                 self._reload(stamp)
+            if self._rules is None:
+                errors = list(self.last_error.errors) if self.last_error else []
+                raise RulesUnavailable(self.path, errors)
             return self._rules
 
     def _stat_stamp(self) -> tuple[int, ...] | None:
@@ -190,7 +213,7 @@ class RulesStore:
 
     def _reload(self, stamp: tuple[int, ...] | None) -> None:
         try:
-            raw = _read(self.path)
+            raw = _read(self.path, self.max_bytes)
         except RulesError as exc:
             self._stamp = stamp
             self._refuse(exc.errors, None)
@@ -199,7 +222,7 @@ class RulesStore:
             return  # still being written: look again at the next call
         self._stamp = stamp
         sha256 = hashlib.sha256(raw).hexdigest()
-        if sha256 == self._rules.sha256:
+        if self._rules is not None and sha256 == self._rules.sha256:
             self.last_error = None
             return
         if self.last_error is not None and sha256 == self.last_error.sha256:
@@ -216,10 +239,16 @@ class RulesStore:
 
     def _refuse(self, errors: list[LocatedError], sha256: str | None) -> None:
         self.last_error = RulesProblem(tuple(errors), datetime.now(UTC), sha256)
+        listing = "\n".join(f"  {self.path.name}: {error}" for error in errors)
+        if self._rules is None:
+            logger.error(
+                "%s is invalid; nothing can be priced until it is fixed:\n%s", self.path, listing
+            )
+            return
         logger.error(
             "%s is invalid; billing keeps the rules loaded at %s (sha256 %s):\n%s",
             self.path,
             self.loaded_at.isoformat(timespec="seconds"),
             self._rules.sha256[:12],
-            "\n".join(f"  {self.path.name}: {error}" for error in errors),
+            listing,
         )

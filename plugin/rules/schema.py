@@ -227,6 +227,12 @@ def valid_invoice_number_format(value: str) -> None:
         raise problem
     if len(value.format(year=9999, seq=999_999)) > 40 or not sample.isprintable():
         raise ValidationError("makes invoice numbers longer than 40 characters")
+    segments = sample.split("/")
+    if "" in segments or {".", ".."} & {segment.strip() for segment in segments}:
+        raise ValidationError(
+            "must not start or end with '/', hold '//', or a '.' or '..' between slashes: "
+            "invoice numbers are part of their download links"
+        )
 
 
 def checked(check: Any) -> Any:

@@ -14,6 +14,7 @@ then bulk INSERT / UPDATE / DELETE statements; never a query per row.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +34,14 @@ from ..models import (
     WorkspaceAccess,
     WorkspaceOwner,
 )
-from ..yamldoc import DocumentError, LocatedError, load_document, located_errors, schema_load
+from ..yamldoc import (
+    DocumentError,
+    LocatedError,
+    load_document,
+    located_errors,
+    read_limited,
+    schema_load,
+)
 from . import audit
 from .billing_details import DetailsChange, apply_details
 from .common import chunked
@@ -73,6 +81,14 @@ class ImportResult:
             if done:
                 parts.append(f"{verb} {done}")
         return "Imported: " + "; ".join(parts) + "."
+
+
+def read_import_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
+    """The bytes of an import file; one over ``max_bytes`` is refused before it is read."""
+    try:
+        return read_limited(path, max_bytes=max_bytes)
+    except DocumentError as exc:
+        raise ImportFileError(exc.errors) from exc
 
 
 def parse_import_file(text: str | bytes, *, source: str, tz: ZoneInfo, max_bytes: int) -> dict:

@@ -546,3 +546,8 @@ def list_invoices(
             einvoice_status=row.einvoice_status,
             einvoice_failures=tuple(row.einvoice_failures or ()),
         )
+
+
+def newest_seller(session: Session) -> dict[str, Any] | None:
+    """The seller printed on the newest invoice, as stored: who mail goes out as without rules."""
+    return session.scalar(select(Invoice.seller).order_by(Invoice.id.desc()).limit(1))

@@ -57,8 +57,10 @@ RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=6)
 #: Attempts after which a mail that keeps failing temporarily is ``failed`` (about a day).
 MAX_ATTEMPTS = 12
-#: Mails claimed per transaction: small, so that parallel workers share the queue.
-BATCH = 10
+#: Mails claimed per transaction.  One: a worker that dies (even by SIGKILL) holds
+#: only the mail in hand, for one lease, and parallel workers share the queue
+#: mail by mail.  The claim's commit costs little next to an SMTP session.
+BATCH = 1
 #: How long a worker may hold one mail by default (see :func:`deliver_queued`).
 DEFAULT_LEASE = timedelta(minutes=5)
 #: How long a claim waits for another worker's write transaction on SQLite, in ms.

@@ -279,6 +279,16 @@ CASES = {
         ["line 4: invoice_number_format: must contain {year} and {seq} and no other {…} "
          "fields, such as {year}-{seq:05d}"],
     ),
+    "invoice number format with an empty link segment": (
+        [('"{year}-{seq:05d}"', '"RE//{year}/{seq}"')],
+        ["line 4: invoice_number_format: must not start or end with '/', hold '//', or a '.' "
+         "or '..' between slashes: invoice numbers are part of their download links"],
+    ),
+    "invoice number format with a dot-dot segment": (
+        [('"{year}-{seq:05d}"', '"{year}/../{seq}"')],
+        ["line 4: invoice_number_format: must not start or end with '/', hold '//', or a '.' "
+         "or '..' between slashes: invoice numbers are part of their download links"],
+    ),
     "invoice number format unquoted": (
         [('"{year}-{seq:05d}"', "{year}")],
         ['line 4: invoice_number_format: must be text in quotes, such as "{year}-{seq:05d}"'],
@@ -473,12 +483,12 @@ def test_unreadable_file(tmp_path):
 
 
 def test_documented_example_loads():
-    text = (REPOSITORY / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("## Pricing rules"):]
+    text = (REPOSITORY / "docs" / "pricing-rules.md").read_text(encoding="utf-8")
+    section = text[text.index("# Pricing rules"):]
     example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
     rules = load_rules(example)
     assert rules.contracts["initech"].prices[0].model == "volume"
-    # The README's example is the shipped file, comments aside.
+    # The documented example is the shipped file, comments aside.
     shipped = load_rules_file(REPOSITORY / "pricing_rules.yaml")
     for field in dataclasses.fields(PricingRules):
         if field.name not in ("content", "sha256", "source"):

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from plugin.rules import PricingRules, RulesError, RulesStore
+from plugin.rules import PricingRules, RulesStore, RulesUnavailable
 from plugin.rules import loader as loader_module
 
 
@@ -33,18 +33,23 @@ def test_loads_at_start(rules_file):
     assert store.last_error is None
 
 
-def test_refuses_to_start_without_valid_rules(rules_file, edit):
+def test_without_valid_rules_nothing_can_be_priced(rules_file, edit):
     write(rules_file, edit(("tax_rate: 0.19", "tax_rate: 19")))
-    with pytest.raises(RulesError) as caught:
-        RulesStore(rules_file)
+    store = RulesStore(rules_file)
+    with pytest.raises(RulesUnavailable) as caught:
+        store.current()
     assert [str(e) for e in caught.value.errors] == [
         "line 2: tax_rate: must be at least 0 and less than 1 (0.19 means 19 %)"
     ]
+    assert caught.value.path == rules_file
+    write(rules_file, edit())
+    assert str(store.current().tax_rate) == "0.19"
+    assert store.last_error is None
 
 
-def test_refuses_to_start_without_a_file(tmp_path):
-    with pytest.raises(RulesError, match="cannot read .*missing.yaml: No such file"):
-        RulesStore(tmp_path / "missing.yaml")
+def test_without_a_file_nothing_can_be_priced(tmp_path):
+    with pytest.raises(RulesUnavailable, match="cannot read .*missing.yaml: No such file"):
+        RulesStore(tmp_path / "missing.yaml").current()
 
 
 def test_good_change_is_picked_up(rules_file, edit):

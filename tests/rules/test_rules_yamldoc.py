@@ -16,6 +16,7 @@ from plugin.yamldoc import (
     format_path,
     load_document,
     located_errors,
+    read_limited,
     schema_load,
     yaml11_trap,
 )
@@ -163,7 +164,7 @@ def test_json():
         '{"a": 1, "b": [2.50, true, false, null], "c": {"d": "x"}}', source="data.json"
     )
     assert doc.data == {"a": "1", "b": ["2.50", "true", "false", None], "c": {"d": "x"}}
-    assert doc.line_of(("a",)) is None
+    assert doc.line_of(("a",)) == 1
     assert doc.traps == frozenset()
 
 
@@ -171,9 +172,9 @@ def test_json():
     ("text", "expected"),
     [
         ('{"a": 1,\n "a": 2}', ["duplicate key: 'a' is given twice in one object"]),
-        ('{"a": 1,\n\n "b": }', ["line 3: syntax error: Expecting value"]),
+        ('{"a": 1,\n\n "b": }', ["line 3, column 7: syntax error: Expecting value"]),
         ('{"a": NaN}', ["NaN is not allowed: write a plain number"]),
-        ('[1]', ["the top level must be a mapping of 'key: value' lines, not list"]),
+        ('[1]', ["line 1: the top level must be a mapping of 'key: value' lines, not list"]),
     ],
 )
 def test_json_problems(text, expected):
@@ -277,3 +278,49 @@ def test_document_is_frozen():
     assert isinstance(doc, Document)
     with pytest.raises(AttributeError):
         doc.data = {}
+
+
+def test_json_nodes_have_lines_for_errors():
+    text = '{\n "a": [1,\n   {"b": "x",\n    "c": [true, "y"]}],\n "d\\"q": {}\n}'
+    doc = load_document(text, source="data.json")
+    assert {path: doc.line_of(path) for path in doc.lines} == {
+        (): 1,
+        ("a",): 2,
+        ("a", 0): 2,
+        ("a", 1): 3,
+        ("a", 1, "b"): 3,
+        ("a", 1, "c"): 4,
+        ("a", 1, "c", 0): 4,
+        ("a", 1, "c", 1): 4,
+        ('d"q',): 5,
+    }
+
+
+@pytest.mark.parametrize("depth", [65, 100_000])
+def test_json_nested_too_deep_is_refused_with_its_place(depth):
+    text = '{"a": ' + "[" * depth + "]" * depth + "}"
+    assert problems(text, source="deep.json") == [
+        "line 1, column 70: nested more than 64 levels deep"
+    ]
+
+
+@pytest.mark.parametrize("source", ["data.yaml", "data.json"])
+def test_a_bom_is_accepted_in_yaml_and_json(source):
+    text = '{"a": "x"}' if source.endswith(".json") else "a: x\n"
+    assert load_document(("\ufeff" + text).encode(), source=source).data == {"a": "x"}
+    assert load_document("\ufeff" + text, source=source).data == {"a": "x"}
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"a: 1\n" * 1000)
+    with pytest.raises(DocumentError) as caught:
+        read_limited(path, max_bytes=100)
+    assert str(caught.value) == "the file is too large: 5,000 bytes, at most 100 are allowed"
+    # A file whose size is not known in advance is read no further than the limit.
+    with pytest.raises(DocumentError) as caught:
+        read_limited("/dev/zero", max_bytes=100)
+    assert str(caught.value) == (
+        "the file is too large: more than 100 bytes, at most 100 are allowed"
+    )
+    assert read_limited(path, max_bytes=5000) == b"a: 1\n" * 1000
