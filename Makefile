@@ -16,6 +16,8 @@ system-deps:
 	@missing=""; \
 	command -v wkhtmltopdf >/dev/null || missing="$$missing wkhtmltopdf"; \
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	command -v gs >/dev/null || missing="$$missing ghostscript"; \
+	[ -f /usr/share/color/icc/ghostscript/srgb.icc ] || missing="$$missing libgs-common"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \

@@ -7,13 +7,14 @@ import argparse
 import time
 from pathlib import Path
 
-from . import close, export, licences, lists, pdfs, purge
+from . import close, einvoices, export, licences, lists, pdfs, purge
 from .databases import SCALES, backends, data_now
 from .harness import Figure, log, machine, table, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 #: Measurements per database, in the issue's order; the PDFs need only one database.
 PER_DATABASE = {"licences": licences, "export": export, "lists": lists, "purge": purge}
+EXTRA = ("pdfs", "close", "einvoice", "einvoice_close")
 
 
 def main() -> None:
@@ -25,10 +26,10 @@ def main() -> None:
     )
     parser.add_argument("--db", default="sqlite,postgresql", help="comma-separated")
     parser.add_argument(
-        "--only", help="comma-separated: " + ", ".join([*PER_DATABASE, "pdfs", "close"])
+        "--only", help="comma-separated: " + ", ".join([*PER_DATABASE, *EXTRA])
     )
     args = parser.parse_args()
-    only = set(args.only.split(",")) if args.only else {*PER_DATABASE, "pdfs", "close"}
+    only = set(args.only.split(",")) if args.only else {*PER_DATABASE, *EXTRA}
     scale, now, started = SCALES[args.scale], data_now(), time.time()
     figures: list[Figure] = []
     with backends(args.scale, set(args.db.split(","))) as databases:
@@ -43,6 +44,12 @@ def main() -> None:
         for data in databases if "close" in only else ():
             log(f"close on {data.name}")
             figures += close.run(data, scale, now, args.heavy_runs)
+        if "einvoice" in only:
+            log("einvoice")
+            figures += einvoices.run(databases[0], scale, now, args.runs)
+        for data in databases if "einvoice_close" in only else ():
+            log(f"einvoice_close on {data.name}")
+            figures += einvoices.run_close(data, scale, now, args.heavy_runs)
     meta = {
         "scale": args.scale,
         "data_now": now.isoformat(),
@@ -52,7 +59,8 @@ def main() -> None:
         "machine": machine(),
     }
     if figures:
-        write_results(RESULTS, figures, meta)
+        # With --only, the figures not measured now keep their last values.
+        write_results(RESULTS, figures, meta, merge=bool(args.only))
     print()
     print(table(figures))
     print()

@@ -4,7 +4,9 @@ as ``flask billing close-month`` does it, each run on a fresh copy of the data s
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
@@ -19,7 +21,18 @@ from .databases import RULES, Scale
 from .harness import Figure, check, seconds, timed
 
 
-def _once(data, month: Month, now: datetime) -> tuple[float, float, int]:
+def plain_renderer(session: Session) -> PdfRenderer:
+    return PdfRenderer.from_config({})
+
+
+def once(
+    data, month: Month, now: datetime, renderer_for: Callable[[Session], Any] = plain_renderer
+) -> tuple[float, float, int]:
+    """Issue and render ``month`` on a fresh copy: (issue seconds, render seconds, invoices).
+
+    ``renderer_for(session)`` makes the renderer once the invoices are issued (untimed);
+    one with a ``close`` is closed after the run.
+    """
     url = data.copy()
     engine = create_engine(url, poolclass=NullPool)
     with Session(engine) as session:
@@ -30,8 +43,10 @@ def _once(data, month: Month, now: datetime) -> tuple[float, float, int]:
             return summary
 
         issue_seconds, summary = timed(issue)
-        renderer = PdfRenderer.from_config({})
+        renderer = renderer_for(session)
         pdf_seconds, pdfs = timed(lambda: render_pending(session, renderer, tz=RULES.zoneinfo))
+        if hasattr(renderer, "close"):
+            renderer.close()
     engine.dispose()
     data.drop(url)
     check(pdfs.failed == 0, f"{pdfs.failed} PDFs failed: {pdfs.failures[:3]}")
@@ -41,7 +56,7 @@ def _once(data, month: Month, now: datetime) -> tuple[float, float, int]:
 
 def run(data, scale: Scale, now: datetime, runs: int) -> list[Figure]:
     month = Month.of(now, RULES.zoneinfo).previous()
-    results = [_once(data, month, now) for _ in range(runs)]
+    results = [once(data, month, now) for _ in range(runs)]
     issued = {count for _, _, count in results}
     check(len(issued) == 1, f"runs issued different numbers of invoices: {issued}")
     count = issued.pop()

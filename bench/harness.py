@@ -31,6 +31,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "pdf_vs_naive_pdfkit": ("<=", 0.4),
     "pdf_parallel_speedup": (">=", 1.7),
     "close_invoices_per_s": ("", 0),
+    "einvoice_vs_pdf": ("<=", 2.0),
+    "close_einvoices_per_s": ("", 0),
 }
 
 
@@ -156,9 +158,24 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_results(path: Path, figures: list[Figure], meta: dict[str, Any]) -> None:
-    """results.json: each issue key with one value per database (or one value)."""
+def write_results(
+    path: Path, figures: list[Figure], meta: dict[str, Any], *, merge: bool = False
+) -> None:
+    """results.json: each issue key with one value per database (or one value).
+
+    ``merge``: keep the figures of the previous file that this run did not measure.
+    """
     results: dict[str, Any] = {}
+    kept: list[dict[str, Any]] = []
+    if merge and path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        measured = {(f.key, f.db) if f.key else f.label for f in figures}
+        results = {key: previous[key] for key in TARGETS if key in previous}
+        kept = [
+            d for d in previous.get("details", ())
+            if ((d["key"], d["db"]) if d.get("key") else d["label"]) not in measured
+        ]
+        meta = {**previous.get("meta", {}), "last_partial_run": meta}
     for f in figures:
         if f.key is None:
             continue
@@ -170,6 +187,6 @@ def write_results(path: Path, figures: list[Figure], meta: dict[str, Any]) -> No
         **{key: results[key] for key in TARGETS if key in results},
         "targets": {key: f"{op} {bound:g}" for key, (op, bound) in TARGETS.items() if op},
         "meta": meta,
-        "details": [{**asdict(f), "target": f.target, "met": f.met} for f in figures],
+        "details": kept + [{**asdict(f), "target": f.target, "met": f.met} for f in figures],
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

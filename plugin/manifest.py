@@ -152,7 +152,7 @@ VIEWS: tuple[View, ...] = (
         "plugin.admin.invoice_view:InvoiceView",
         "Invoice",
         actions=(
-            Action("download", "Download the PDF", "download_invoices"),
+            Action("download", "Download the PDF and the e-invoice XML", "download_invoices"),
             Action("credit", "Issue a credit note", "credit_notes"),
             Action("resend", "Resend the invoice mail", "resend_invoices"),
         ),

@@ -340,6 +340,8 @@ class RulesVersion(Base):
 INVOICE_KINDS = ("invoice", "credit_note")
 #: EN 16931 VAT categories the plugin issues: standard, reverse charge, not subject to VAT.
 VAT_CATEGORIES = ("S", "AE", "O")
+#: An e-invoice passed or failed its validation (XSD, EN 16931, XRechnung rules).
+EINVOICE_STATUSES = ("valid", "invalid")
 
 
 class InvoiceSequence(Base):
@@ -378,6 +380,10 @@ class Invoice(Base):
         CheckConstraint(
             f"vat_category IS NULL OR vat_category IN {VAT_CATEGORIES!r}",
             name="vat_category_valid",
+        ),
+        CheckConstraint(
+            f"einvoice_status IS NULL OR einvoice_status IN {EINVOICE_STATUSES!r}",
+            name="einvoice_status_valid",
         ),
         Index("ix_billing_invoice_period", "period"),
         index_where("ix_billing_invoice_pdf_pending", "pdf_sha256 IS NULL", "pdf_attempts"),
@@ -424,6 +430,13 @@ class Invoice(Base):
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     pdf_error: Mapped[str | None] = mapped_column(Text)
     pdf_attempts: Mapped[int] = mapped_column(default=0)
+    # Since migration 0009 (NULL on invoices issued before it, and until rendered):
+    #: The EN 16931 CII XML, as embedded in the PDF as factur-x.xml.
+    einvoice_xml: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    einvoice_sha256: Mapped[str | None] = mapped_column(String(64))
+    einvoice_status: Mapped[str | None] = mapped_column(String(10))
+    #: The broken rules when invalid: [{"source", "rule", "message", "location"}].
+    einvoice_failures: Mapped[Any | None] = mapped_column(JSON)
 
     workspace: Mapped[Workspace] = relationship()
     credits: Mapped[Invoice | None] = relationship(remote_side=[id])

@@ -22,14 +22,11 @@ documents in and stores the bytes.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
 import secrets
 import shutil
-import signal
-import subprocess
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +38,7 @@ import pdfkit
 from jinja2 import Environment, TemplateError
 
 from . import wording
+from .processes import ProcessTimeout, run_bounded, stderr_text
 from .resources import template_environment
 from .rules.currencies import MINOR_UNITS
 
@@ -89,7 +87,6 @@ _MONTHS = (
     "December",
 )
 _CREATION_DATE = re.compile(rb"/CreationDate \(D:\d{14}Z\)")
-_STDERR_LIMIT = 2000
 
 #: What makes two renders of one HTML byte-identical.  Qt seeds its hash
 #: tables randomly per process, which shuffles the order of the embedded
@@ -178,22 +175,6 @@ def _pin_creation_date(pdf: bytes, issued_at: str) -> bytes:
     return _CREATION_DATE.sub(stamp, pdf, count=1)
 
 
-def _kill_group(process_group: int) -> None:
-    """Kill the process and whatever it started (a wrapper script such as ``xvfb-run``).
-
-    ``subprocess.run(timeout=…)`` kills only the direct child; a grandchild
-    would live on.  Called while the child is not yet reaped, so the group
-    id cannot have been reused.
-    """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process_group, signal.SIGKILL)
-
-
-def _stderr(data: bytes | None) -> str:
-    text = (data or b"").decode("utf-8", errors="replace").strip()
-    return text[-_STDERR_LIMIT:] or "(no output)"
-
-
 @dataclass(frozen=True)
 class PdfRenderer:
     """Runs wkhtmltopdf on invoice documents; plain values only."""
@@ -236,37 +217,28 @@ class PdfRenderer:
     def render_html(self, html: str) -> bytes:
         """``html`` as PDF bytes; :class:`PdfRenderError` on any failure or the timeout."""
         try:
-            process = subprocess.Popen(
-                self.command(html),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                env={**os.environ, **_REPRODUCIBLE},
+            done = run_bounded(
+                self.command(html), html.encode("utf-8"), timeout=self.timeout, env=_REPRODUCIBLE
             )
         except OSError as exc:
             raise PdfRenderError(f"wkhtmltopdf could not be started: {exc}") from None
-        try:
-            stdout, stderr = process.communicate(html.encode("utf-8"), timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process.pid)
-            _, stderr = process.communicate()
+        except ProcessTimeout as exc:
             raise PdfRenderError(
                 f"wkhtmltopdf did not finish within {self.timeout:g} s and was killed; "
-                f"stderr: {_stderr(stderr)}"
+                f"stderr: {stderr_text(exc.stderr)}"
             ) from None
-        return self._checked(process.returncode, stdout, stderr)
+        return self._checked(done.returncode, done.stdout, done.stderr)
 
     @staticmethod
     def _checked(status: int, stdout: bytes, stderr: bytes) -> bytes:
         """The PDF, only if wkhtmltopdf succeeded without a single load error."""
         if status != 0:
             raise PdfRenderError(
-                f"wkhtmltopdf exited with status {status}; stderr: {_stderr(stderr)}"
+                f"wkhtmltopdf exited with status {status}; stderr: {stderr_text(stderr)}"
             )
         if not stdout.startswith(b"%PDF-"):
             raise PdfRenderError(
-                f"wkhtmltopdf wrote no PDF ({len(stdout)} bytes); stderr: {_stderr(stderr)}"
+                f"wkhtmltopdf wrote no PDF ({len(stdout)} bytes); stderr: {stderr_text(stderr)}"
             )
         return stdout
 

@@ -182,7 +182,8 @@ def _render(name: str, **context: Any) -> str:
 def compose(mail: OutgoingMail, settings: SmtpSettings, *, now: datetime) -> EmailMessage:
     """The message for ``mail``: subject and body from ``templates/billing/mail/``.
 
-    An invoice mail carries its stored PDF unchanged as ``NUMBER.pdf``.
+    An invoice mail carries its stored PDF unchanged as ``NUMBER.pdf``; for an
+    XRechnung customer also the e-invoice XML as ``NUMBER.xml``.
     """
     context = {"mail": mail.data, "invoice": mail.invoice, "sender": settings.sender}
     message = EmailMessage()
@@ -201,6 +202,13 @@ def compose(mail: OutgoingMail, settings: SmtpSettings, *, now: datetime) -> Ema
             maintype="application",
             subtype="pdf",
             filename=f"{_safe_filename(mail.invoice['number'])}.pdf",
+        )
+    if mail.invoice is not None and mail.xml is not None:
+        message.add_attachment(
+            mail.xml,
+            maintype="application",
+            subtype="xml",
+            filename=f"{_safe_filename(mail.invoice['number'])}.xml",
         )
     return message
 

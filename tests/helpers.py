@@ -8,6 +8,7 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from plugin.einvoice import HybridOutcome, build_cii, validate
 from plugin.models import Base
 
 
@@ -46,7 +47,18 @@ def count_statements(session: Session, work: Callable[[], object]) -> int:
 
 
 class FakeRenderer:
-    """Stands in for wkhtmltopdf: binary bytes of its own per invoice."""
+    """Stands in for wkhtmltopdf and Ghostscript: binary bytes of its own per invoice.
+
+    An e-invoice gets its real XML, really validated, beside the stand-in PDF.
+    """
 
     def render_many(self, documents):
-        return [b"%PDF-1.4\n" + doc["number"].encode() + bytes(range(256)) for doc in documents]
+        return [self.render(doc) for doc in documents]
+
+    @staticmethod
+    def render(doc):
+        pdf = b"%PDF-1.4\n" + doc["number"].encode() + bytes(range(256))
+        if doc.get("einvoice") is None:
+            return pdf
+        xml = build_cii(doc["einvoice"])
+        return HybridOutcome(xml, validate(xml), pdf)

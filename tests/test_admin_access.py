@@ -91,6 +91,7 @@ def routes(
         ("GET", "/admin/billing_memberships/", "read"),
         ("GET", "/admin/billing_invoices/", "read"),
         ("GET", f"/admin/billing_invoices/pdf/{number}", "download_invoices"),
+        ("GET", f"/admin/billing_invoices/xml/{number}", "download_invoices"),
         ("GET", f"/admin/billing_invoices/mail/{number}", "read"),
         ("POST", f"/admin/billing_invoices/mail/{number}", "resend_invoices"),
         ("GET", f"/admin/billing_invoices/credit/{number}", "credit_notes"),

@@ -1,7 +1,7 @@
 """user management: closed periods, stored licence holders, triggers that keep invoiced months
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02 01:00:00
 
 Once a workspace has an invoice for a month, nothing may start, end or move
@@ -29,7 +29,7 @@ import yaml
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -20,7 +20,7 @@ from ..services.outbox import MailError, deliveries, delivery_status, resend_inv
 from ..types import utcnow
 from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
 from .filters import VARIANT_CHOICES, ChoiceFilter, InvoicePeriods, InvoiceStatusFilter
-from .workspace_page import pdf_response
+from .workspace_page import pdf_response, xml_response
 
 
 class CreditNoteForm(FlaskForm):
@@ -39,12 +39,31 @@ def _status(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
     return "credited" if model.id in g.billing_credited else "issued"
 
 
+def einvoice_problem(model: Invoice) -> Markup:
+    """Why an invoice is held: its e-invoice's broken rules, ids and messages, as text."""
+    items = Markup("").join(
+        Markup("<li><code>{}</code> {}</li>").format(f["rule"], f["message"])
+        for f in model.einvoice_failures or ()
+    )
+    return Markup(
+        "<span class='text-danger einvoice-invalid'>e-invoice invalid, not final"
+        "<ul class='small mb-0'>{}</ul></span>"
+    ).format(items)
+
+
 def _documents(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
-    """The PDF download and, for an invoice not credited yet, *Credit…*, as the role allows."""
-    if not model.pdf_sha256:
+    """The PDF (and XML) download and, for an invoice not credited yet, *Credit…*, as the
+    role allows.  An invoice whose e-invoice failed validation offers neither."""
+    if model.einvoice_status == "invalid":
+        pdf = einvoice_problem(model)
+    elif not model.pdf_sha256:
         pdf = Markup("<span class='text-muted'>being rendered</span>")
     elif view.can("download"):
         pdf = Markup('<a href="{}">PDF</a>').format(url_for(".invoice_pdf", number=model.number))
+        if model.einvoice_status == "valid":
+            pdf += Markup(' · <a href="{}">XML</a>').format(
+                url_for(".invoice_xml", number=model.number)
+            )
     else:
         pdf = Markup("")
     if model.kind != "invoice" or model.id in g.billing_credited or not view.can("credit"):
@@ -113,7 +132,7 @@ class InvoiceView(BillingModelView):
     )
     column_sortable_list = ("number", "period", "workspace_key", "gross")
     column_default_sort = ("id", True)
-    column_details_exclude_list = ("pdf",)  # noqa: RUF012
+    column_details_exclude_list = ("pdf", "einvoice_xml")  # noqa: RUF012
 
     def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
         count, invoices = super().get_list(*args, **kwargs)
@@ -133,6 +152,11 @@ class InvoiceView(BillingModelView):
     def invoice_pdf(self, number: str) -> Any:
         self.require_action("download")
         return pdf_response(number)
+
+    @expose("/xml/<path:number>")
+    def invoice_xml(self, number: str) -> Any:
+        self.require_action("download")
+        return xml_response(number)
 
     @expose("/mail/<path:number>", methods=["GET", "POST"])
     def mail(self, number: str) -> Any:
@@ -166,6 +190,8 @@ class InvoiceView(BillingModelView):
             deliveries=history,
             on_its_way=any(delivery.pending for delivery in history),
             mailbox=invoice.workspace.invoice_mailbox,
+            einvoice_problem=einvoice_problem(invoice) if invoice.einvoice_status == "invalid"
+            else None,
             form=form,
             can_resend=self.can("resend"),
             when=local_minute,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from ..extension import billing
 from ..models import Team, Workspace
 from ..services.counts import current_counts, team_archived_at
+from ..services.einvoices import XmlNotAvailable, stored_xml
 from ..services.exports import (
     FORMATS,
     LicenceExport,
@@ -183,15 +185,26 @@ def change_team(key: str, team_key: str, *, archive: bool) -> TeamChange:
 
 def pdf_response(number: str) -> Response:
     """The stored PDF of an invoice, byte for byte as issued."""
+    return _stored_file(number, stored_pdf, PdfNotAvailable, "pdf")
+
+
+def xml_response(number: str) -> Response:
+    """The stored e-invoice XML of an invoice (only a valid one), byte for byte."""
+    return _stored_file(number, stored_xml, XmlNotAvailable, "xml")
+
+
+def _stored_file(
+    number: str, read: Callable[[Any, str], bytes], missing: type[LookupError], suffix: str
+) -> Response:
     try:
-        pdf = stored_pdf(billing().session, number)
-    except PdfNotAvailable as exc:
+        data = read(billing().session, number)
+    except missing as exc:
         abort(404, description=str(exc))
     return send_file(
-        io.BytesIO(pdf),
-        mimetype="application/pdf",
+        io.BytesIO(data),
+        mimetype=f"application/{suffix}",
         as_attachment=True,
-        download_name=f"invoice-{number}.pdf",
+        download_name=f"invoice-{number}.{suffix}",
     )
 
 

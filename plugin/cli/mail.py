@@ -121,6 +121,6 @@ def mail_status_command(
         as_json,
         lambda item: (
             f"{item.message_key:<40} {item.workspace_key:<20} {item.recipient or '-':<36} "
-            f"{item.state:<16} {item.attempts:>3}  {item.last_error or ''}"
+            f"{item.state:<16} {item.attempts:>3}  {item.problem or ''}"
         ),
     )

@@ -1,4 +1,4 @@
-"""Invoice PDFs: render the pending ones, write one out."""
+"""Invoice PDFs and e-invoice XML: render the pending ones, write one out."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from pathlib import Path
 import click
 from flask import current_app
 
+from ..einvoice import HybridRenderer, PdfaConfigError
 from ..extension import billing
-from ..pdf import PdfConfigError, PdfRenderer
+from ..pdf import PdfConfigError
+from ..services.einvoices import XmlNotAvailable, stored_xml
 from ..services.invoice_pdfs import PdfNotAvailable, render_pending, stored_pdf
 from .common import billing_cli, fail
 
@@ -36,10 +38,12 @@ def render_pending_pdfs(workers: int | None = None) -> None:
     """Render the pending PDFs with a progress bar on a terminal; exit 1 if any failed."""
     ext = billing()
     try:
-        renderer = PdfRenderer.from_config(current_app.config, workers=workers)
-    except PdfConfigError as exc:
+        renderer = HybridRenderer.from_config(current_app.config, workers=workers)
+    except (PdfConfigError, PdfaConfigError) as exc:
         raise click.ClickException(str(exc)) from None
-    with click.progressbar(length=0, label="Rendering invoice PDFs", file=sys.stderr) as bar:
+    with renderer, click.progressbar(
+        length=0, label="Rendering invoice PDFs", file=sys.stderr
+    ) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.length = total
@@ -68,6 +72,31 @@ def invoice_pdf_command(number: str, output: Path) -> None:
         data = stored_pdf(billing().session, number)
     except PdfNotAvailable as exc:
         raise click.ClickException(str(exc)) from None
+    _write_or_fail(output, data)
+
+
+@billing_cli.command("invoice-xml")
+@click.argument("number")
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="File to write the XML to.",
+)
+def invoice_xml_command(number: str, output: Path) -> None:
+    """Write the e-invoice XML (EN 16931 CII) of invoice NUMBER, byte for byte, to a file.
+
+    Only an XML that passed validation is written; invoices issued before
+    e-invoices have none.
+    """
+    try:
+        data = stored_xml(billing().session, number)
+    except XmlNotAvailable as exc:
+        raise click.ClickException(str(exc)) from None
+    _write_or_fail(output, data)
+
+
+def _write_or_fail(output: Path, data: bytes) -> None:
     try:
         _write_atomically(output, data)
     except OSError as exc:

@@ -4,6 +4,13 @@ An invoice is issued whether or not its PDF could be rendered; one without a
 PDF (``pdf_sha256 IS NULL``) is *pending* and every run of
 :func:`render_pending` tries it again.  The bytes and their sha256 are stored,
 so a download is always byte-identical to what was rendered at issue.
+
+An invoice issued with billing details (``buyer`` set) is an e-invoice: its
+document carries the :class:`~plugin.einvoice.EInvoice` under ``"einvoice"``,
+and the renderer returns a :class:`~plugin.einvoice.HybridOutcome` (the
+Factur-X PDF/A-3 and its validated XML).  When the XML fails validation the
+XML and the broken rules are stored, but no PDF: the invoice stays pending,
+is not mailed and cannot be downloaded, and the admin shows the rules.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from typing import Any, Protocol
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session, aliased
 
+from ..einvoice.hybrid import HybridOutcome
 from ..models import Invoice
+from .einvoices import einvoice_of, is_einvoice
 
 #: Invoices rendered between two commits: a crash loses at most one batch of work.
 BATCH = 100
@@ -72,17 +81,43 @@ _RECORD_FAILURE = (
     .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.pdf_sha256.is_(None))
     .values(pdf_error=bindparam("b_error"), pdf_attempts=_TABLE.c.pdf_attempts + 1)
 )
+_STORE_EINVOICE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.pdf_sha256.is_(None))
+    .values(
+        pdf=bindparam("b_pdf"),
+        pdf_sha256=bindparam("b_sha256"),
+        pdf_error=None,
+        einvoice_xml=bindparam("b_xml"),
+        einvoice_sha256=bindparam("b_xml_sha256"),
+        einvoice_status="valid",
+        einvoice_failures=None,
+    )
+)
+_RECORD_INVALID = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.pdf_sha256.is_(None))
+    .values(
+        einvoice_xml=bindparam("b_xml"),
+        einvoice_sha256=bindparam("b_xml_sha256"),
+        einvoice_status="invalid",
+        einvoice_failures=bindparam("b_failures"),
+        pdf_error=bindparam("b_error"),
+        pdf_attempts=_TABLE.c.pdf_attempts + 1,
+    )
+)
+
+Outcome = bytes | HybridOutcome | Exception
 
 
 class Renderer(Protocol):
     """What renders documents: :class:`plugin.pdf.PdfRenderer` (an adapter, so not imported here).
 
-    Each outcome is the PDF's bytes or the exception that says why it failed.
+    Each outcome is the PDF's bytes, for a document with an ``"einvoice"`` the
+    :class:`HybridOutcome`, or the exception that says why it failed.
     """
 
-    def render_many(
-        self, documents: Iterable[Mapping[str, Any]]
-    ) -> Sequence[bytes | Exception]: ...
+    def render_many(self, documents: Iterable[Mapping[str, Any]]) -> Sequence[Outcome]: ...
 
 
 class PdfNotAvailable(LookupError):
@@ -232,8 +267,7 @@ def render_pending(
     rendered, failures = 0, []
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
-        documents = [_document(row, tz) for row in chunk]
-        outcomes = renderer.render_many(documents)
+        outcomes = _render(renderer, [_document(row, tz) for row in chunk])
         stored, failed = _store(session, chunk, outcomes)
         session.commit()
         rendered += stored
@@ -243,27 +277,63 @@ def render_pending(
     return RenderSummary(rendered, tuple(failures))
 
 
-def _document(row: Row, tz: tzinfo) -> dict[str, Any]:
-    return invoice_document(
-        row, credits_number=row.credits_number, credits_issued_at=row.credits_issued_at, tz=tz
-    )
+def _document(row: Row, tz: tzinfo) -> dict[str, Any] | Exception:
+    """The template's document, with the e-invoice of an invoice issued with billing details.
+
+    Stored data that cannot be mapped (a bug, or a hand-edited row) is that
+    invoice's error, not a crash of the whole run.
+    """
+    try:
+        document = invoice_document(
+            row, credits_number=row.credits_number, credits_issued_at=row.credits_issued_at, tz=tz
+        )
+        if is_einvoice(row):
+            document["einvoice"] = einvoice_of(row, tz=tz)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        return ValueError(f"the invoice's stored data cannot be rendered: {exc!r}")
+    return document
+
+
+def _render(renderer: Renderer, documents: list[dict[str, Any] | Exception]) -> list[Outcome]:
+    """Render the documents that could be built; the others keep their error."""
+    ready = [document for document in documents if not isinstance(document, Exception)]
+    rendered = iter(renderer.render_many(ready))
+    return [document if isinstance(document, Exception) else next(rendered)
+            for document in documents]
 
 
 def _store(
-    session: Session, rows: Sequence[Row], outcomes: Sequence[bytes | Exception]
+    session: Session, rows: Sequence[Row], outcomes: Sequence[Outcome]
 ) -> tuple[int, list[RenderFailure]]:
     """Write one batch's outcomes: one UPDATE statement per kind, whatever the batch size."""
-    done, failed = [], []
+    plain, hybrid, invalid, failed = [], [], [], []
+    failures = []
     for row, outcome in zip(rows, outcomes, strict=True):
+        if isinstance(outcome, bytes) and is_einvoice(row):
+            # A plain renderer given an e-invoice: never store it as the final document.
+            outcome = TypeError("the renderer made a plain PDF for an e-invoice; "
+                                "use plugin.einvoice.HybridRenderer")
         if isinstance(outcome, bytes):
-            done.append({"b_id": row.id, "b_pdf": outcome, "b_sha256": _sha256(outcome)})
+            plain.append({"b_id": row.id, "b_pdf": outcome, "b_sha256": _sha256(outcome)})
+        elif isinstance(outcome, HybridOutcome) and outcome.pdf is not None:
+            hybrid.append({"b_id": row.id, "b_pdf": outcome.pdf, "b_sha256": _sha256(outcome.pdf),
+                           "b_xml": outcome.xml, "b_xml_sha256": _sha256(outcome.xml)})
+        elif isinstance(outcome, HybridOutcome):
+            error = f"the e-invoice failed validation: {outcome.validation.summary()}"
+            invalid.append({
+                "b_id": row.id, "b_xml": outcome.xml, "b_xml_sha256": _sha256(outcome.xml),
+                "b_failures": [f.as_dict() for f in outcome.validation.failures],
+                "b_error": error[:_ERROR_LIMIT],
+            })
+            failures.append(RenderFailure(row.number, error[:_ERROR_LIMIT]))
         else:
-            failed.append((row, str(outcome)[:_ERROR_LIMIT]))
-    if done:
-        session.execute(_STORE_PDF, done)
-    if failed:
-        session.execute(_RECORD_FAILURE, [{"b_id": row.id, "b_error": e} for row, e in failed])
-    return len(done), [RenderFailure(row.number, error) for row, error in failed]
+            failed.append({"b_id": row.id, "b_error": str(outcome)[:_ERROR_LIMIT]})
+            failures.append(RenderFailure(row.number, str(outcome)[:_ERROR_LIMIT]))
+    for statement, parameters in ((_STORE_PDF, plain), (_STORE_EINVOICE, hybrid),
+                                  (_RECORD_INVALID, invalid), (_RECORD_FAILURE, failed)):
+        if parameters:
+            session.execute(statement, parameters)
+    return len(plain) + len(hybrid), failures
 
 
 def _sha256(data: bytes) -> str:
@@ -273,10 +343,16 @@ def _sha256(data: bytes) -> str:
 def stored_pdf(session: Session, number: str) -> bytes:
     """The PDF of invoice ``number`` exactly as stored; :class:`PdfNotAvailable` otherwise."""
     row = session.execute(
-        select(Invoice.pdf, Invoice.pdf_error, Invoice.pdf_attempts).where(Invoice.number == number)
+        select(Invoice.pdf, Invoice.pdf_error, Invoice.pdf_attempts, Invoice.einvoice_status)
+        .where(Invoice.number == number)
     ).one_or_none()
     if row is None:
         raise PdfNotAvailable(f"there is no invoice numbered {number!r}")
+    if row.pdf is None and row.einvoice_status == "invalid":
+        raise PdfNotAvailable(
+            f"invoice {number} is not final: {row.pdf_error}; fix the cause and run "
+            "`flask billing render-pending`"
+        )
     if row.pdf is None:
         raise PdfNotAvailable(_not_rendered(number, row.pdf_error, row.pdf_attempts))
     return row.pdf

@@ -474,6 +474,9 @@ class InvoiceListing:
     status: str
     pdf_sha256: str | None
     credits: str | None
+    #: ``valid``, ``invalid`` (held: neither mailed nor downloadable) or ``None``.
+    einvoice_status: str | None = None
+    einvoice_failures: tuple[dict[str, str], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -490,6 +493,8 @@ class InvoiceListing:
             "status": self.status,
             "pdf_sha256": self.pdf_sha256,
             "credits": self.credits,
+            "einvoice_status": self.einvoice_status,
+            "einvoice_failures": list(self.einvoice_failures),
         }
 
 
@@ -512,6 +517,8 @@ def list_invoices(
             Invoice.tax,
             Invoice.gross,
             Invoice.pdf_sha256,
+            Invoice.einvoice_status,
+            Invoice.einvoice_failures,
             credit.number.label("credited_by"),
             original.number.label("credits"),
         )
@@ -538,6 +545,8 @@ def list_invoices(
             status="credited" if row.credited_by else "issued",
             pdf_sha256=row.pdf_sha256,
             credits=row.credits,
+            einvoice_status=row.einvoice_status,
+            einvoice_failures=tuple(row.einvoice_failures or ()),
         )
 
 

@@ -112,6 +112,8 @@ class OutgoingMail:
     data: Mapping[str, Any]
     invoice: Mapping[str, Any] | None = None
     pdf: bytes | None = None
+    #: The e-invoice XML, attached beside the PDF for XRechnung customers.
+    xml: bytes | None = None
 
 
 class Transport(Protocol):
@@ -563,6 +565,9 @@ def _load(session: Session, token: str, ids: Sequence[int]) -> list[OutgoingMail
             Invoice.gross,
             Invoice.seller,
             Invoice.pdf,
+            Invoice.buyer,
+            Invoice.einvoice_xml,
+            Invoice.einvoice_status,
         )
         .outerjoin(Invoice, Invoice.id == OutboxMail.invoice_id)
         .where(OutboxMail.id.in_(ids), OutboxMail.claim_token == token)
@@ -597,6 +602,16 @@ def _outgoing(row: Any) -> OutgoingMail:
         data=dict(row.data or {}),
         invoice=invoice,
         pdf=row.pdf if invoice else None,
+        xml=row.einvoice_xml if invoice and _wants_xml(row) else None,
+    )
+
+
+def _wants_xml(row: Any) -> bool:
+    """XRechnung customers get the XML as a file of its own (their portals read that)."""
+    return (
+        row.buyer is not None
+        and row.buyer.get("einvoice_syntax") == "xrechnung"
+        and row.einvoice_status == "valid"
     )
 
 
@@ -667,6 +682,20 @@ class Delivery:
     sent_at: datetime | None
     message_key: str
     waiting_for_pdf: bool
+    #: The rules the invoice's e-invoice broke: it is held, neither mailed nor downloadable.
+    einvoice_failures: tuple[Mapping[str, str], ...] = ()
+
+    @property
+    def einvoice_invalid(self) -> bool:
+        return bool(self.einvoice_failures)
+
+    @property
+    def problem(self) -> str | None:
+        """The last error, or why the mail is held: the broken e-invoice rules with their ids."""
+        if self.einvoice_invalid and self.status == "queued":
+            rules = "; ".join(f"{f['rule']}: {f['message']}" for f in self.einvoice_failures)
+            return f"e-invoice failed validation, not sent: {rules}"
+        return self.last_error
 
     @property
     def pending(self) -> bool:
@@ -675,7 +704,10 @@ class Delivery:
 
     @property
     def state(self) -> str:
-        """The status in words: ``waiting for PDF`` for a queued invoice mail without one."""
+        """The status in words: ``waiting for PDF`` for a queued invoice mail without one,
+        ``e-invoice invalid`` when its e-invoice failed validation."""
+        if self.waiting_for_pdf and self.einvoice_invalid:
+            return "e-invoice invalid"
         return "waiting for PDF" if self.waiting_for_pdf else self.status
 
     def as_json(self) -> dict[str, Any]:
@@ -689,6 +721,7 @@ class Delivery:
             "recipient": self.recipient,
             "status": self.status,
             "waiting_for_pdf": self.waiting_for_pdf,
+            "einvoice_failures": [dict(f) for f in self.einvoice_failures],
             "attempts": self.attempts,
             "last_error": self.last_error,
             "next_attempt_at": iso(self.next_attempt_at) if self.status == "queued" else None,
@@ -741,6 +774,8 @@ def _delivery_query() -> Any:
             OutboxMail.sent_at,
             OutboxMail.message_key,
             case((waiting, True), else_=False).label("waiting_for_pdf"),
+            Invoice.einvoice_status,
+            Invoice.einvoice_failures,
         )
         .join(Workspace, Workspace.id == OutboxMail.workspace_id)
         .outerjoin(Invoice, Invoice.id == OutboxMail.invoice_id)
@@ -749,8 +784,14 @@ def _delivery_query() -> Any:
 
 def _delivery(row: Any) -> Delivery:
     """A row of :func:`_delivery_query` (extra columns, if any, left out) as a :class:`Delivery`."""
-    fields = {name: row._mapping[name] for name in Delivery.__dataclass_fields__}
-    return Delivery(**{**fields, "waiting_for_pdf": bool(row.waiting_for_pdf)})
+    fields = {
+        name: row._mapping[name] for name in Delivery.__dataclass_fields__
+        if name != "einvoice_failures"
+    }
+    failures = tuple(row.einvoice_failures or ()) if row.einvoice_status == "invalid" else ()
+    return Delivery(
+        **{**fields, "waiting_for_pdf": bool(row.waiting_for_pdf)}, einvoice_failures=failures
+    )
 
 
 def deliveries(

@@ -1,0 +1,68 @@
+"""The invoice renderer that makes e-invoices: wkhtmltopdf, then the hybrid step.
+
+A document with an ``"einvoice"`` (see :mod:`plugin.services.invoice_pdfs`)
+comes back as a :class:`~plugin.einvoice.hybrid.HybridOutcome`; one without
+(an invoice issued before e-invoices) as the plain PDF, exactly as before.
+Both run in :class:`~plugin.pdf.PdfRenderer`'s worker threads, so Ghostscript
+runs in parallel too; only the XML validation is serialised (see
+:mod:`plugin.einvoice.validation`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..pdf import PdfRenderer, PdfRenderError
+from .embed import EmbedError
+from .hybrid import HybridOutcome, make_hybrid
+from .pdfa import PdfaConverter, PdfaError, WarmStarts
+
+
+@dataclass(frozen=True)
+class HybridRenderer(PdfRenderer):
+    """Use it as a context manager (or call :meth:`close`): it keeps one Ghostscript
+    per worker started ahead (:class:`~plugin.einvoice.pdfa.WarmStarts`)."""
+
+    converter: PdfaConverter | None = None
+    warm: WarmStarts | None = field(default=None, init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.converter is None:
+            raise TypeError("HybridRenderer needs a PdfaConverter")
+        object.__setattr__(self, "warm", WarmStarts(self.converter, spares=self.workers))
+
+    def close(self) -> None:
+        """End the Ghostscript processes waiting for work."""
+        if self.warm is not None:
+            self.warm.close()
+
+    def __enter__(self) -> HybridRenderer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, workers: int | None = None
+    ) -> HybridRenderer:
+        """wkhtmltopdf and Ghostscript as the app's config asks (BILLING_PDF_*, BILLING_PDFA_*)."""
+        base = PdfRenderer.from_config(config, workers=workers)
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(PdfRenderer)
+                  if f.init}
+        return cls(**fields, converter=PdfaConverter.from_config(config))
+
+    def render_or_error(self, document: Mapping[str, Any]) -> bytes | HybridOutcome | Exception:
+        """The plain PDF, the hybrid outcome, or the error; one bad document stops nothing."""
+        converter: WarmStarts = self.warm  # type: ignore[assignment]  # see __post_init__
+        invoice = document.get("einvoice")
+        try:
+            if invoice is None:
+                return self.render(document)
+            return make_hybrid(converter, lambda: self.render(document), invoice)
+        except (PdfRenderError, PdfaError, EmbedError) as exc:
+            return exc
