@@ -91,10 +91,12 @@ def test_support_may_archive_but_accounting_may_not(client, session):
     page = client.get("/admin/billing_teams/").get_data(as_text=True)
     assert "Archive all" not in page
     team_id = session.scalar(select(Team.id).where(Team.key == "dispatch"))
-    client.post(
+    refused = client.post(
         "/admin/billing_teams/action/",
         data={"csrf_token": token, "action": "archive", "rowid": [str(team_id)]},
     )
+    assert refused.status_code == 403
+    assert "Not allowed" in refused.get_data(as_text=True)
     assert archived_keys(session) == {"legacy", "fleet"}
 
 
