@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app examples.backoffice:create_app
 DEMO_SCALE ?= tiny
 
-.PHONY: demo test lint system-deps venv demo-data clean bench
+.PHONY: demo test lint system-deps venv demo-data clean bench load
 
 # Debian packages: installed only when a command they provide is missing.
 system-deps:
@@ -63,3 +63,14 @@ SCALE ?= large
 
 bench: system-deps venv
 	$(BIN)/python -m bench --scale $(SCALE)
+
+# Load test (issue 14): the back-office under gunicorn on a throw-away PostgreSQL at the
+# benchmarks' scale, 50 locust users, a month close, a purge and a mailbox change meanwhile;
+# writes the "load" key of bench/results.json (docs/benchmarks.md). `make load SCALE=small`
+# takes about two minutes.
+$(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev,load]'
+	touch $@
+
+load: system-deps venv $(VENV)/.installed-load
+	$(BIN)/python -m bench.load --scale $(SCALE)
