@@ -58,7 +58,8 @@ clean:
 
 # Benchmarks (issue 7; not part of `make test`): the plugin against its baselines on
 # SQLite and on a throw-away PostgreSQL; prints the table, writes bench/results.json.
-# `make bench SCALE=small` finishes in under three minutes.
+# `make bench SCALE=small` takes a few minutes on an idle machine; on a busy one the
+# harness adds pairs until each ratio's spread is known (at most 4x the runs, ~10 min).
 SCALE ?= large
 
 bench: system-deps venv
