@@ -109,3 +109,23 @@ def dispose(app: Flask) -> None:
     """Close the app's pooled connections (PostgreSQL cannot copy a database in use)."""
     with app.app_context():
         app.extensions["sqlalchemy"].engine.dispose()
+
+
+def load_app() -> Flask:
+    """The back-office that ``make load`` serves under gunicorn (and its CLI runs on).
+
+    The database comes from ``LOAD_DATABASE_URL``; every request acts as an
+    admin with accounting rights (the roles a back-office login would give),
+    so the load test needs no login and works whatever the demo's role switch
+    does with an anonymous session.
+    """
+    import os
+
+    return create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": os.environ["LOAD_DATABASE_URL"],
+            "BILLING_RULES_PATH": str(RULES_PATH),
+            "BILLING_CURRENT_ROLES": lambda: {"admin", "accounting"},
+            "BILLING_CURRENT_ACTOR": lambda: "load",
+        }
+    )

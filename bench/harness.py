@@ -4,11 +4,20 @@ A measurement runs the plugin and its baseline alternately in the same
 process (``interleaved``), so a noisy neighbour on a shared machine slows
 both alike, and reports :class:`Figure` objects: one value, its target, and
 the plugin's and baseline's medians that it was computed from.
+
+A ratio is the median of the per-pair ratios (run *i* of the plugin against
+run *i* of its baseline, taken back to back), reported with its spread, the
+interquartile range of those ratios relative to their median
+(:class:`Ratio`).  ``interleaved`` keeps adding pairs until that spread is
+below :data:`SPREAD_GOAL` (or ``max_runs`` is reached), and times each unit
+as several calls when one call is too short to measure (:data:`MIN_UNIT`).
+docs/benchmarks.md describes this API for new figure modules.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -36,6 +45,14 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 
 
+#: Stop adding pairs once every ratio's relative interquartile range is below this.
+SPREAD_GOAL = 0.05
+#: A timed unit shorter than this (seconds) repeats the call until it is this long.
+MIN_UNIT = 0.25
+#: ``interleaved`` runs at most this many times ``runs`` pairs.
+MAX_RUNS_FACTOR = 4
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -49,33 +66,89 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 @dataclass
 class Timings:
-    """Seconds of each run, and the last result (for the agreement checks)."""
+    """Seconds of each run (per call), and the last result (for the agreement checks)."""
 
     seconds: list[float] = field(default_factory=list)
     result: Any = None
+    #: Calls per timed unit (``seconds`` holds the unit's time divided by it).
+    repeat: int = 1
 
     @property
     def median(self) -> float:
         return statistics.median(self.seconds)
 
 
+@dataclass(frozen=True)
+class Ratio:
+    """The median of per-pair ratios and their quartiles; ``spread`` is (q3 - q1) / median."""
+
+    median: float
+    q1: float
+    q3: float
+    pairs: int
+
+    @classmethod
+    def of(cls, numerators: list[float], denominators: list[float]) -> Ratio:
+        """Pair run *i* with run *i*: the ratio of each pair, then their median and quartiles."""
+        ratios = [n / d for n, d in zip(numerators, denominators, strict=True)]
+        if len(ratios) == 1:
+            return cls(ratios[0], ratios[0], ratios[0], 1)
+        q1, median, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+        return cls(median, q1, q3, len(ratios))
+
+    @property
+    def spread(self) -> float:
+        return (self.q3 - self.q1) / self.median
+
+
+def ratio(times: dict[str, Timings], numerator: str, denominator: str) -> Ratio:
+    """The per-pair ratio of two contenders of one :func:`interleaved` call."""
+    return Ratio.of(times[numerator].seconds, times[denominator].seconds)
+
+
 def interleaved(
-    contenders: dict[str, Callable[[], Any]], runs: int, warmup: int = 1
+    contenders: dict[str, Callable[[], Any]],
+    runs: int,
+    warmup: int = 1,
+    *,
+    max_runs: int | None = None,
+    min_unit: float | None = None,
 ) -> dict[str, Timings]:
-    """Run each contender ``warmup`` times untimed, then ``runs`` times, taking turns.
+    """Run each contender ``warmup`` times untimed, then at least ``runs`` times, taking turns.
 
     The order of the turn alternates, so neither side always runs on a cache
-    the other one just warmed.
+    the other one just warmed.  With two or more contenders, pairs are added
+    (up to ``max_runs``, default ``MAX_RUNS_FACTOR * runs``) until the ratio
+    of the first contender to each other one has a spread below
+    :data:`SPREAD_GOAL`.  A call shorter than ``min_unit`` (default
+    :data:`MIN_UNIT`) is timed as a unit of several calls, the same number for
+    every contender; ``seconds`` are per call either way.
     """
     names = list(contenders)
     out = {name: Timings() for name in names}
-    for _ in range(warmup):
+    first: dict[str, float] = {}
+    for _ in range(max(warmup, 1)):
         for name in names:
+            first[name], out[name].result = timed(contenders[name])
+    unit = MIN_UNIT if min_unit is None else min_unit
+    repeat = max(1, math.ceil(unit / max(min(first.values()), 1e-6)))
+    limit = max(runs, max_runs if max_runs is not None else MAX_RUNS_FACTOR * runs)
+
+    def once(name: str) -> None:
+        start = time.perf_counter()
+        for _ in range(repeat):
             out[name].result = contenders[name]()
-    for run in range(runs):
+        out[name].seconds.append((time.perf_counter() - start) / repeat)
+        out[name].repeat = repeat
+
+    def settled() -> bool:
+        return all(ratio(out, names[0], other).spread < SPREAD_GOAL for other in names[1:])
+
+    run = 0
+    while run < runs or (run < limit and len(names) > 1 and not settled()):
         for name in names if run % 2 == 0 else names[::-1]:
-            seconds, out[name].result = timed(contenders[name])
-            out[name].seconds.append(seconds)
+            once(name)
+        run += 1
     return out
 
 
@@ -102,6 +175,14 @@ class Figure:
     plugin: str = ""
     baseline: str = ""
     unit: str = "×"
+    #: The ratio's relative interquartile range over ``pairs`` per-pair ratios (None: no ratio).
+    spread: float | None = None
+    pairs: int = 0
+
+    @classmethod
+    def of_ratio(cls, label: str, db: str, found: Ratio, **fields: Any) -> Figure:
+        """A ratio figure: the median per-pair ratio, with its spread."""
+        return cls(label, db, found.median, spread=found.spread, pairs=found.pairs, **fields)
 
     @property
     def target(self) -> str:
@@ -127,12 +208,16 @@ class Figure:
 
 def table(figures: Iterable[Figure]) -> str:
     """The figures as a Markdown table (what the README shows)."""
-    header = ("figure", "db", "plugin (median)", "baseline (median)", "value", "target", "met")
+    header = (
+        "figure", "db", "plugin (median)", "baseline (median)", "value", "spread (IQR)",
+        "target", "met",
+    )  # fmt: skip
     rows = [header, tuple("---" for _ in header)]
     for f in figures:
         met = {True: "yes", False: "**no**", None: ""}[f.met]
         name = f"`{f.key}`: {f.label}" if f.key else f.label
-        rows.append((name, f.db, f.plugin, f.baseline, f.shown(), f.target, met))
+        spread = "" if f.spread is None else f"{f.spread * 100:.1f} % ({f.pairs} pairs)"
+        rows.append((name, f.db, f.plugin, f.baseline, f.shown(), spread, f.target, met))
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
@@ -164,13 +249,16 @@ def write_results(
     """results.json: each issue key with one value per database (or one value).
 
     ``merge``: keep the figures of the previous file that this run did not measure.
+    What other commands write into the same file (``make load``) always stays.
     """
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     results: dict[str, Any] = {}
+    spreads: dict[str, Any] = {}
     kept: list[dict[str, Any]] = []
-    if merge and path.exists():
-        previous = json.loads(path.read_text(encoding="utf-8"))
+    if merge and previous:
         measured = {(f.key, f.db) if f.key else f.label for f in figures}
         results = {key: previous[key] for key in TARGETS if key in previous}
+        spreads = dict(previous.get("spreads", {}))
         kept = [
             d for d in previous.get("details", ())
             if ((d["key"], d["db"]) if d.get("key") else d["label"]) not in measured
@@ -181,12 +269,18 @@ def write_results(
             continue
         if f.db == "-":
             results[f.key] = round(f.value, 3)
+            if f.spread is not None:
+                spreads[f.key] = round(f.spread, 4)
         else:
             results.setdefault(f.key, {})[f.db] = round(f.value, 3)
+            if f.spread is not None:
+                spreads.setdefault(f.key, {})[f.db] = round(f.spread, 4)
     document = {
         **{key: results[key] for key in TARGETS if key in results},
         "targets": {key: f"{op} {bound:g}" for key, (op, bound) in TARGETS.items() if op},
+        "spreads": {key: spreads[key] for key in TARGETS if key in spreads},
         "meta": meta,
         "details": kept + [{**asdict(f), "target": f.target, "met": f.met} for f in figures],
+        **{key: value for key, value in previous.items() if key == "load"},
     }
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -13,7 +13,7 @@ from plugin.services.quotes import MonthWindow
 
 from . import sql
 from .databases import RULES, Scale
-from .harness import Figure, check, interleaved, seconds
+from .harness import Figure, check, interleaved, ratio, seconds
 
 
 def run(data, scale: Scale, now: datetime, runs: int) -> list[Figure]:
@@ -35,10 +35,10 @@ def run(data, scale: Scale, now: datetime, runs: int) -> list[Figure]:
     check(times["plugin"].result == times["sql"].result, f"licence counts of {month}")
     check(len(teams) > 0 and len(users) > 0, "nothing billed")
     return [
-        Figure(
+        Figure.of_ratio(
             f"licences of {month}, {len(teams) + len(users):,} counts, vs hand-written SQL",
             data.name,
-            times["plugin"].median / times["sql"].median,
+            ratio(times, "plugin", "sql"),
             key="licences_vs_sql",
             plugin=seconds(times["plugin"].median),
             baseline=seconds(times["sql"].median),

@@ -19,7 +19,7 @@ from plugin.services.invoicing import close_month
 from plugin.services.periods import Month
 
 from .databases import RULES, Scale
-from .harness import Figure, check, interleaved, seconds
+from .harness import Figure, check, interleaved, ratio, seconds
 
 #: The environment the plugin runs wkhtmltopdf in (reproducible output); it changes
 #: wkhtmltopdf's own speed, so the bare baseline gets it too and the ratio is the
@@ -92,6 +92,7 @@ def run(data, scale: Scale, now: datetime, runs: int) -> list[Figure]:
             "parallel": lambda: parallel.render_many(documents),
         },
         max(3, runs // 2),
+        max_runs=runs,
     )
     check(
         batch["sequential"].result == batch["parallel"].result,
@@ -100,26 +101,26 @@ def run(data, scale: Scale, now: datetime, runs: int) -> list[Figure]:
     check(all(isinstance(pdf, bytes) for pdf in batch["parallel"].result), "a PDF failed")
     plugin, n = one["plugin"].median, len(documents)
     return [
-        Figure(
+        Figure.of_ratio(
             "one invoice PDF vs bare wkhtmltopdf, same options and HTML",
             "-",
-            plugin / one["bare"].median,
+            ratio(one, "plugin", "bare"),
             key="pdf_vs_wkhtmltopdf",
             plugin=seconds(plugin),
             baseline=seconds(one["bare"].median),
         ),
-        Figure(
+        Figure.of_ratio(
             "one invoice PDF vs pdfkit.from_string, default options",
             "-",
-            plugin / one["naive"].median,
+            ratio(one, "plugin", "naive"),
             key="pdf_vs_naive_pdfkit",
             plugin=seconds(plugin),
             baseline=seconds(one["naive"].median),
         ),
-        Figure(
+        Figure.of_ratio(
             f"{n} invoice PDFs, {workers} workers vs 1 (per invoice)",
             "-",
-            batch["sequential"].median / batch["parallel"].median,
+            ratio(batch, "sequential", "parallel"),
             key="pdf_parallel_speedup",
             plugin=seconds(batch["parallel"].median / n),
             baseline=seconds(batch["sequential"].median / n),

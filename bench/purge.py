@@ -15,7 +15,7 @@ from plugin.services.purge import preview_purge, purge_inactive
 
 from . import sql
 from .databases import Scale
-from .harness import Figure, check, seconds, timed
+from .harness import MAX_RUNS_FACTOR, SPREAD_GOAL, Figure, Ratio, check, seconds, timed
 from .workspaces import PURGE_KEY
 
 
@@ -62,8 +62,14 @@ def _once(data, side: str, at: datetime) -> tuple[float, float, tuple]:
 def run(data, scale: Scale, now: datetime, runs: int) -> list[Figure]:
     times: dict[str, list[float]] = {"plugin": [], "sql": []}
     previews, outcomes = [], set()
-    for number in range(runs):
-        for side in ("plugin", "sql") if number % 2 == 0 else ("sql", "plugin"):
+    number = 0
+    # Pairs as interleaved() adds them: at least ``runs``, more until the spread is known.
+    while number < runs or (
+        number < MAX_RUNS_FACTOR * runs
+        and Ratio.of(times["plugin"], times["sql"]).spread >= SPREAD_GOAL
+    ):
+        number += 1
+        for side in ("plugin", "sql") if number % 2 else ("sql", "plugin"):
             elapsed, preview, outcome = _once(data, side, now)
             times[side].append(elapsed)
             previews += [preview] if side == "plugin" else []
@@ -73,10 +79,10 @@ def run(data, scale: Scale, now: datetime, runs: int) -> list[Figure]:
     check(removed == scale.purge, f"{removed} members removed, {scale.purge} expected")
     plugin, baseline = statistics.median(times["plugin"]), statistics.median(times["sql"])
     return [
-        Figure(
+        Figure.of_ratio(
             f"purge of {removed:,} inactive members ({PURGE_KEY}) vs raw SQL",
             data.name,
-            plugin / baseline,
+            Ratio.of(times["plugin"], times["sql"]),
             key="purge_vs_sql",
             plugin=seconds(plugin),
             baseline=seconds(baseline),
