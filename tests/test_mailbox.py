@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -173,3 +175,37 @@ def test_a_change_before_the_close_redirects_the_next_invoice_not_earlier_ones(
     assert by_id[f"<invoice-{september}@{DOMAIN}>"] == (OLD,)
     assert by_id[f"<invoice-{october}@{DOMAIN}>"] == (NEW,)
     assert len(server.received) == 4 + 2  # two invoices per month, two notices
+
+
+@pytest.mark.parametrize(("address", "message"), HOSTILE)
+def test_the_import_refuses_the_same_addresses_with_the_same_message(
+    cli, session, tmp_path, address, message
+):
+    before = snapshot(session)
+    document = {
+        "workspaces": [
+            {"key": "acme", "name": "Acme", "created": "2022-05-10", "invoice_mailbox": address}
+        ]
+    }
+    path = tmp_path / "import.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    result = cli("import", str(path))
+    assert result.exit_code == 1
+    assert "workspaces[0].invoice_mailbox:" in result.output
+    assert message in result.output
+    session.expire_all()
+    assert snapshot(session) == before
+
+
+def test_the_import_stores_a_mailbox_as_set_mailbox_does(cli, session, tmp_path):
+    path = tmp_path / "import.yaml"
+    path.write_text(
+        "workspaces:\n"
+        "  - {key: books, name: Books, created: 2022-05-10,"
+        " invoice_mailbox: invoices@BÜCHER.example}\n",
+        encoding="utf-8",
+    )
+    result = cli("import", str(path))
+    assert result.exit_code == 0, result.output
+    stored = session.scalar(select(Workspace.invoice_mailbox).where(Workspace.key == "books"))
+    assert stored == validate_mailbox("invoices@BÜCHER.example") == "invoices@xn--bcher-kva.example"

@@ -22,6 +22,7 @@ from ..models import VARIANTS
 from ..yamldoc import format_path
 from .billing_details import FIELDS, BillingDetailsError, from_input, validate_details
 from .common import start_of_day
+from .mailbox import MailboxError, validate_mailbox
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 KEY_ERROR = "must be 1-63 lower-case letters, digits or '-', not starting with '-'"
@@ -71,6 +72,16 @@ class Email(fields.Field):
             return normalise_email(value)
         except EmailNotValidError as exc:
             raise ValidationError(f"Not a valid e-mail address: {exc}") from exc
+
+
+class Mailbox(fields.Field):
+    """An invoice mailbox, checked and normalised exactly as ``set-mailbox`` and the admin do."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        try:
+            return validate_mailbox(value)
+        except MailboxError as exc:
+            raise ValidationError(str(exc)) from exc
 
 
 def normalise_email(value: str) -> str:
@@ -188,7 +199,7 @@ class WorkspaceSchema(StrictSchema):
     contract_variant = fields.String(
         load_default=None, allow_none=True, validate=validate.OneOf(VARIANTS)
     )
-    invoice_mailbox = Email(load_default=None, allow_none=True)
+    invoice_mailbox = Mailbox(load_default=None, allow_none=True)
     billing_details = BillingDetailsField(load_default=None)
     owners = fields.List(Email(), load_default=None)
     members = fields.List(fields.Nested(MemberSchema), load_default=list)
