@@ -213,8 +213,9 @@ def test_the_september_leave_reimport_is_refused_and_changes_nothing(
     assert changed != DEMO.read_text(encoding="utf-8")
     result = demo_cli("import", write(tmp_path, changed))
     assert result.exit_code == 1
+    line = DEMO.read_text(encoding="utf-8").splitlines(keepends=True).index(SEPTEMBER_LEAVE[0]) + 1
     assert (
-        "import.yaml: line 21: workspaces[0].teams[0].members[2]: workspace acme: ending the "
+        f"import.yaml: line {line}: workspaces[0].teams[0].members[2]: workspace acme: ending the "
         "membership of chris@consulting.example in team acme/sales "
         "(joined 2023-02-01T00:00:00+01:00) at 2026-09-15T00:00:00+02:00 would change history "
         "at or before 2026-10-31T23:00:00+00:00, the end of 2026-10, which invoice "
