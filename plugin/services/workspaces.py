@@ -40,7 +40,7 @@ def create_workspace(
 ) -> WorkspaceRow:
     """Create workspace ``key`` named ``name``, created at ``at`` (now).
 
-    Its billing variant follows from the creation instant (DESIGN.md §3).
+    Its billing variant follows from the creation instant.
     Refuses a bad or taken key (:class:`~.errors.Conflict`, field ``key``).
     """
     key = validate_key(key, what="workspace key")
