@@ -12,6 +12,43 @@ from plugin.einvoice import HybridOutcome, build_cii, validate
 from plugin.models import Base
 
 
+#: Characters no stored text may hold (:func:`plugin.validators.characters`), each with how
+#: a refusal names it.  Every path that stores text is fed these: the import file (YAML and
+#: JSON), the API, the CLI, the admin forms, the rules file.
+HOSTILE_CHARACTERS = [
+    ("\x00", "the control character U+0000"),
+    ("\x07", "the control character U+0007"),
+    ("\x1b", "the control character U+001B"),
+    ("\x7f", "the control character U+007F"),
+    ("\x85", "a line break (U+0085)"),
+    ("\x9b", "the control character U+009B"),
+    ("\u202e", "the bidirectional control U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+    ("\u2066", "the bidirectional control U+2066 (LEFT-TO-RIGHT ISOLATE)"),
+    ("\u2028", "a line break (U+2028)"),
+    ("\n", "a line break (U+000A)"),
+    ("\r", "a line break (U+000D)"),
+    ("\t", "a tab (U+0009)"),
+]
+#: What must pass wherever text is stored: umlauts, emoji, CJK, right-to-left scripts.
+HARMLESS_TEXTS = [
+    "Müller & Söhne GmbH",
+    "Kaffee ☕ und Kuchen 🚀",
+    "東京支社 株式会社",
+    "شركة المثال للبرمجيات",
+    "חברת הדוגמה בע״מ",
+]
+
+
+def hostile(text: str, character: str) -> str:
+    """``text`` with ``character`` as its third character (refusals say "at character 3")."""
+    return text[:2] + character + text[2:]
+
+
+def refusal(description: str) -> str:
+    """What a refusal of :func:`hostile` text says, wherever it is given."""
+    return f"contains {description} at character 3"
+
+
 def snapshot(session: Session) -> dict[str, list[tuple]]:
     """Every row of every plugin table, to prove that something changed nothing."""
     rows = {}

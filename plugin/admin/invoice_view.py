@@ -24,7 +24,10 @@ from .workspace_page import pdf_response, xml_response
 
 
 class CreditNoteForm(FlaskForm):
-    reason = TextAreaField("Reason (printed on the credit note)", [DataRequired(), Length(max=500)])
+    # Generous: the service says what is wrong with an over-long reason.
+    reason = TextAreaField(
+        "Reason (printed on the credit note)", [DataRequired(), Length(max=5000)]
+    )
 
 
 def _licences(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
@@ -209,7 +212,10 @@ class InvoiceView(BillingModelView):
                 )
             except InvoicingError as exc:
                 ext.session.rollback()
-                flash(str(exc), "error")
+                if exc.field == "reason":
+                    form.reason.errors = [*form.reason.errors, str(exc)]
+                else:
+                    flash(str(exc), "error")
             else:
                 ext.session.commit()
                 flash(f"Credit note {note.number} issued for {number}.", "success")

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, aliased
 
-from .. import wording
+from .. import validators, wording
 from ..models import Invoice
 from ..rules import NoPriceError, PricingRules
 from ..rules.pricing import Quote, Totals, with_tax_rate
@@ -36,7 +36,14 @@ from .rules_versions import record_rules_version
 
 
 class InvoicingError(Exception):
-    """A month close or credit note that cannot be done; nothing was written."""
+    """A month close or credit note that cannot be done; nothing was written.
+
+    ``field`` names the input at fault where there is one (``reason``).
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -374,6 +381,10 @@ def _negated(value: str) -> str:
     return str(-Decimal(value))
 
 
+#: How long a credit note's reason may be (the admin form's limit too).
+REASON_MAX = 500
+
+
 def issue_credit_note(
     session: Session,
     rules: PricingRules,
@@ -386,11 +397,16 @@ def issue_credit_note(
     """Credit invoice ``number`` in full: a credit note with negative amounts.
 
     The credit note takes its own number from the same gap-free sequence; the
-    unique reference to the original makes a second credit impossible.
+    unique reference to the original makes a second credit impossible.  The
+    reason is printed on it: :func:`plugin.validators.text_block`, up to
+    :data:`REASON_MAX` characters on one or more lines.
     """
-    reason = reason.strip()
-    if not reason:
-        raise InvoicingError("a credit note needs a reason")
+    if isinstance(reason, str) and not reason.strip():
+        raise InvoicingError("a credit note needs a reason", field="reason")
+    try:
+        reason = validators.text_block(reason, max_length=REASON_MAX)
+    except validators.InvalidValue as exc:
+        raise InvoicingError(f"the reason {exc}", field="reason") from None
     year = now.astimezone(rules.zoneinfo).year
     lock_numbering(session, year)
     original = session.scalar(select(Invoice).where(Invoice.number == number))
