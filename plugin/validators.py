@@ -127,12 +127,7 @@ def text_line(value: object, *, max_length: int = 200) -> str:
     """One line of printable text, stripped; refused: :func:`characters`, empty, too long."""
     if not isinstance(value, str):
         raise InvalidValue("must be text")
-    text = characters(value).strip()
-    if not text:
-        raise InvalidValue("must not be empty")
-    if len(text) > max_length:
-        raise InvalidValue(f"must be at most {max_length} characters long, not {len(text)}")
-    return text
+    return _bounded(characters(value).strip(), max_length)
 
 
 def person_name(value: object) -> str:
@@ -147,7 +142,10 @@ def text_block(value: object, *, max_length: int = 500) -> str:
     if not isinstance(value, str):
         raise InvalidValue("must be text")
     text = characters(value.replace("\r\n", "\n").replace("\r", "\n"), line_breaks=True)
-    text = text.strip()
+    return _bounded(text.strip(), max_length)
+
+
+def _bounded(text: str, max_length: int) -> str:
     if not text:
         raise InvalidValue("must not be empty")
     if len(text) > max_length:

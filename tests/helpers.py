@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from plugin.einvoice import HybridOutcome, build_cii, validate
 from plugin.models import Base
 
-
 #: Characters no stored text may hold (:func:`plugin.validators.characters`), each with how
 #: a refusal names it.  Every path that stores text is fed these: the import file (YAML and
 #: JSON), the API, the CLI, the admin forms, the rules file.

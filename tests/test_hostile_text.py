@@ -31,7 +31,7 @@ from plugin.services.invoicing import InvoicingError, issue_credit_note
 from plugin.services.mailbox import MailboxError, change_mailbox, workspace_id_for
 from plugin.services.periods import Month
 from plugin.types import utcnow
-from tests.conftest import RULES_PATH, make_app
+from tests import test_admin_rules
 from tests.helpers import HARMLESS_TEXTS, HOSTILE_CHARACTERS, hostile, refusal, snapshot
 from tests.rules.conftest import BASE
 from tests.test_admin_lists import csrf
@@ -46,6 +46,10 @@ CHARACTERS = [
 ]
 ACTOR = "hostile-text-test"
 DORA = "dora@mueller-soehne.example"
+
+
+#: The app on a copy of the rules, which the rules editor may save into.
+app, rules_file = test_admin_rules.app, test_admin_rules.rules_file
 
 
 @pytest.fixture
@@ -260,6 +264,18 @@ def test_the_api_refuses_every_hostile_text_naming_the_argument(demo_cli, sessio
     assert snapshot(session) == before
 
 
+def assert_harmless_names(session) -> None:
+    """Workspaces ws0, ws1 … and their team ``team`` are called :data:`HARMLESS_TEXTS`."""
+    session.expire_all()
+    keys = [f"ws{index}" for index in range(len(HARMLESS_TEXTS))]
+    assert session.scalars(
+        select(Workspace.name).where(Workspace.key.in_(keys)).order_by(Workspace.key)
+    ).all() == HARMLESS_TEXTS
+    assert session.scalars(
+        select(Team.name).join(Workspace).where(Workspace.key.in_(keys)).order_by(Workspace.key)
+    ).all() == HARMLESS_TEXTS
+
+
 def test_the_api_stores_harmless_texts_as_given(demo_cli, session):
     for index, name in enumerate(HARMLESS_TEXTS):
         api.create_workspace(
@@ -269,19 +285,12 @@ def test_the_api_stores_harmless_texts_as_given(demo_cli, session):
         api.create_team(workspace=f"ws{index}", key="team", name=name, actor=ACTOR)
         set_billing_details(session, f"ws{index}", {"legal_name": name}, actor=ACTOR)
         session.commit()
-    session.expire_all()
-    keys = [f"ws{index}" for index in range(len(HARMLESS_TEXTS))]
-    assert session.scalars(
-        select(Workspace.name).where(Workspace.key.in_(keys)).order_by(Workspace.key)
-    ).all() == HARMLESS_TEXTS
-    assert session.scalars(
-        select(Team.name).join(Workspace).where(Workspace.key.in_(keys)).order_by(Workspace.key)
-    ).all() == HARMLESS_TEXTS
+    assert_harmless_names(session)
     assert session.scalars(
         select(Person.name).where(Person.email.like("p_@example.com")).order_by(Person.email)
     ).all() == HARMLESS_TEXTS
     assert session.scalars(
-        select(BillingDetails.legal_name).join(Workspace).where(Workspace.key.in_(keys))
+        select(BillingDetails.legal_name).join(Workspace).where(Workspace.key.like("ws_"))
         .order_by(Workspace.key)
     ).all() == HARMLESS_TEXTS
 
@@ -349,24 +358,6 @@ def test_a_credit_note_reason_may_have_several_lines(demo_cli, app, session):
 
 
 # The admin forms ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def rules_file(tmp_path):
-    """A copy of the rules for the editor to save into (the repository's is never written)."""
-    path = tmp_path / "rules" / "pricing_rules.yaml"
-    path.parent.mkdir()
-    shutil.copyfile(RULES_PATH, path)
-    return path
-
-
-@pytest.fixture
-def app(database_url, rules_file):
-    app = make_app(database_url, BILLING_RULES_PATH=str(rules_file))
-    with app.app_context():
-        yield app
-        app.extensions["sqlalchemy"].session.remove()
-        app.extensions["sqlalchemy"].engine.dispose()
 
 
 def as_role(client, role: str):
@@ -488,14 +479,7 @@ def test_the_admin_forms_store_harmless_texts_as_given(app, demo_cli, session):
             data={"csrf_token": token, "key": "team", "name": name},
         )
         assert response.status_code == 302
-    session.expire_all()
-    keys = [f"ws{index}" for index in range(len(HARMLESS_TEXTS))]
-    assert session.scalars(
-        select(Workspace.name).where(Workspace.key.in_(keys)).order_by(Workspace.key)
-    ).all() == HARMLESS_TEXTS
-    assert session.scalars(
-        select(Team.name).join(Workspace).where(Workspace.key.in_(keys)).order_by(Workspace.key)
-    ).all() == HARMLESS_TEXTS
+    assert_harmless_names(session)
 
 
 # The rules file ----------------------------------------------------------------------
