@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from plugin.einvoice import HybridRenderer
 from plugin.pdf import PdfRenderer
 from plugin.services.invoice_pdfs import render_pending
 from plugin.services.invoicing import close_month
@@ -25,6 +26,12 @@ from .harness import Figure, check, seconds, timed
 
 def plain_renderer(session: Session) -> PdfRenderer:
     return PdfRenderer.from_config({})
+
+
+def einvoice_renderer(session: Session) -> HybridRenderer:
+    """What ``flask billing close-month`` renders with: invoices with billing details are
+    e-invoices, which the plain renderer refuses."""
+    return HybridRenderer.from_config({})
 
 
 class StatementClock:
@@ -94,7 +101,7 @@ def once_with_holders(
 
 def run(data, scale: Scale, now: datetime, runs: int) -> list[Figure]:
     month = Month.of(now, RULES.zoneinfo).previous()
-    results = [once_with_holders(data, month, now) for _ in range(runs)]
+    results = [once_with_holders(data, month, now, einvoice_renderer) for _ in range(runs)]
     issued = {count for _, _, count, _ in results}
     check(len(issued) == 1, f"runs issued different numbers of invoices: {issued}")
     count = issued.pop()
