@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from plugin import api
 from plugin.models import AuditEntry, ClosedPeriod, Invoice, InvoiceHolder, Workspace
 from plugin.services.exports import export_licence_holders, licence_holders
 from plugin.services.periods import Month
 from plugin.types import utcnow
-from tests.conftest import REPOSITORY, RULES_PATH
-from tests.helpers import snapshot
+from tests.conftest import RULES_PATH
+from tests.helpers import closes_at_once, snapshot
 from tests.test_admin_lists import csrf
 
 OCTOBER = Month(2026, 10)
@@ -60,6 +60,14 @@ workspaces:
 BEN = "{email: ben@hafen.example, name: Ben Kai, joined: 2022-01-10}"
 SEPTEMBER_LEAVE = DATA.replace(BEN, BEN[:-1] + ", left: 2026-09-15}")
 BEN_LINE = DATA.splitlines().index("          - " + BEN) + 1
+SEPT_15 = datetime(2026, 9, 15, tzinfo=ZoneInfo("Europe/Berlin"))
+BEN_LEAVES_15_SEPTEMBER = {
+    "workspace": "hafen",
+    "team": "sales",
+    "email": "ben@hafen.example",
+    "actor": ACTOR,
+    "at": SEPT_15,
+}
 
 
 @pytest.fixture
@@ -125,6 +133,16 @@ def closed(session, key: str = "hafen") -> tuple | None:
     return None if row is None else (row.closed_until.isoformat(), row.number)
 
 
+def refused_import(cli, session, path: str) -> str:
+    """Import ``path``, which must be refused and change nothing; return its errors."""
+    before = snapshot(session)
+    result = cli("import", path)
+    assert result.exit_code == 1
+    session.expire_all()
+    assert snapshot(session) == before
+    return result.stderr
+
+
 def pdf_text(cli, tmp_path: Path, number: str) -> str:
     output = tmp_path / f"{number.replace('/', '-')}.pdf"
     assert cli("invoice-pdf", number, "--output", str(output)).exit_code == 0
@@ -152,16 +170,12 @@ def test_the_september_leave_is_corrected_with_a_credit_note_and_a_new_invoice(
     assert old_columns["pdf_sha256"]
 
     # 1. The re-import with Ben leaving on 15 September is refused: October is invoiced.
-    before = snapshot(session)
-    result = cli("import", write(tmp_path, SEPTEMBER_LEAVE))
-    assert result.exit_code == 1
+    errors = refused_import(cli, session, write(tmp_path, SEPTEMBER_LEAVE))
     assert (
         f"hafen.yaml: line {BEN_LINE}: workspaces[0].teams[0].members[1]: workspace hafen: "
         "ending the membership of ben@hafen.example in team hafen/sales"
-    ) in result.stderr
-    assert f"the end of 2026-10, which invoice {old} holds" in result.stderr
-    session.expire_all()
-    assert snapshot(session) == before
+    ) in errors
+    assert f"the end of 2026-10, which invoice {old} holds" in errors
 
     # 2. Credit October's invoice: the month is reopened for hafen, and the CLI says how on.
     result = cli("credit-note", old, "--reason", "Ben left on 15 September")
@@ -227,12 +241,7 @@ def test_the_september_leave_is_corrected_with_a_credit_note_and_a_new_invoice(
     assert old in pdf_text(cli, tmp_path, note)
 
     # 7. October is closed again, now by the new invoice.
-    before = snapshot(session)
-    result = cli("import", write(tmp_path, DATA))
-    assert result.exit_code == 1
-    assert f"which invoice {new} holds" in result.stderr
-    session.expire_all()
-    assert snapshot(session) == before
+    assert f"which invoice {new} holds" in refused_import(cli, session, write(tmp_path, DATA))
 
 
 def test_a_later_standing_month_keeps_the_history_closed_until_it_is_credited_too(
@@ -257,21 +266,12 @@ def test_a_later_standing_month_keeps_the_history_closed_until_it_is_credited_to
     assert "flask billing close-month 2026-09 issues a new invoice for 2026-09" in result.output
     assert closed(session) == ("2026-10-31T23:00:00+00:00", octo)
     assert session.scalar(select(AuditEntry).where(AuditEntry.action == "reopen_history")) is None
+    errors = refused_import(cli, session, write(tmp_path, SEPTEMBER_LEAVE))
+    assert f"the end of 2026-10, which invoice {octo} holds" in errors
     before = snapshot(session)
-    result = cli("import", write(tmp_path, SEPTEMBER_LEAVE))
-    assert result.exit_code == 1
-    assert f"the end of 2026-10, which invoice {octo} holds" in result.stderr
-    session.expire_all()
-    assert snapshot(session) == before
     # The API and the CLI read the same closed period.
     with pytest.raises(api.ClosedMonth, match=octo):
-        api.remove_from_team(
-            workspace="hafen",
-            team="sales",
-            email="ben@hafen.example",
-            actor=ACTOR,
-            at=api_instant("2026-09-15"),
-        )
+        api.remove_from_team(**BEN_LEAVES_15_SEPTEMBER)
     refused = cli("remove-from-team", "hafen", "sales", "ben@hafen.example", "--at", "2026-09-15")
     assert refused.exit_code == 1
     assert octo in refused.stderr
@@ -284,13 +284,7 @@ def test_a_later_standing_month_keeps_the_history_closed_until_it_is_credited_to
     assert "The history of workspace hafen is open again" in result.output
     assert closed(session) is None
     # Now the API may back-date Ben's leaving; both months are issued anew.
-    api.remove_from_team(
-        workspace="hafen",
-        team="sales",
-        email="ben@hafen.example",
-        actor=ACTOR,
-        at=api_instant("2026-09-15"),
-    )
+    api.remove_from_team(**BEN_LEAVES_15_SEPTEMBER)
     for month in ("2026-09", "2026-10"):
         result = cli("close-month", month)
         assert result.exit_code == 0, result.output
@@ -306,13 +300,6 @@ def test_a_later_standing_month_keeps_the_history_closed_until_it_is_credited_to
     assert seqs == list(range(1, len(seqs) + 1))
 
 
-def api_instant(day: str):
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    return datetime.fromisoformat(day).replace(tzinfo=ZoneInfo("Europe/Berlin"))
-
-
 def test_crediting_the_later_month_first_reopens_back_to_the_earlier_one(
     invoiced, cli, session, tmp_path
 ):
@@ -326,9 +313,8 @@ def test_crediting_the_later_month_first_reopens_back_to_the_earlier_one(
     ) in result.output
     assert closed(session) == ("2026-09-30T22:00:00+00:00", numbers["2026-09"])
     # 15 September is still inside September's invoiced month; 15 October is open.
-    result = cli("import", write(tmp_path, SEPTEMBER_LEAVE))
-    assert result.exit_code == 1
-    assert f"the end of 2026-09, which invoice {numbers['2026-09']} holds" in result.stderr
+    errors = refused_import(cli, session, write(tmp_path, SEPTEMBER_LEAVE))
+    assert f"the end of 2026-09, which invoice {numbers['2026-09']} holds" in errors
     october_leave = DATA.replace(BEN, BEN[:-1] + ", left: 2026-10-15}")
     assert cli("import", write(tmp_path, october_leave)).exit_code == 0
 
@@ -368,32 +354,7 @@ def test_the_database_holds_one_current_invoice_per_workspace_and_month(invoiced
 
 def test_two_re_closes_at_once_issue_one_new_invoice(invoiced, cli, database_url):
     assert cli("credit-note", invoiced["hafen"], "--reason", "Ben left").exit_code == 0
-    env = {**os.environ, "DEMO_DATABASE_URL": database_url, "BILLING_RULES_PATH": str(RULES_PATH)}
-    command = [
-        sys.executable,
-        "-m",
-        "flask",
-        "--app",
-        "examples.backoffice:create_app",
-        "billing",
-        "close-month",
-        "2026-10",
-    ]
-    processes = [
-        subprocess.Popen(
-            command,
-            cwd=REPOSITORY,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [process.communicate(timeout=180) for process in processes]
-    assert [process.returncode for process in processes] == [0, 0], outputs
-    issued = sorted(int(out.split("Month 2026-10: ")[1].split(" ")[0]) for out, _ in outputs)
-    assert issued == [0, 1]
+    assert closes_at_once(database_url, RULES_PATH, "2026-10", 2) == [0, 1]
     listed = invoices(cli)
     current = [row for row in listed if row["kind"] == "invoice" and row["status"] == "issued"]
     assert sorted(row["workspace"] for row in current) == ["hafen", "werft"]
@@ -405,11 +366,9 @@ def test_raw_sql_may_back_date_once_the_month_is_reopened(invoiced, cli, session
         "UPDATE billing_team_membership SET left_at = :sept WHERE person_id = "
         "(SELECT id FROM billing_person WHERE email = 'ben@hafen.example')"
     )
-    sept = api_instant("2026-09-15")
+    sept = SEPT_15
     if session.get_bind().dialect.name == "sqlite":
         sept = "2026-09-14 22:00:00.000000"
-    from sqlalchemy.exc import DBAPIError
-
     with pytest.raises(DBAPIError, match="invoiced months are closed"):
         session.execute(ben_in_sales, {"sept": sept})
     session.rollback()
