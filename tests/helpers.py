@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
@@ -98,3 +102,24 @@ class FakeRenderer:
             return pdf
         xml = build_cii(doc["einvoice"])
         return HybridOutcome(xml, validate(xml), pdf)
+
+
+def closes_at_once(database_url: str, rules_path: Path, month: str, count: int) -> list[int]:
+    """Run ``flask billing close-month MONTH`` in ``count`` processes at once; return how many
+    invoices each one issued, sorted (every process must succeed)."""
+    env = {**os.environ, "DEMO_DATABASE_URL": database_url, "BILLING_RULES_PATH": str(rules_path)}
+    command = [sys.executable, "-m", "flask", "--app", "examples.backoffice:create_app"]
+    processes = [
+        subprocess.Popen(
+            [*command, "billing", "close-month", month],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    outputs = [process.communicate(timeout=180) for process in processes]
+    assert [process.returncode for process in processes] == [0] * count, outputs
+    return sorted(int(out.split(f"Month {month}: ")[1].split(" ")[0]) for out, _ in outputs)

@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length
 from ..extension import billing
 from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
+from ..services.closed import standing_after
 from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
 from ..types import utcnow
@@ -207,7 +208,7 @@ class InvoiceView(BillingModelView):
         if form.validate_on_submit():
             ext = billing()
             try:
-                note = issue_credit_note(
+                credit = issue_credit_note(
                     ext.session, ext.rules(), number, form.reason.data, utcnow(), actor=ext.actor()
                 )
             except InvoicingError as exc:
@@ -218,11 +219,17 @@ class InvoiceView(BillingModelView):
                     flash(str(exc), "error")
             else:
                 ext.session.commit()
-                flash(f"Credit note {note.number} issued for {number}.", "success")
+                flash(" ".join(credit.lines()), "success" if credit.reopening.reopened else "info")
                 return redirect(url_for(".index_view"))
         elif request.method == "POST" and not form.errors.get("reason"):
             refuse_stale_form()
-        invoice = billing().session.scalar(select(Invoice).where(Invoice.number == number))
+        session = billing().session
+        invoice = session.scalar(select(Invoice).where(Invoice.number == number))
         if invoice is None:
             abort(404)
-        return self.render("billing/admin/credit_note.html", form=form, invoice=invoice)
+        return self.render(
+            "billing/admin/credit_note.html",
+            form=form,
+            invoice=invoice,
+            later=standing_after(session, invoice.workspace_id, invoice.period),
+        )
