@@ -36,8 +36,8 @@ from ..services.quotes import UnknownWorkspace, get_workspace
 from ..services.teams import TeamChange, archive_teams, resolve_teams, unarchive_teams
 from ..types import utcnow
 from .access import action_allowed
-from .charts import FINAL, PARTIAL, Chart, Point, bar_chart
 from .billing_details_page import workspace_section
+from .charts import FINAL, PARTIAL, Chart, Point, bar_chart
 
 
 def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:

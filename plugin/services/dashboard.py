@@ -65,15 +65,13 @@ class MonthFigures:
 
 
 @dataclass(frozen=True)
-class Counters:
-    """What needs attention now; ``held`` is ``None`` when the close cannot be previewed."""
+class Held:
+    """The workspaces a close of ``month`` would hold now; ``count`` is ``None`` (and
+    ``error`` says why) when the close cannot be previewed."""
 
-    held_month: Month
-    held: int | None
-    held_error: str | None
-    einvoices_invalid: int
-    pdfs_pending: int
-    mail_failed: int
+    month: Month
+    count: int | None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +98,13 @@ def pdf_pending() -> ColumnElement[bool]:
 def mail_failed() -> ColumnElement[bool]:
     """The invoice's latest mail delivery failed (a later resend that went out clears it)."""
     later = aliased(OutboxMail)
-    latest = select(func.max(later.id)).where(later.invoice_id == Invoice.id).scalar_subquery()
+    newer = select(later.id).where(
+        later.invoice_id == OutboxMail.invoice_id, later.id > OutboxMail.id
+    )
     return exists(
-        select(OutboxMail.id).where(OutboxMail.id == latest, OutboxMail.status == "failed")
+        select(OutboxMail.id)
+        .where(OutboxMail.invoice_id == Invoice.id, OutboxMail.status == "failed", ~exists(newer))
+        .correlate(Invoice)
     )
 
 
@@ -176,15 +178,13 @@ def _variants(session: Session, rules: PricingRules) -> dict[int, str]:
     return {row.id: rules.variant_of(row)[0] for row in rows}
 
 
-def counters(session: Session, rules: PricingRules, now: datetime) -> Counters:
-    """Held workspaces of the month a close would take now, and the invoices' problems."""
+def held_workspaces(session: Session, rules: PricingRules, now: datetime) -> Held:
+    """What the month close's preview holds for the month a close would take now."""
     month = default_close_month(rules, now)
     try:
-        held: int | None = len(plan_month(session, rules, month, now).held)
-        error = None
+        return Held(month, len(plan_month(session, rules, month, now).held))
     except InvoicingError as exc:
-        held, error = None, str(exc)
-    return Counters(month, held, error, *invoice_problems(session))
+        return Held(month, None, str(exc))
 
 
 def invoice_problems(session: Session) -> tuple[int, int, int]:
