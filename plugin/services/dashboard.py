@@ -108,10 +108,6 @@ def mail_failed() -> ColumnElement[bool]:
     )
 
 
-def _count_where(condition: ColumnElement[bool]) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def _money_sum(column: Any, dialect: str) -> Any:
     if dialect == "sqlite":
         return func.sum(cast(func.round(cast(column, Float) * _SQLITE_MONEY_SCALE), Integer))
@@ -188,13 +184,30 @@ def held_workspaces(session: Session, rules: PricingRules, now: datetime) -> Hel
 
 
 def invoice_problems(session: Session) -> tuple[int, int, int]:
-    """(e-invoices invalid, PDFs pending, invoice mail failed): one query, no rules needed."""
+    """(e-invoices invalid, PDFs pending, invoice mail failed): one query, no rules needed.
+
+    The mail is counted from the outbox (its failed deliveries that no later
+    one replaced, one per invoice), not per invoice, so that the partial
+    indexes serve and the invoices are not read once per mail.
+    """
+    later = aliased(OutboxMail)
     row = session.execute(
         select(
-            _count_where(einvoice_invalid()),
-            _count_where(pdf_pending()),
-            _count_where(mail_failed()),
-        ).select_from(Invoice)
+            select(func.count()).where(einvoice_invalid()).scalar_subquery(),
+            select(func.count()).where(pdf_pending()).scalar_subquery(),
+            select(func.count())
+            .select_from(OutboxMail)
+            .where(
+                OutboxMail.kind == "invoice",
+                OutboxMail.status == "failed",
+                ~exists(
+                    select(later.id).where(
+                        later.invoice_id == OutboxMail.invoice_id, later.id > OutboxMail.id
+                    )
+                ),
+            )
+            .scalar_subquery(),
+        )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
 
