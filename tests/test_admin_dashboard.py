@@ -336,3 +336,13 @@ def test_the_money_sums_are_exact(app, session, data):
     invoiced = [f for f in figures if f.invoiced]
     assert [f.total_net for f in invoiced] == [Decimal("123.00"), Decimal("59.00")]
     assert all(isinstance(v, Decimal) for f in invoiced for v in f.net.values())
+
+
+def test_the_page_has_nothing_a_strict_content_security_policy_blocks(client, data):
+    text = client.get(URL).get_data(as_text=True)
+    own = text.split('<h2 class="mt-2 mb-3">Billing dashboard</h2>')[1].split("</table>")[0]
+    assert own.count("<svg") == 4
+    own = own.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    for blocked in ("<script", " style=", "<style", "javascript:", "http://", "https://"):
+        assert blocked not in own, blocked
+    assert not re.search(r"\son\w+=", own)  # no inline event handler
