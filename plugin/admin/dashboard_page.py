@@ -96,11 +96,12 @@ def filter_url(view_key: str, filter_name: str, value: str) -> str | None:
     return None
 
 
-def held_url(month: Any) -> str | None:
-    declared = billing().module().view("details")
+def page_url(view_key: str, endpoint: str, **values: Any) -> str | None:
+    """A page of another view, or ``None`` when it is switched off or not for this user."""
+    declared = billing().module().view(view_key)
     if declared is None or not allowed(declared.permission):
         return None
-    return url_for(f"{declared.endpoint}.index", month=str(month))
+    return url_for(f"{declared.endpoint}.{endpoint}", **values)
 
 
 def page_context() -> dict[str, Any]:
@@ -115,9 +116,7 @@ def page_context() -> dict[str, Any]:
     context: dict[str, Any] = {
         "rules_path": store.path,
         "rules_problem": store.last_error,
-        "rules_url": url_for("billing_rules.index")
-        if ext.module().view("rules") is not None and allowed(ext.module().view("rules").permission)
-        else None,
+        "rules_url": page_url("rules", "index"),
         "worker": dashboard.worker_state(session, now),
         "variants": VARIANTS,
         "variant_labels": VARIANT_LABELS,
@@ -144,7 +143,7 @@ def page_context() -> dict[str, Any]:
         context.update(
             months=months,
             held=held,
-            held_url=held_url(held.month),
+            held_url=page_url("details", "index", month=str(held.month)),
             currency=rules.currency,
             total_net=sum(
                 (figures.total_net for figures in months if figures.total_net is not None),
