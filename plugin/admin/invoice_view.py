@@ -20,7 +20,13 @@ from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
 from ..types import utcnow
 from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
-from .filters import VARIANT_CHOICES, ChoiceFilter, InvoicePeriods, InvoiceStatusFilter
+from .filters import (
+    VARIANT_CHOICES,
+    ChoiceFilter,
+    InvoicePeriods,
+    InvoiceStatusFilter,
+    invoice_problem_filters,
+)
 from .workspace_page import pdf_response, xml_response
 
 
@@ -133,6 +139,7 @@ class InvoiceView(BillingModelView):
         "net",
         "tax",
         "gross",
+        *invoice_problem_filters(),
     )
     column_sortable_list = ("number", "period", "workspace_key", "gross")
     column_default_sort = ("id", True)
