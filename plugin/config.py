@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
     # wkhtmltopdf path, timeout and parallel processes (plugin.pdf).
     **PDF_DEFAULTS,
-    # Invoice mail (plugin.smtp, docs/mail.md).  The defaults deliver to a
+    # Invoice mail (plugin.mail.smtp, docs/mail.md).  The defaults deliver to a
     # plain SMTP server on localhost:25: point HOST and PORT at yours.
     "BILLING_SMTP_HOST": "localhost",
     # ``None``: 25 for ``none``, 587 for ``starttls``, 465 for ``tls``.

@@ -449,7 +449,8 @@ PENDING_STATUSES = ("queued", "sending")
 
 
 class OutboxMail(Base):
-    """One delivery of one e-mail: the transactional outbox (plugin.services.outbox).
+    """One delivery of one e-mail: the transactional outbox (plugin.services.outbox,
+    delivered by plugin.services.mail_delivery).
 
     A row is written in the transaction that makes the mail necessary (the
     month close, a mailbox change, a resend), so a mail exists exactly when

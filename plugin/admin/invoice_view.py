@@ -16,7 +16,8 @@ from ..extension import billing
 from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
 from ..services.invoicing import InvoicingError, issue_credit_note
-from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
+from ..services.mail_status import deliveries, delivery_status
+from ..services.outbox import MailError, resend_invoice
 from ..types import utcnow
 from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
 from .filters import VARIANT_CHOICES, ChoiceFilter, InvoicePeriods, InvoiceStatusFilter

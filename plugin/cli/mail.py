@@ -8,12 +8,14 @@ import click
 from flask import current_app
 
 from ..extension import billing
+from ..mail.smtp import SmtpConfigError, SmtpSettings, SmtpTransport
 from ..models import MAIL_STATUSES
 from ..rules import RulesUnavailable
 from ..services.invoicing import newest_seller
+from ..services.mail_delivery import deliver_queued
+from ..services.mail_status import deliveries
 from ..services.mailbox import MailboxError, change_mailbox, workspace_id_for
-from ..services.outbox import MailError, deliver_queued, deliveries, resend_invoice
-from ..smtp import SmtpConfigError, SmtpSettings, SmtpTransport
+from ..services.outbox import MailError, resend_invoice
 from ..types import utcnow
 from .common import billing_cli, echo_listing, fail
 
