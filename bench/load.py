@@ -23,6 +23,7 @@ import contextlib
 import csv
 import json
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -305,6 +306,7 @@ def main() -> None:
         env = {
             **os.environ,
             "LOAD_DATABASE_URL": data.url,
+            "LOAD_SECRET_KEY": secrets.token_hex(16),
             "LOAD_KEYS": ",".join(keys),
             "LOAD_MONTH": str(month),
             "LOAD_LISTS": json.dumps(LISTS),
