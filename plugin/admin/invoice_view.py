@@ -13,6 +13,7 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
+from ..jobs import try_now
 from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
 from ..services.invoicing import InvoicingError, issue_credit_note
@@ -178,11 +179,14 @@ class InvoiceView(BillingModelView):
                 flash(f"Not resent: {exc}.", "error")
             else:
                 ext.session.commit()
-                flash(
-                    f"Invoice {number} queued for {resend.recipient}; "
-                    "it goes out with the next `flask billing send-invoices`.",
-                    "success",
-                )
+                if try_now(mails=[resend.message_key]).sent:
+                    flash(f"Invoice {number} sent to {resend.recipient}.", "success")
+                else:
+                    flash(
+                        f"Invoice {number} queued for {resend.recipient}; "
+                        "the worker sends it (or the next `flask billing send-invoices`).",
+                        "success",
+                    )
             return redirect(url_for(".mail", number=number))
         history = deliveries(ext.session, invoice_number=number)
         return self.render(
@@ -213,7 +217,12 @@ class InvoiceView(BillingModelView):
                 flash(str(exc), "error")
             else:
                 ext.session.commit()
-                flash(f"Credit note {note.number} issued for {number}.", "success")
+                ready = try_now(invoices=[note.number]).rendered
+                flash(
+                    f"Credit note {note.number} issued for {number}; "
+                    + ("its PDF is ready." if ready else "the worker renders its PDF."),
+                    "success",
+                )
                 return redirect(url_for(".index_view"))
         elif request.method == "POST" and not form.errors.get("reason"):
             refuse_stale_form()

@@ -121,6 +121,10 @@ class DeliverySummary:
             lines.append(f"Stopped early, the other mails stay queued: {self.stopped}")
         return lines
 
+    @property
+    def handled(self) -> int:
+        """Mails tried: sent, to be retried or failed."""
+        return len(self.sent) + len(self.retrying) + len(self.failed)
 
 
 def deliver_queued(
@@ -130,8 +134,14 @@ def deliver_queued(
     clock: Callable[[], datetime] = utcnow,
     lease: timedelta = DEFAULT_LEASE,
     batch: int = BATCH,
+    limit: int | None = None,
+    keys: Sequence[str] | None = None,
 ) -> DeliverySummary:
     """Send every due mail once; record each outcome in its own commit.
+
+    ``limit`` stops after that many mails (the worker takes one at a time);
+    ``keys`` takes only the mails with these message keys (an admin action
+    sending what it just queued).
 
     ``lease`` is how long one mail may take (connect, TLS, login, sending):
     a batch is claimed for ``batch × lease``, and a mail is only started
@@ -142,10 +152,11 @@ def deliver_queued(
     """
     summary = DeliverySummary()
     token = job_queue.new_token()
-    while summary.stopped is None:
+    while summary.stopped is None and (limit is None or summary.handled < limit):
         now = clock()
-        lease_until = now + lease * batch
-        claimed = _claim(session, token, now, batch, lease_until)
+        size = batch if limit is None else min(batch, limit - summary.handled)
+        lease_until = now + lease * size
+        claimed = _claim(session, token, now, size, lease_until, keys)
         if not claimed:
             break
         mails = _load(session, token, claimed)
@@ -238,7 +249,12 @@ def _retry_later(
 
 
 def _claim(
-    session: Session, token: str, now: datetime, limit: int, lease_until: datetime
+    session: Session,
+    token: str,
+    now: datetime,
+    limit: int,
+    lease_until: datetime,
+    keys: Sequence[str] | None = None,
 ) -> list[int]:
     """Claim up to ``limit`` due mails for ``token`` and commit: the ids claimed.
 
@@ -248,10 +264,13 @@ def _claim(
     """
     table = _TABLE
     interrupted = table.c.status == "sending"
+    due = mail_due(now)
+    if keys is not None:
+        due = and_(due, table.c.message_key.in_(list(keys)))
     return job_queue.claim(
         session,
         table,
-        due=mail_due(now),
+        due=due,
         order_by=(table.c.next_attempt_at, table.c.id),
         limit=limit,
         values={
