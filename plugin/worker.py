@@ -68,9 +68,9 @@ class Listener:
 
     def __init__(self, engine: Engine) -> None:
         self._raw = engine.raw_connection()
+        self._connection: Any = self._raw.driver_connection
         # Never handed back to the pool: it listens for as long as the worker runs.
         self._raw.detach()
-        self._connection: Any = self._raw.driver_connection
         if hasattr(self._connection, "notifies") and callable(self._connection.notifies):
             self._connection.autocommit = True
             self._connection.execute(f"LISTEN {CHANNEL}")
