@@ -206,7 +206,12 @@ class Worker:
         now = utcnow()
         if self._mail_paused_until is not None and now < self._mail_paused_until:
             return None
-        settings = jobs.smtp_settings()
+        try:
+            settings = jobs.smtp_settings()
+        except jobs.JobConfigError as exc:
+            self._mail_paused_until = now + MAIL_PAUSE
+            log.error("mail paused for %s: %s", MAIL_PAUSE, exc)
+            return None
         if self._transport is None or self._transport.settings != settings:
             self._close_transport()
             self._transport = SmtpTransport(settings)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
@@ -10,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from plugin.einvoice import HybridOutcome, build_cii, validate
 from plugin.models import Base
+from tests.conftest import REPOSITORY, RULES_PATH
 
 
 def snapshot(session: Session) -> dict[str, list[tuple]]:
@@ -62,3 +67,17 @@ class FakeRenderer:
             return pdf
         xml = build_cii(doc["einvoice"])
         return HybridOutcome(xml, validate(xml), pdf)
+
+
+def billing_process(
+    database_url: str, *args: str, config: dict | None = None, **popen: Any
+) -> subprocess.Popen:
+    """``flask billing ARGS…`` in a process of its own, on the demo host and this database.
+
+    ``config`` goes to the demo's ``create_app`` (plain values: it is written
+    into the ``--app`` expression); ``popen`` to :class:`subprocess.Popen`.
+    """
+    env = {**os.environ, "DEMO_DATABASE_URL": database_url, "BILLING_RULES_PATH": str(RULES_PATH)}
+    app = "examples.backoffice:create_app" + (f"({config!r})" if config else "")
+    command = [sys.executable, "-m", "flask", "--app", app, "billing", *args]
+    return subprocess.Popen(command, cwd=REPOSITORY, env=env, **popen)

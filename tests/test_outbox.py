@@ -16,7 +16,6 @@ import os
 import signal
 import ssl
 import subprocess
-import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -42,8 +41,8 @@ from plugin.services.mailbox import change_mailbox, workspace_id_for
 from plugin.services.outbox import MailError, resend_invoice
 from plugin.services.periods import Month
 from plugin.types import utcnow
-from tests.conftest import REPOSITORY, RULES_PATH, make_app
-from tests.helpers import FakeRenderer, snapshot
+from tests.conftest import RULES_PATH, make_app
+from tests.helpers import FakeRenderer, billing_process, snapshot
 from tests.postgres import free_port
 
 MAILED = {
@@ -554,22 +553,9 @@ def test_resending_an_unknown_invoice_is_refused(demo_cli, session):
 
 def send_invoices_process(database_url: str, port: int) -> subprocess.Popen:
     config = {"BILLING_SMTP_HOST": "127.0.0.1", "BILLING_SMTP_PORT": port}
-    env = {
-        **os.environ,
-        "DEMO_DATABASE_URL": database_url,
-        "BILLING_RULES_PATH": str(RULES_PATH),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "flask",
-        "--app",
-        f"examples.backoffice:create_app({json.dumps(config)})",
-        "billing",
-        "send-invoices",
-    ]
-    return subprocess.Popen(
-        command, cwd=REPOSITORY, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    return billing_process(
+        database_url, "send-invoices", config=config,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 

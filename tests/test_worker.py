@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,8 +31,7 @@ from plugin.services.invoicing import close_month, issue_credit_note
 from plugin.services.mailbox import change_mailbox, workspace_id_for
 from plugin.services.periods import Month
 from plugin.types import utcnow
-from tests.conftest import REPOSITORY, RULES_PATH
-from tests.helpers import FakeRenderer
+from tests.helpers import FakeRenderer, billing_process
 from tests.test_admin_lists import csrf
 from tests.test_outbox import DOMAIN, issue, number_of, smtp_servers
 from tests.test_pdfs import pdftotext, script
@@ -53,23 +51,9 @@ class WorkerProcess:
 
     def __init__(self, database_url: str, log: Path, config: dict) -> None:
         self.log = log
-        env = {
-            **os.environ,
-            "DEMO_DATABASE_URL": database_url,
-            "BILLING_RULES_PATH": str(RULES_PATH),
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "flask",
-            "--app",
-            f"examples.backoffice:create_app({config!r})",
-            "billing",
-            "worker",
-        ]
         with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                command, cwd=REPOSITORY, env=env, stdout=out, stderr=subprocess.STDOUT
+            self.process = billing_process(
+                database_url, "worker", config=config, stdout=out, stderr=subprocess.STDOUT
             )
 
     def text(self) -> str:
