@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from . import close, dashboard, einvoices, export, licences, lists, pdfs, purge
+from . import close, dashboard, einvoices, export, licences, lists, pdfs, purge, worker
 from .databases import SCALES, backends, data_now
 from .harness import Figure, log, machine, table, write_results
 
@@ -20,7 +20,7 @@ PER_DATABASE = {
     "purge": purge,
     "dashboard": dashboard,
 }
-EXTRA = ("pdfs", "close", "einvoice", "einvoice_close")
+EXTRA = ("pdfs", "close", "einvoice", "einvoice_close", "worker")
 
 
 def main() -> None:
@@ -56,6 +56,9 @@ def main() -> None:
         for data in databases if "einvoice_close" in only else ():
             log(f"einvoice_close on {data.name}")
             figures += einvoices.run_close(data, scale, now, args.heavy_runs)
+        if "worker" in only:
+            log(f"worker on {databases[0].name}")
+            figures += worker.run(databases[0], scale, now, args.runs)
     meta = {
         "scale": args.scale,
         "data_now": now.isoformat(),

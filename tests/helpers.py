@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from plugin.einvoice import HybridOutcome, build_cii, validate
 from plugin.models import Base
+from tests.conftest import REPOSITORY, RULES_PATH
 
 #: Characters no stored text may hold (:func:`plugin.validators.characters`), each with how
 #: a refusal names it.  Every path that stores text is fed these: the import file (YAML and
@@ -123,3 +125,15 @@ def closes_at_once(database_url: str, rules_path: Path, month: str, count: int) 
     outputs = [process.communicate(timeout=180) for process in processes]
     assert [process.returncode for process in processes] == [0] * count, outputs
     return sorted(int(out.split(f"Month {month}: ")[1].split(" ")[0]) for out, _ in outputs)
+def billing_process(
+    database_url: str, *args: str, config: dict | None = None, **popen: Any
+) -> subprocess.Popen:
+    """``flask billing ARGS…`` in a process of its own, on the demo host and this database.
+
+    ``config`` goes to the demo's ``create_app`` (plain values: it is written
+    into the ``--app`` expression); ``popen`` to :class:`subprocess.Popen`.
+    """
+    env = {**os.environ, "DEMO_DATABASE_URL": database_url, "BILLING_RULES_PATH": str(RULES_PATH)}
+    app = "examples.backoffice:create_app" + (f"({config!r})" if config else "")
+    command = [sys.executable, "-m", "flask", "--app", app, "billing", *args]
+    return subprocess.Popen(command, cwd=REPOSITORY, env=env, **popen)

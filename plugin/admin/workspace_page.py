@@ -29,7 +29,7 @@ from ..services.exports import (
 from ..services.history import licence_history, recent_months
 from ..services.invoice_pdfs import PdfNotAvailable, stored_pdf
 from ..services.invoicing import list_invoices
-from ..services.outbox import delivery_status
+from ..services.mail_status import delivery_status
 from ..services.periods import Month
 from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_inactive
 from ..services.quotes import UnknownWorkspace, get_workspace
