@@ -16,7 +16,7 @@ from ..extension import billing
 from ..pdf import PdfConfigError
 from ..services.einvoices import XmlNotAvailable, stored_xml
 from ..services.invoice_pdfs import PdfNotAvailable, render_pending, stored_pdf
-from .common import billing_cli, fail
+from .common import background, billing_cli, fail
 
 
 @billing_cli.command("render-pending")
@@ -25,6 +25,7 @@ from .common import billing_cli, fail
     type=click.IntRange(min=1),
     help="Parallel wkhtmltopdf processes (default: BILLING_PDF_WORKERS, else one per CPU).",
 )
+@background
 def render_pending_command(workers: int | None) -> None:
     """Render the PDF of every invoice that has none yet (new, or failed before).
 
