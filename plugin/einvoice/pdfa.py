@@ -23,7 +23,8 @@ from typing import Any
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from ..processes import ProcessTimeout, Running, stderr_text
+from ..processes import DEFAULT_RENDER_NICE, ProcessTimeout, Running, stderr_text
+from ..validators import InvalidValue, niceness
 
 PDFA_DEFAULTS: dict[str, Any] = {
     # Path of the Ghostscript binary.  ``None``: ``gs`` on the PATH.
@@ -32,6 +33,8 @@ PDFA_DEFAULTS: dict[str, Any] = {
     "BILLING_ICC_PROFILE": "/usr/share/color/icc/ghostscript/srgb.icc",
     # Seconds one conversion may take before Ghostscript is killed.
     "BILLING_PDFA_TIMEOUT": 30,
+    # Niceness of Ghostscript, as of wkhtmltopdf (plugin.pdf).
+    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
 }
 
 #: Reproducible output: Ghostscript otherwise writes the time of the run into the
@@ -56,6 +59,7 @@ class PdfaConverter:
     ghostscript: str
     icc_profile: str
     timeout: float = PDFA_DEFAULTS["BILLING_PDFA_TIMEOUT"]
+    nice: int = DEFAULT_RENDER_NICE
 
     def __post_init__(self) -> None:
         if not os.access(self.ghostscript, os.X_OK) or os.path.isdir(self.ghostscript):
@@ -69,6 +73,10 @@ class PdfaConverter:
             )
         if not self.timeout > 0:
             raise PdfaConfigError(f"BILLING_PDFA_TIMEOUT must be positive, not {self.timeout!r}")
+        try:
+            niceness(self.nice)
+        except InvalidValue as exc:
+            raise PdfaConfigError(f"BILLING_RENDER_NICE {exc}") from None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PdfaConverter:
@@ -80,7 +88,7 @@ class PdfaConverter:
                 "or set BILLING_GHOSTSCRIPT to its path"
             )
         return cls(str(path), str(settings["BILLING_ICC_PROFILE"]),
-                   float(settings["BILLING_PDFA_TIMEOUT"]))
+                   float(settings["BILLING_PDFA_TIMEOUT"]), settings["BILLING_RENDER_NICE"])
 
     def command(self, source: str = "-", target: str = "-") -> list[str]:
         """The Ghostscript command line; ``-`` reads the PDF from stdin, writes it to stdout."""
@@ -113,7 +121,9 @@ class PdfaConverter:
         """Start Ghostscript now: it takes some 150 ms to start up, time in which the page
         can be rendered.  The PDF goes in through :meth:`Conversion.finish`."""
         try:
-            return Conversion(self, Running(self.command("-", "-"), _REPRODUCIBLE))
+            return Conversion(
+                self, Running(self.command("-", "-"), _REPRODUCIBLE, nice=self.nice)
+            )
         except OSError as exc:
             raise PdfaError(f"Ghostscript could not be started: {exc}") from None
 
