@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from plugin.einvoice import HybridOutcome, build_cii, validate
-from plugin.models import Base
+from plugin.models import Base, Invoice
+from plugin.services.invoice_pdfs import invoice_document
 
 
 def snapshot(session: Session) -> dict[str, list[tuple]]:
@@ -62,3 +65,27 @@ class FakeRenderer:
             return pdf
         xml = build_cii(doc["einvoice"])
         return HybridOutcome(xml, validate(xml), pdf)
+
+
+def sample_document(n: int) -> dict:
+    """The template document of a small invoice issued before billing details existed."""
+    invoice = Invoice(
+        number=f"2026-{n:05d}",
+        kind="invoice",
+        workspace_key=f"ws-{n}",
+        workspace_name=f"Team Müller & Söhne GmbH {n}",
+        period="2026-10",
+        issued_at=datetime(2026, 11, 1, 2, n, tzinfo=UTC),
+        variant="user_licences",
+        quantity=n,
+        currency="EUR",
+        tax_rate=Decimal("0.19"),
+        net=Decimal(n * 9),
+        tax=Decimal(n * 9) * Decimal("0.19"),
+        gross=Decimal(n * 9) * Decimal("1.19"),
+        lines=[{"description": "Users", "quantity": n, "unit_price": "9.00", "amount": n * 9}],
+        seller={"name": "Seller", "address": ["Straße 1"], "vat_id": "DE1", "email": "a@b.example"},
+        rules_sha256="0" * 64,
+        reason="",
+    )
+    return invoice_document(invoice)
