@@ -20,10 +20,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from plugin.models import AuditEntry, BillingDetails, Invoice, Workspace
-from tests.conftest import REPOSITORY
 from tests.helpers import snapshot
 
-CUSTOMERS = REPOSITORY / "examples" / "backoffice" / "demo_customers.yaml"
 needs_pdf_tools = pytest.mark.skipif(
     not (shutil.which("wkhtmltopdf") and shutil.which("pdftotext")),
     reason="wkhtmltopdf and pdftotext (poppler-utils) are needed",
@@ -31,10 +29,8 @@ needs_pdf_tools = pytest.mark.skipif(
 
 
 @pytest.fixture
-def cli(demo_cli):
-    result = demo_cli("import", str(CUSTOMERS))
-    assert result.exit_code == 0, result.output
-    return demo_cli
+def cli(customers_cli):
+    return customers_cli
 
 
 def invoice_of(session, key: str, kind: str = "invoice") -> Invoice:
