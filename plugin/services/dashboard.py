@@ -74,14 +74,6 @@ class Held:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class WorkerState:
-    """The background worker as the dashboard shows it: healthy or not, and one line."""
-
-    healthy: bool
-    text: str
-
-
 def einvoice_invalid() -> ColumnElement[bool]:
     """The invoice's e-invoice failed validation: it is held, not final."""
     return Invoice.einvoice_status == "invalid"
@@ -210,12 +202,3 @@ def invoice_problems(session: Session) -> tuple[int, int, int]:
         )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
-
-
-def worker_state(session: Session, now: datetime) -> WorkerState | None:
-    """The background worker's state, or ``None`` while nothing reports one.
-
-    The hook for the worker's heartbeat: this version has neither worker nor
-    heartbeat, so the dashboard shows no worker panel.
-    """
-    return None
