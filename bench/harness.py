@@ -43,6 +43,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "close_holders_s": ("", 0),
     "einvoice_vs_pdf": ("<=", 2.0),
     "close_einvoices_per_s": ("", 0),
+    "dashboard_vs_workspace_list": ("<=", 2.0),
+    "worker_pdf_speedup": (">=", 1.7),
 }
 
 

@@ -26,11 +26,11 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, aliased
 
-from .. import wording
+from .. import validators, wording
 from ..models import Invoice
 from ..rules import NoPriceError, PricingRules
 from ..rules.pricing import Quote, Totals, with_tax_rate
-from ..rules.vat import VatTreatment, vat_treatment
+from ..rules.vat import VatTreatment
 from . import audit, billing_details, outbox
 from .closed import Reopening, reopen_after_credit
 from .holders import record_issued
@@ -42,7 +42,14 @@ from .rules_versions import record_rules_version
 
 
 class InvoicingError(Exception):
-    """A month close or credit note that cannot be done; nothing was written."""
+    """A month close or credit note that cannot be done; nothing was written.
+
+    ``field`` names the input at fault where there is one (``reason``).
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -228,15 +235,16 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
             plan.nothing_to_bill += 1
             continue
         record = details.get(ws.id)
-        lacking = billing_details.missing(record, ws.invoice_mailbox)
-        if lacking:
-            plan.held.append(HeldWorkspace(ws.key, ws.name, tuple(lacking)))
+        vat = billing_details.customer_vat(rules, record, ws.invoice_mailbox)
+        if vat.missing:
+            plan.held.append(HeldWorkspace(ws.key, ws.name, vat.missing))
             continue
         buyer = billing_details.buyer_snapshot(record, ws.invoice_mailbox)
-        vat = vat_treatment(rules, buyer["country"], buyer["vat_id"])
-        totals = with_tax_rate(priced.totals, vat.rate, rules.currency_exponent)
+        totals = with_tax_rate(priced.totals, vat.treatment.rate, rules.currency_exponent)
         plan.planned.append(
-            PlannedInvoice(ws, priced, buyer, vat, totals, rules.currency, credited.get(ws.id))
+            PlannedInvoice(
+                ws, priced, buyer, vat.treatment, totals, rules.currency, credited.get(ws.id)
+            )
         )
     if problems:
         raise InvoicingError("cannot price every workspace:\n" + "\n".join(problems))
@@ -413,6 +421,10 @@ def _negated(value: str) -> str:
     return str(-Decimal(value))
 
 
+#: How long a credit note's reason may be (the admin form's limit too).
+REASON_MAX = 500
+
+
 @dataclass(frozen=True)
 class CreditNote:
     """An issued credit note, and what it did to its workspace's closed history."""
@@ -443,13 +455,18 @@ def issue_credit_note(
 
     The credit note takes its own number from the same gap-free sequence; the
     unique reference to the original makes a second credit impossible.  The
-    invoice is no longer current (``credited_by_id``), so the next close of
-    its month issues a new one, and the workspace's history is reopened for
-    the correction (:func:`.closed.reopen_after_credit`).
+    reason is printed on it: :func:`plugin.validators.text_block`, up to
+    :data:`REASON_MAX` characters on one or more lines.  The credited invoice
+    is no longer current (``credited_by_id``), so the next close of its month
+    issues a new one, and the workspace's history is reopened for the
+    correction (:func:`.closed.reopen_after_credit`).
     """
-    reason = reason.strip()
-    if not reason:
-        raise InvoicingError("a credit note needs a reason")
+    if isinstance(reason, str) and not reason.strip():
+        raise InvoicingError("a credit note needs a reason", field="reason")
+    try:
+        reason = validators.text_block(reason, max_length=REASON_MAX)
+    except validators.InvalidValue as exc:
+        raise InvoicingError(f"the reason {exc}", field="reason") from None
     year = now.astimezone(rules.zoneinfo).year
     lock_numbering(session, year)
     original = session.scalar(select(Invoice).where(Invoice.number == number))
