@@ -104,6 +104,10 @@ class Running:
             raise ProcessTimeout(stderr) from None
         except BrokenPipeError:  # it exited before reading its input
             stdout, stderr = self.process.communicate()
+        except BaseException:
+            # Interrupted (a worker told to stop at once): the program must not outlive it.
+            self.abandon()
+            raise
         return Finished(self.process.returncode, stdout, stderr)
 
     def abandon(self) -> None:

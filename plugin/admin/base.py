@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from flask import abort, g, make_response, request, url_for
+from flask import abort, current_app, g, make_response, request, url_for
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.filters import FilterConverter
@@ -16,7 +16,10 @@ from sqlalchemy import Unicode, cast, or_
 
 from ..extension import billing
 from ..manifest import View
+from ..services import workers
+from ..services.workers import WorkerState
 from ..textsearch import search_term
+from ..types import utcnow
 from .access import action_allowed, allowed
 
 
@@ -121,6 +124,30 @@ class PermissionMixin:
     def forbid(self, permission: str) -> None:
         page = self.render("billing/admin/forbidden.html", permission=permission)
         abort(make_response(page, 403))
+
+    def render(self, template: str, **kwargs: Any) -> Any:
+        """Every plugin page, on the host's base template, warns when work waits for a worker.
+
+        ``billing/admin/base.html`` extends the host's base template and adds
+        the warning above the flashed messages: one query per page
+        (:func:`plugin.services.workers.worker_state`).
+        """
+        self._template_args.update(
+            admin_base_template="billing/admin/base.html",
+            billing_host_base_template=self.admin.theme.base_template,  # type: ignore[attr-defined]
+            billing_worker=worker_state(),
+        )
+        return super().render(template, **kwargs)  # type: ignore[misc]
+
+
+def worker_state() -> WorkerState | None:
+    """Whether PDFs or mail wait with no worker seen; ``None`` when the host switched it off."""
+    stale = current_app.config["BILLING_WORKER_STALE_SECONDS"]
+    if not stale:
+        return None
+    return workers.worker_state(
+        billing().session, now=utcnow(), stale_after=timedelta(seconds=float(stale))
+    )
 
 
 #: The billed unit of each variant, one and many.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cachetools import LRUCache
-from sqlalchemy import ColumnElement, case, exists, func, or_, select, union_all
+from sqlalchemy import ColumnElement, case, exists, func, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -126,17 +126,23 @@ def current_counts(
     workspaces: Iterable[Workspace],
     now: datetime,
     cache: CountsCache | None = None,
+    *,
+    stamped: bool = False,
 ) -> dict[int, WorkspaceCounts]:
     """Counts per workspace id, for workspaces already loaded.
 
     Without a cache: four queries.  With one: a query for the stamps, and the
     four (plus one for when the new counts stop being valid) only for the
-    workspaces the cache cannot answer for.
+    workspaces the cache cannot answer for.  ``stamped``: the workspaces
+    were loaded with :func:`listed_stamp`, so the stamps cost no query.
     """
     workspaces = list(workspaces)
     if cache is None:
         return _computed(session, rules, workspaces, now)
-    stamps = _stamps(session, [ws.id for ws in workspaces])
+    if stamped:
+        stamps = {ws.id: ws.listed_stamp for ws in workspaces if ws.listed_stamp is not None}
+    else:
+        stamps = _stamps(session, [ws.id for ws in workspaces])
     keys = {
         ws.id: (ws.id, stamps[ws.id], ws.contract_variant, ws.created_at, rules.sha256)
         for ws in workspaces
@@ -167,13 +173,27 @@ def _stamps(session: Session, ids: list[int]) -> dict[int, int]:
     not kept.  (SQLite writes a new stamp for every changed row.)
     """
     query = select(WorkspaceStamp.workspace_id, WorkspaceStamp.stamp).where(
-        WorkspaceStamp.workspace_id.in_(ids)
+        WorkspaceStamp.workspace_id.in_(ids), _not_own(session)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.where(
-            func.coalesce(WorkspaceStamp.stamp != func.txid_current_if_assigned(), True)
-        )
     return dict(session.execute(query).all())
+
+
+def listed_stamp(session: Session) -> ColumnElement[int | None]:
+    """Each workspace's stamp as a column of the query that loads it (for
+    ``with_expression(Workspace.listed_stamp, …)``): what :func:`_stamps` reads,
+    without a query of its own."""
+    return (
+        select(WorkspaceStamp.stamp)
+        .where(WorkspaceStamp.workspace_id == Workspace.id, _not_own(session))
+        .scalar_subquery()
+    )
+
+
+def _not_own(session: Session) -> ColumnElement[bool]:
+    """Not a stamp written by the session's own transaction (PostgreSQL; see :func:`_stamps`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.coalesce(WorkspaceStamp.stamp != func.txid_current_if_assigned(), True)
+    return true()
 
 
 def _all_stamps(session: Session) -> bytes | None:
