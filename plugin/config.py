@@ -45,7 +45,8 @@ DEFAULTS: dict[str, Any] = {
     # Largest file `flask billing import` accepts, in bytes.
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
     # Niceness (0-19) the long-running `flask billing` commands lower their own
-    # process to: close-month, render-pending, purge-inactive, import, licences
+    # process to: close-month, render-pending, worker, purge-inactive, import,
+    # licences
     # (plugin.cli.common.background).  0 leaves it as started.
     "BILLING_BATCH_NICE": 10,
     # wkhtmltopdf path, timeout, parallel processes and niceness (plugin.pdf).
