@@ -7,13 +7,19 @@ import argparse
 import time
 from pathlib import Path
 
-from . import close, einvoices, export, licences, lists, pdfs, purge, worker
+from . import close, dashboard, einvoices, export, licences, lists, pdfs, purge, worker
 from .databases import SCALES, backends, data_now
 from .harness import Figure, log, machine, table, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 #: Measurements per database, in the issue's order; the PDFs need only one database.
-PER_DATABASE = {"licences": licences, "export": export, "lists": lists, "purge": purge}
+PER_DATABASE = {
+    "licences": licences,
+    "export": export,
+    "lists": lists,
+    "purge": purge,
+    "dashboard": dashboard,
+}
 EXTRA = ("pdfs", "close", "einvoice", "einvoice_close", "worker")
 
 

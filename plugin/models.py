@@ -341,6 +341,8 @@ class RulesVersion(Base):
 
 
 INVOICE_KINDS = ("invoice", "credit_note")
+#: An invoice that stands: no credit note credits it.
+CURRENT_INVOICE = "kind = 'invoice' AND credited_by_id IS NULL"
 #: EN 16931 VAT categories the plugin issues: standard, reverse charge, not subject to VAT.
 VAT_CATEGORIES = ("S", "AE", "O")
 #: An e-invoice passed or failed its validation (XSD, EN 16931, XRechnung rules).
@@ -363,11 +365,17 @@ class InvoiceSequence(Base):
 
 
 class Invoice(Base):
-    """An issued invoice or credit note.  Never changes after issue, except its PDF.
+    """An issued invoice or credit note.  Never changes after issue, except its PDF and,
+    on an invoice, ``credited_by_id`` when a credit note credits it.
 
     Everything printed is stored as it was at issue (workspace name, seller,
     lines, totals, the rules' sha256), so a later rename or a new price list
     can never alter an issued document.
+
+    A workspace has at most one *current* invoice per month: one no credit
+    note credits (a partial unique index).  Crediting it makes room for the
+    corrected invoice that a new close of the month issues
+    (:func:`plugin.services.invoicing.close_month`).
     """
 
     __tablename__ = "billing_invoice"
@@ -378,7 +386,10 @@ class Invoice(Base):
             "(kind = 'invoice') = (credits_invoice_id IS NULL)", name="credit_note_refers"
         ),
         unique_where(
-            "uq_billing_invoice_workspace_period", "kind = 'invoice'", "workspace_id", "period"
+            "uq_billing_invoice_workspace_period_current",
+            CURRENT_INVOICE,
+            "workspace_id",
+            "period",
         ),
         CheckConstraint(
             f"vat_category IS NULL OR vat_category IN {VAT_CATEGORIES!r}",
@@ -428,6 +439,9 @@ class Invoice(Base):
     credits_invoice_id: Mapped[int | None] = mapped_column(
         ForeignKey("billing_invoice.id"), unique=True
     )
+    # Since migration 0011 (filled in there for the invoices credited before it):
+    #: On an invoice, the credit note that credits it; NULL while it stands.
+    credited_by_id: Mapped[int | None] = mapped_column(ForeignKey("billing_invoice.id"))
     reason: Mapped[str] = mapped_column(Text, default="")
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -440,7 +454,7 @@ class Invoice(Base):
     einvoice_status: Mapped[str | None] = mapped_column(String(10))
     #: The broken rules when invalid: [{"source", "rule", "message", "location"}].
     einvoice_failures: Mapped[Any | None] = mapped_column(JSON)
-    # Since migration 0011: the PDF as a job of the worker (plugin.services.invoice_pdfs).
+    # Since migration 0012: the PDF as a job of the worker (plugin.services.invoice_pdfs).
     #: The claim of the worker rendering it now, and how long it may hold it.
     pdf_claim_token: Mapped[str | None] = mapped_column(String(32))
     pdf_claimed_until: Mapped[datetime | None]
@@ -448,7 +462,9 @@ class Invoice(Base):
     pdf_next_attempt_at: Mapped[datetime | None]
 
     workspace: Mapped[Workspace] = relationship()
-    credits: Mapped[Invoice | None] = relationship(remote_side=[id])
+    credits: Mapped[Invoice | None] = relationship(
+        remote_side=[id], foreign_keys=[credits_invoice_id]
+    )
 
 
 MAIL_KINDS = ("invoice", "mailbox_notice")

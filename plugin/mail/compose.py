@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
 
+from .. import validators
 from ..pdf import money, month_name
 from ..resources import template_environment
 from ..services.mail_delivery import OutgoingMail
@@ -47,8 +48,15 @@ def compose(mail: OutgoingMail, settings: SmtpSettings, *, now: datetime) -> Ema
     """The message for ``mail``: subject and body from ``templates/billing/mail/``.
 
     An invoice mail carries its stored PDF unchanged as ``NUMBER.pdf``; for an
-    XRechnung customer also the e-invoice XML as ``NUMBER.xml``.
+    XRechnung customer also the e-invoice XML as ``NUMBER.xml``.  The texts
+    show stored control characters as ``<U+XXXX>`` (:func:`plugin.resources.template_environment`);
+    a recipient holding one, stored by hand, is refused
+    (:class:`~plugin.validators.InvalidValue`) rather than put in a header.
     """
+    try:
+        validators.characters(mail.recipient)
+    except validators.InvalidValue as exc:
+        raise validators.InvalidValue(f"the recipient {mail.recipient!r} {exc}") from None
     context = {"mail": mail.data, "invoice": mail.invoice, "sender": settings.sender}
     message = EmailMessage()
     message["From"] = settings.sender

@@ -1,7 +1,7 @@
 """the worker: PDF claims and retries on the invoices, heartbeats, NOTIFY on new work
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-10 09:00:00
 
 An invoice's pending PDF becomes a job like a mail of the outbox: a worker
@@ -16,8 +16,8 @@ stored, so a listening worker starts at once instead of at its next poll
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
