@@ -109,39 +109,37 @@ class FakeRenderer:
         return HybridOutcome(xml, validate(xml), pdf)
 
 
-def closes_at_once(database_url: str, rules_path: Path, month: str, count: int) -> list[int]:
-    """Run ``flask billing close-month MONTH`` in ``count`` processes at once; return how many
-    invoices each one issued, sorted (every process must succeed)."""
-    env = {**os.environ, "DEMO_DATABASE_URL": database_url, "BILLING_RULES_PATH": str(rules_path)}
-    command = [sys.executable, "-m", "flask", "--app", "examples.backoffice:create_app"]
-    processes = [
-        subprocess.Popen(
-            [*command, "billing", "close-month", month],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(count)
-    ]
-    outputs = [process.communicate(timeout=180) for process in processes]
-    assert [process.returncode for process in processes] == [0] * count, outputs
-    return sorted(int(out.split(f"Month {month}: ")[1].split(" ")[0]) for out, _ in outputs)
-
-
 def billing_process(
-    database_url: str, *args: str, config: dict | None = None, **popen: Any
+    database_url: str,
+    *args: str,
+    config: dict | None = None,
+    rules_path: Path = RULES_PATH,
+    **popen: Any,
 ) -> subprocess.Popen:
     """``flask billing ARGS…`` in a process of its own, on the demo host and this database.
 
     ``config`` goes to the demo's ``create_app`` (plain values: it is written
     into the ``--app`` expression); ``popen`` to :class:`subprocess.Popen`.
     """
-    env = {**os.environ, "DEMO_DATABASE_URL": database_url, "BILLING_RULES_PATH": str(RULES_PATH)}
+    env = {**os.environ, "DEMO_DATABASE_URL": database_url, "BILLING_RULES_PATH": str(rules_path)}
     app = "examples.backoffice:create_app" + (f"({config!r})" if config else "")
     command = [sys.executable, "-m", "flask", "--app", app, "billing", *args]
     return subprocess.Popen(command, cwd=REPOSITORY, env=env, **popen)
+
+
+def closes_at_once(database_url: str, rules_path: Path, month: str, count: int) -> list[int]:
+    """Run ``flask billing close-month MONTH`` in ``count`` processes at once; return how many
+    invoices each one issued, sorted (every process must succeed)."""
+    processes = [
+        billing_process(
+            database_url, "close-month", month, rules_path=rules_path,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(count)
+    ]
+    outputs = [process.communicate(timeout=180) for process in processes]
+    assert [process.returncode for process in processes] == [0] * count, outputs
+    return sorted(int(out.split(f"Month {month}: ")[1].split(" ")[0]) for out, _ in outputs)
 
 
 def sample_document(n: int) -> dict:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from plugin.models import Invoice, OutboxMail, WorkerHeartbeat
+from plugin.models import Invoice, OutboxMail, WorkerHeartbeat, Workspace
 from plugin.services import workers
 from plugin.services.invoice_pdfs import render_next, render_pending
 from plugin.services.invoicing import close_month, issue_credit_note
@@ -33,7 +33,7 @@ from plugin.services.periods import Month
 from plugin.types import utcnow
 from tests.helpers import FakeRenderer, billing_process
 from tests.test_admin_lists import csrf
-from tests.test_outbox import DOMAIN, issue, number_of, smtp_servers
+from tests.test_outbox import DOMAIN, deliver, issue, number_of, smtp_servers
 from tests.test_pdfs import pdftotext, script
 
 WKHTMLTOPDF = "/usr/bin/wkhtmltopdf"
@@ -135,12 +135,12 @@ def invoice(session, number: str) -> Invoice:
 
 def credit_note(session, app, key: str = "acme") -> str:
     """A credit note of the workspace's October invoice, issued and committed; its number."""
-    note = issue_credit_note(
+    credit = issue_credit_note(
         session, app.extensions["billing"].rules(), number_of(session, key), "Wrong tier",
         utcnow(), actor="test",
     )
     session.commit()
-    return note.number
+    return credit.note.number
 
 
 def close_without_pdfs(session, app, *months: str) -> None:
@@ -408,3 +408,48 @@ def test_the_warning_can_be_switched_off(app, accounting, session):
     close_without_pdfs(session, app, "2026-10")
     app.config["BILLING_WORKER_STALE_SECONDS"] = None
     assert warned(accounting) == [False, False, False]
+
+
+# Mail in the request, where the host asks for it ------------------------------------
+
+
+def test_with_send_in_request_a_resend_and_one_mailbox_change_go_out_at_once(
+    app, accounting, session, smtp
+):
+    server = smtp()
+    app.config["BILLING_SEND_IN_REQUEST"] = True
+    issue(session, app, "2026-10")
+    deliver(session, app)
+    number = number_of(session, "acme")
+    first = len(server.received)
+    mail_page = f"/admin/billing_invoices/mail/{number}"
+    token = csrf(accounting.get(mail_page).get_data(as_text=True))
+    page = accounting.post(mail_page, data={"csrf_token": token}, follow_redirects=True)
+    assert f"Invoice {number} sent to rechnungen@mueller-soehne.example." in page.get_data(
+        as_text=True
+    )
+    assert [r.message_id for r in server.received[first:]] == [
+        f"<invoice-{number}.resend-1@{DOMAIN}>"
+    ]
+
+    (acme,) = session.scalars(select(Workspace.id).where(Workspace.key == "acme"))
+    form_url = f"/admin/billing_workspaces/mailbox?ids={acme}"
+    form = accounting.get(form_url).get_data(as_text=True)
+    accounting.post(form_url, data={"csrf_token": csrf(form), "address": "neu@acme.example"})
+    notices = [r for r in server.received if r.message_id.startswith("<mailbox-")]
+    assert sorted(r.rcpt_tos for r in notices) == [
+        ("neu@acme.example",), ("rechnungen@mueller-soehne.example",),
+    ]
+
+    # Two workspaces at once are four notices: more than a request sends.
+    both = ",".join(str(i) for i in session.scalars(select(Workspace.id).where(
+        Workspace.key.in_(["acme", "globex"]))))
+    form = accounting.get(f"/admin/billing_workspaces/mailbox?ids={both}").get_data(as_text=True)
+    accounting.post(
+        f"/admin/billing_workspaces/mailbox?ids={both}",
+        data={"csrf_token": csrf(form), "address": "zentral@example.com"},
+    )
+    assert len([r for r in server.received if r.message_id.startswith("<mailbox-")]) == 2
+    session.expire_all()
+    waiting = session.scalars(select(OutboxMail.status).where(OutboxMail.status == "queued"))
+    assert len(list(waiting)) == 4

@@ -141,13 +141,18 @@ class PermissionMixin:
 
 
 def worker_state() -> WorkerState | None:
-    """Whether PDFs or mail wait with no worker seen; ``None`` when the host switched it off."""
+    """Whether PDFs or mail wait with no worker seen; ``None`` when the host switched it off.
+
+    Read once per request (the warning and the dashboard's panel share it).
+    """
     stale = current_app.config["BILLING_WORKER_STALE_SECONDS"]
     if not stale:
         return None
-    return workers.worker_state(
-        billing().session, now=utcnow(), stale_after=timedelta(seconds=float(stale))
-    )
+    if "billing_worker_state" not in g:
+        g.billing_worker_state = workers.worker_state(
+            billing().session, now=utcnow(), stale_after=timedelta(seconds=float(stale))
+        )
+    return g.billing_worker_state
 
 
 #: The billed unit of each variant, one and many.
