@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 FLASK := DEMO_MODE=1 $(BIN)/flask --app examples.backoffice:create_app
 DEMO_SCALE ?= tiny
 
-.PHONY: demo test lint docs system-deps venv demo-data clean bench load
+.PHONY: demo test lint docs screenshots system-deps venv demo-data clean bench load
 
 # Debian packages: installed only when a command they provide is missing.
 system-deps:
@@ -47,8 +47,11 @@ demo-data: system-deps venv
 	$(FLASK) billing generate --seed 7 --scale $(DEMO_SCALE)
 	$(FLASK) billing close-month
 
+# The web app and, beside it, one `flask billing worker` (PDFs and mail as they are queued),
+# stopped with it.
 demo: demo-data
 	@echo "Demo back-office: http://127.0.0.1:5000/admin/"
+	$(FLASK) billing worker & worker=$$!; trap 'kill $$worker' EXIT; \
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 lint: venv
@@ -57,6 +60,11 @@ lint: venv
 # The documentation site (docs/, Sphinx with MyST Markdown); warnings are errors.
 docs: venv
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs build/docs
+
+# The docs' screenshots, retaken by the browser tests (tests/browser/screenshots.py).
+screenshots: system-deps venv
+	$(BIN)/python -m pytest tests/browser -n 0 -q -k sqlite --no-cov
+	$(BIN)/python -m tests.browser.screenshots
 
 test: system-deps venv lint docs
 	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n auto --cov --cov-report=term:skip-covered

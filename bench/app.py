@@ -117,13 +117,15 @@ def load_app() -> Flask:
     The database comes from ``LOAD_DATABASE_URL``; every request acts as an
     admin with accounting rights (the roles a back-office login would give),
     so the load test needs no login and works whatever the demo's role switch
-    does with an anonymous session.
+    does with an anonymous session.  ``LOAD_SECRET_KEY`` is one random key for
+    every gunicorn worker (the demo's published key is refused outside the demo).
     """
     import os
 
     return create_app(
         {
             "SQLALCHEMY_DATABASE_URI": os.environ["LOAD_DATABASE_URL"],
+            "SECRET_KEY": os.environ["LOAD_SECRET_KEY"],
             "BILLING_RULES_PATH": str(RULES_PATH),
             "BILLING_CURRENT_ROLES": lambda: {"admin", "accounting"},
             "BILLING_CURRENT_ACTOR": lambda: "load",

@@ -76,6 +76,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: The services' field names for the owner that :func:`create_workspace` invites.
+_OWNER_ARGUMENTS = {"email": "owner_email", "name": "owner_name"}
 
 
 def _run(session: Session | None, commit: bool, work: Callable[[Session], T]) -> T:
@@ -112,17 +114,27 @@ def create_workspace(
     """Create a workspace (created now, or at ``at``), optionally with its first owner.
 
     With ``owner_email`` the person is invited (created if new) and made the
-    owner in the same transaction: a host's signup in one call.
+    owner in the same transaction: a host's signup in one call.  A refused
+    owner's address or name names the argument ``owner_email`` or ``owner_name``.
     """
 
     def work(session: Session) -> WorkspaceRow:
         when = at or utcnow()
         row = workspaces.create_workspace(session, key=key, name=name, actor=actor, at=when)
         if owner_email is not None:
-            members.invite(
-                session, workspace=row.key, email=owner_email, name=owner_name, actor=actor, at=when
-            )
-            workspaces.add_owner(session, workspace=row.key, email=owner_email, actor=actor)
+            try:
+                members.invite(
+                    session,
+                    workspace=row.key,
+                    email=owner_email,
+                    name=owner_name,
+                    actor=actor,
+                    at=when,
+                )
+                workspaces.add_owner(session, workspace=row.key, email=owner_email, actor=actor)
+            except ManagementError as exc:
+                exc.field = _OWNER_ARGUMENTS.get(exc.field, exc.field)
+                raise
         return row
 
     return _run(session, commit, work)

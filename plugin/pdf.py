@@ -40,9 +40,10 @@ import pdfkit
 from jinja2 import Environment, TemplateError
 
 from . import wording
-from .processes import ProcessTimeout, Running, stderr_text
+from .processes import DEFAULT_RENDER_NICE, ProcessTimeout, Running, stderr_text
 from .resources import template_environment
 from .rules.currencies import MINOR_UNITS
+from .validators import InvalidValue, niceness
 
 PDF_DEFAULTS: dict[str, Any] = {
     # Path of the wkhtmltopdf binary.  ``None``: ``wkhtmltopdf`` on the PATH.
@@ -51,6 +52,9 @@ PDF_DEFAULTS: dict[str, Any] = {
     "BILLING_PDF_TIMEOUT": 30,
     # Parallel wkhtmltopdf processes for many invoices.  ``None``: one per CPU.
     "BILLING_PDF_WORKERS": None,
+    # Niceness of the renderer processes (wkhtmltopdf, Ghostscript), 0-19:
+    # rendering takes the CPU time the back-office's requests leave over.
+    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
 }
 
 TEMPLATE = "billing/invoice_pdf.html"
@@ -184,6 +188,7 @@ class PdfRenderer:
     wkhtmltopdf: str
     timeout: float = PDF_DEFAULTS["BILLING_PDF_TIMEOUT"]
     workers: int = 1
+    nice: int = DEFAULT_RENDER_NICE
 
     def __post_init__(self) -> None:
         if not os.access(self.wkhtmltopdf, os.X_OK) or os.path.isdir(self.wkhtmltopdf):
@@ -194,6 +199,10 @@ class PdfRenderer:
             raise PdfConfigError(f"BILLING_PDF_TIMEOUT must be positive, not {self.timeout!r}")
         if self.workers < 1:
             raise PdfConfigError(f"BILLING_PDF_WORKERS must be at least 1, not {self.workers!r}")
+        try:
+            niceness(self.nice)
+        except InvalidValue as exc:
+            raise PdfConfigError(f"BILLING_RENDER_NICE {exc}") from None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, workers: int | None = None) -> PdfRenderer:
@@ -206,7 +215,12 @@ class PdfRenderer:
                 "or set BILLING_WKHTMLTOPDF to its path"
             )
         count = workers or settings["BILLING_PDF_WORKERS"] or os.cpu_count() or 1
-        return cls(str(path), float(settings["BILLING_PDF_TIMEOUT"]), int(count))
+        return cls(
+            str(path),
+            float(settings["BILLING_PDF_TIMEOUT"]),
+            int(count),
+            settings["BILLING_RENDER_NICE"],
+        )
 
     def command(self, html: str) -> list[str]:
         """The wkhtmltopdf command line for ``html`` (read from stdin, PDF to stdout)."""
@@ -226,7 +240,7 @@ class PdfRenderer:
         pipeline validates its XML while the page renders)."""
         deadline = time.monotonic() + self.timeout
         try:
-            running = Running(self.command(html), _REPRODUCIBLE)
+            running = Running(self.command(html), _REPRODUCIBLE, nice=self.nice)
         except OSError as exc:
             raise PdfRenderError(f"wkhtmltopdf could not be started: {exc}") from None
         try:

@@ -3,6 +3,11 @@
 ``subprocess.run(timeout=…)`` kills only the direct child; a wrapper script
 such as ``xvfb-run`` would leave its grandchild running.  So the program runs
 in its own process group, killed whole when the time is up.
+
+Renderers are background work: on a small machine two wkhtmltopdf and a
+Ghostscript would otherwise take every core from the back-office's requests.
+A program started with ``nice`` runs at that niceness (see :func:`niced`);
+the scheduler then gives it only the CPU time nothing else wants.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import threading
@@ -18,6 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 _STDERR_LIMIT = 2000
+#: The niceness of the renderer processes unless the config says otherwise
+#: (``BILLING_RENDER_NICE``): well below interactive work, above idle-only.
+DEFAULT_RENDER_NICE = 10
 
 
 class ProcessExited(Exception):
@@ -49,6 +58,34 @@ def _kill_group(process_group: int) -> None:
         os.killpg(process_group, signal.SIGKILL)
 
 
+def nicer_by(nice: int) -> int:
+    """How much nicer than the calling thread ``nice`` is (0 if it is as nice or nicer).
+
+    Linux keeps the niceness per thread, and a thread or child starts with
+    that of the thread that made it.
+    """
+    return max(0, nice - os.getpriority(os.PRIO_PROCESS, 0))
+
+
+def niced(command: Sequence[str], nice: int) -> list[str]:
+    """``command`` run at niceness ``nice`` (0-19) or nicer, through ``nice(1)``.
+
+    ``nice`` sets the niceness and then execs the program, so the program keeps
+    its process id (and group), and every thread and child it starts inherits
+    it.  Niceness is relative to the caller's, which may be nicer already (a
+    batch command that lowered its own priority): only the difference is added.
+    A ``preexec_fn`` would do the same without the extra exec, but it is not
+    safe in a process with threads, and the renderers start programs from theirs.
+    """
+    increment = nicer_by(nice)
+    if increment == 0:
+        return list(command)
+    program = shutil.which("nice")
+    if program is None:
+        raise OSError("the nice program (coreutils) is not on the PATH")
+    return [program, "-n", str(increment), *command]
+
+
 class Running:
     """A started program waiting for its input: it can start up while the input is made.
 
@@ -63,10 +100,11 @@ class Running:
         env: Mapping[str, str] | None = None,
         *,
         merge_stderr: bool = False,
+        nice: int = 0,
     ) -> None:
-        """:class:`OSError` if the program cannot be started."""
+        """:class:`OSError` if the program cannot be started; ``nice``: see :func:`niced`."""
         self.process = subprocess.Popen(
-            list(command),
+            niced(command, nice),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
@@ -164,6 +202,10 @@ class Running:
             raise ProcessTimeout(stderr) from None
         except BrokenPipeError:  # it exited before reading its input
             stdout, stderr = self.process.communicate()
+        except BaseException:
+            # Interrupted (a worker told to stop at once): the program must not outlive it.
+            self.abandon()
+            raise
         return Finished(self.process.returncode, stdout, stderr)
 
     def abandon(self) -> None:

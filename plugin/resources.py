@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from .validators import visible
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -32,7 +35,10 @@ def template_environment(
 
     What is sent out (a PDF, a mail) must not change with the host's
     template folders, filters or globals.  A variable that is missing from
-    the data is an error (``StrictUndefined``), never an empty string.
+    the data is an error (``StrictUndefined``), never an empty string.  Every
+    printed value goes through :func:`shown_in_documents`, so a control or
+    bidirectional character stored before the values were checked shows as
+    ``<U+XXXX>`` instead of reaching the document.
     """
     environment = Environment(
         loader=FileSystemLoader(resource_path("templates")),
@@ -40,7 +46,18 @@ def template_environment(
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=shown_in_documents,
         **options,
     )
     environment.filters.update(filters)
     return environment
+
+
+def shown_in_documents(value: Any) -> Any:
+    """A printed template value, its refused characters escaped (:func:`~.validators.visible`).
+
+    Markup stays markup (a link built by the plugin), so it is not escaped twice.
+    """
+    if isinstance(value, Markup):
+        return Markup(visible(value, "&lt;U+{:04X}&gt;"))
+    return visible(value) if isinstance(value, str) else value

@@ -1,19 +1,30 @@
-"""The values an invoice names, validated once for every path that accepts them.
+"""The values the plugin stores, validated once for every path that accepts them.
 
-The import file, ``flask billing set-billing-details``, the admin form, the
-CSV upload and the seller in ``pricing_rules.yaml`` all call these
+The import file, the ``flask billing`` commands, the admin forms, the CSV
+upload, :mod:`plugin.api` and ``pricing_rules.yaml`` all call these
 functions, so one value is accepted or refused the same way wherever it is
 typed.  Each returns the normalised value or raises :class:`InvalidValue`
-with a message that says what is wrong and how to write it.  No network:
-``python-stdnum`` checks formats and check digits offline.
+with a message that says what is wrong and how to write it; the caller puts
+the location in front (a file's line, a form field, a command-line option).
+No network: ``python-stdnum`` checks formats and check digits offline.
+
+Every text refuses the characters :func:`characters` names: C0 and C1
+control characters (a tab and a line break among them: only a text of
+several lines, :func:`text_block`, may hold a line break), the Unicode line
+and paragraph separators, the bidirectional embeddings, overrides and
+isolates that make text show in another order than it is stored, and lone
+surrogates.  What is already stored is shown with :func:`visible` wherever
+it leaves the plugin (PDF, e-invoice XML, mail, exports).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 from babel import Locale
+from email_validator import EmailNotValidError, validate_email
 from stdnum import bic as stdnum_bic
 from stdnum import get_cc_module
 from stdnum import iban as stdnum_iban
@@ -35,7 +46,18 @@ _NOT_COUNTRIES = frozenset({"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"})
 
 #: A Leitweg-ID: coarse address (2-12 digits), optional fine address, two check digits.
 _LEITWEG = re.compile(r"[0-9]{2,12}(?:-[A-Z0-9]{1,30})?-[0-9]{2}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: C0 controls, DEL and C1 controls; the line and paragraph separators; the bidirectional
+#: embeddings, overrides (U+202A-U+202E) and isolates (U+2066-U+2069) of "Trojan Source"
+#: (CVE-2021-42574); lone surrogates, which a JSON escape such as ``"\ud800"`` can produce.
+_OTHER_REFUSED = r"\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE = re.compile(rf"[\x00-\x1f{_OTHER_REFUSED}]")
+#: The same but for the line feed: what a text of several lines may not hold.
+_UNSAFE_IN_BLOCK = re.compile(rf"[\x00-\x09\x0b-\x1f{_OTHER_REFUSED}]")
+#: What Python counts as a line break (``str.splitlines``) among the refused characters.
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+KEY_ERROR = "must be 1-63 lower-case letters, digits or '-', not starting with '-'"
+_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _SHOWN = 60
 
 
@@ -49,13 +71,81 @@ def shown(value: object) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 4] + "…'"
 
 
+def characters(value: str, *, line_breaks: bool = False) -> str:
+    """``value`` unchanged if it holds none of the refused characters (see the module).
+
+    With ``line_breaks`` a line feed (U+000A) is allowed: a text of several
+    lines.  Otherwise :class:`InvalidValue` names the first refused character,
+    its code point and its position (counted from 1), and never shows it raw.
+    """
+    found = (_UNSAFE_IN_BLOCK if line_breaks else _UNSAFE).search(value)
+    if found is None:
+        return value
+    character = found.group()
+    code = f"U+{ord(character):04X}"
+    where = f"at character {found.start() + 1}"
+    if character in _BIDI:
+        raise InvalidValue(
+            f"contains the bidirectional control {code} ({unicodedata.name(character)}) "
+            f"{where}, which shows text in another order than it is stored: remove it"
+        )
+    if "\ud800" <= character <= "\udfff":
+        raise InvalidValue(
+            f"contains the lone surrogate {code} {where}, which is no character: "
+            "write the character itself"
+        )
+    if character in _LINE_BREAKS:
+        raise InvalidValue(f"contains a line break ({code}) {where}: write it on one line")
+    if character == "\t":
+        raise InvalidValue(f"contains a tab ({code}) {where}: write spaces instead")
+    raise InvalidValue(
+        f"contains the control character {code} {where}: write printable text only"
+    )
+
+
+def holds_refused(text: str) -> bool:
+    """Whether ``text`` holds any of the refused characters, a line feed among them."""
+    return _UNSAFE.search(text) is not None
+
+
+def visible(text: str, escape: str = "<U+{:04X}>") -> str:
+    """``text`` with each refused character but the line feed shown as ``<U+XXXX>``.
+
+    For what is already stored (a row written before the values were
+    checked, or by hand): a PDF, an e-invoice, a mail or an export shows
+    the character as an escape instead of carrying it.  A line feed is kept:
+    it is white space in HTML and XML, and a mail's subject folds it away.
+    ``escape`` is the form of the escape, given the code point (HTML markup
+    needs ``&lt;U+{:04X}&gt;``).  ``text`` itself is returned when it is clean.
+    """
+    if _UNSAFE_IN_BLOCK.search(text) is None:
+        return text
+    return _UNSAFE_IN_BLOCK.sub(lambda found: escape.format(ord(found.group())), text)
+
+
 def text_line(value: object, *, max_length: int = 200) -> str:
-    """One line of printable text, stripped; refused: line breaks, control characters, empty."""
+    """One line of printable text, stripped; refused: :func:`characters`, empty, too long."""
     if not isinstance(value, str):
         raise InvalidValue("must be text")
-    if _CONTROL.search(value):
-        raise InvalidValue("must be one line of text (no line breaks or control characters)")
-    text = value.strip()
+    return _bounded(characters(value).strip(), max_length)
+
+
+def person_name(value: object) -> str:
+    """A person's name: one line of at most 200 characters, or empty (not known yet)."""
+    if value is None or (isinstance(value, str) and not characters(value).strip()):
+        return ""
+    return text_line(value, max_length=200)
+
+
+def text_block(value: object, *, max_length: int = 500) -> str:
+    """Text of one or more lines (line ends made ``\\n``), stripped; else as :func:`text_line`."""
+    if not isinstance(value, str):
+        raise InvalidValue("must be text")
+    text = characters(value.replace("\r\n", "\n").replace("\r", "\n"), line_breaks=True)
+    return _bounded(text.strip(), max_length)
+
+
+def _bounded(text: str, max_length: int) -> str:
     if not text:
         raise InvalidValue("must not be empty")
     if len(text) > max_length:
@@ -63,7 +153,43 @@ def text_line(value: object, *, max_length: int = 200) -> str:
     return text
 
 
+def key(value: object) -> str:
+    """A workspace, team or contract key: 1-63 lower-case letters, digits or '-'."""
+    if not isinstance(value, str):
+        raise InvalidValue(KEY_ERROR)
+    if _KEY.fullmatch(characters(value)) is None:
+        raise InvalidValue(KEY_ERROR)
+    return value
+
+
+def email_address(value: object) -> str:
+    """A person's e-mail address in its stored form: normalised and lower-cased.
+
+    The import file, :mod:`plugin.api`, the CLI and the admin store people
+    by this form, so a person invited by hand and one imported are one
+    person.  International addresses are allowed (unlike an invoice mailbox).
+    Spaces around it are dropped (a pasted address often has them); a line
+    break or another control character is refused, never stripped.
+    """
+    if not isinstance(value, str):
+        raise InvalidValue("must be an e-mail address such as anna@example.com")
+    try:
+        result = validate_email(
+            characters(value).strip(" "), check_deliverability=False, allow_display_name=False
+        )
+    except EmailNotValidError as exc:
+        raise InvalidValue(f"is not a valid e-mail address: {exc}") from None
+    return result.normalized.lower()
+
+
 @functools.cache
+def niceness(value: object) -> int:
+    """A process niceness for background work: an integer from 0 (normal) to 19 (idle only)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 19:
+        raise InvalidValue(f"must be a niceness from 0 to 19, not {shown(value)}")
+    return value
+
+
 def country_names(language: str) -> dict[str, str]:
     """ISO 3166-1 alpha-2 code -> the country's name in ``language`` (from Babel's CLDR data)."""
     territories = Locale.parse(language).territories

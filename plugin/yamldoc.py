@@ -21,7 +21,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +29,8 @@ from typing import Any
 import yaml
 from marshmallow import Schema, ValidationError, fields
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .validators import InvalidValue, visible
 
 DocPath = tuple[str | int, ...]
 
@@ -89,7 +91,7 @@ def format_path(path: DocPath) -> str:
         elif re.fullmatch(r"[\w-]+", part):
             text += f".{part}" if text else part
         else:
-            text += f"[{json.dumps(part, ensure_ascii=False)}]"
+            text += f"[{visible(json.dumps(part, ensure_ascii=False))}]"
     return text
 
 
@@ -558,6 +560,42 @@ def _sorted(found: Any) -> list[LocatedError]:
         unique,
         key=lambda error: (error.line is None, error.line or 0, _sort_key(unique[error])),
     )
+
+
+# Fields read by plugin.validators -------------------------------------------
+
+
+def checked(check: Callable[[Any], Any]) -> Callable[[Any], None]:
+    """A marshmallow validator from a :mod:`plugin.validators` function (one rule per value)."""
+
+    def validator(value: Any) -> None:
+        try:
+            check(value)
+        except InvalidValue as exc:
+            raise ValidationError(str(exc)) from None
+
+    return validator
+
+
+class CheckedText(fields.String):
+    """Text read by a :mod:`plugin.validators` function, whose result becomes the value.
+
+    Its :class:`~plugin.validators.InvalidValue` becomes the field's error, so
+    a file's value is refused with the message the API, the CLI and the admin
+    give for it, at the value's line.  A ``fields.String``, so that
+    :func:`schema_load` refuses YAML 1.1 traps here as for any text.
+    """
+
+    def __init__(self, check: Callable[[str], Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return self.check(text)
+        except InvalidValue as exc:
+            raise ValidationError(str(exc)) from None
 
 
 # Refusing traps where a schema expects text or a number --------------------

@@ -89,7 +89,7 @@ def test_a_refused_form_shows_each_error_and_changes_nothing(client, session):
     assert 'id="error-vat_id"' in text
     assert "is not a valid EU VAT ID" in text
     assert 'id="error-legal_name"' in text
-    assert "must be one line of text" in text
+    assert "contains a line break (U+000A) at character 2" in text
     assert snapshot(session) == before
 
 

@@ -146,7 +146,7 @@ def test_a_bad_file_reports_every_error_with_its_place_and_imports_nothing(cli, 
         "import.yaml: line 5: workspaces[1].key: must be 1-63 lower-case letters",
         "import.yaml: line 7: workspaces[1].created: Not a valid date or instant",
         "import.yaml: line 8: workspaces[1].colour: Unknown field.",
-        "import.yaml: line 16: workspaces[1].teams[0].members[1].email: Not a valid e-mail",
+        "import.yaml: line 16: workspaces[1].teams[0].members[1].email: is not a valid e-mail",
         "import.yaml: line 17: workspaces[1].teams[0].members[2].joined: Not a valid date",
     ]
     for start in expected:

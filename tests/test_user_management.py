@@ -285,7 +285,7 @@ REFUSALS = [
     (
         lambda: api.invite(workspace="acme", email="a@b.example\r\nBcc: x@y.example", actor=ACTOR),
         "email",
-        "not a valid e-mail address",
+        "contains a line break (U+000D) at character 12",
     ),
     (
         lambda: api.add_to_team(workspace="acme", team="nope", email=GERDA, actor=ACTOR),
@@ -354,7 +354,7 @@ REFUSALS = [
     (lambda: api.create_workspace(key="newco", name="New\nCo", actor=ACTOR), "name", "line break"),
     (
         lambda: api.create_workspace(key="newco", name="New", owner_email="bad", actor=ACTOR),
-        "email",
+        "owner_email",
         "not a valid e-mail address",
     ),
     (

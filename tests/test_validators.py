@@ -38,7 +38,7 @@ def test_vat_ids_are_normalised(value, country, normalised):
         ("FR4030", "FR", "is not a valid EU VAT ID"),
         ("CHE-116.281.711", "CH", "is not a valid VAT number of CH"),
         ("12", "US", "is not a VAT number: 4 to 20 letters and digits"),
-        ("DE136695976\n", "DE", "must be one line of text"),
+        ("DE136695976\n", "DE", "contains a line break (U+000A) at character 12"),
     ],
 )
 def test_bad_vat_ids_are_refused_with_the_reason(value, country, message):

@@ -7,7 +7,12 @@ from typing import Any
 import click
 
 from ..extension import billing
-from ..services.billing_details import BillingDetailsError, from_input, set_billing_details
+from ..services.billing_details import (
+    FIELDS,
+    BillingDetailsError,
+    from_input,
+    set_billing_details,
+)
 from ..services.invoicing import InvoicingError, default_close_month, plan_month
 from ..services.periods import Month
 from ..types import utcnow
@@ -48,12 +53,21 @@ def set_billing_details_command(key: str, **options: Any) -> None:
     except BillingDetailsError as exc:
         session.rollback()
         fail(
-            [f"{where}: {message}" for where, message in exc.errors.items()],
+            [f"{_option(where, key)}: {message}" for where, message in exc.errors.items()],
             "nothing was changed",
         )
     session.commit()
     state = "changed" if result.changed else "already as given, nothing changed"
     click.echo(f"Billing details of {key}: {state}.")
+
+
+def _option(where: str, key: str) -> str:
+    """The option a refusal is about (``legal_name`` -> ``--legal-name``), else its location."""
+    field = where.removeprefix(f"{key}: ")
+    return f"--{field.replace('_', '-')}" if field in _OPTIONS else where
+
+
+_OPTIONS = frozenset({*FIELDS, "street"} - {"address_lines"})
 
 
 @billing_cli.command("check-month")

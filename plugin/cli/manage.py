@@ -52,16 +52,31 @@ AT = click.option(
 
 
 def _run(call: Callable[..., Any], **arguments: Any) -> Any:
-    """Call ``plugin.api`` with the session and actor; a refusal becomes exit status 1."""
+    """Call ``plugin.api`` with the session and actor; a refusal becomes exit status 1.
+
+    The message starts with the argument or option at fault (``NAME``,
+    ``--owner``), found by the refusal's ``field``: the API's argument names
+    are the commands' parameter names.
+    """
     ext = billing()
     try:
         result = call(session=ext.session, actor=ext.actor(), **arguments)
     except ManagementError as exc:
-        raise click.ClickException(f"{exc}; nothing was changed.") from exc
+        raise click.ClickException(f"{_parameter(exc.field)}{exc}; nothing was changed.") from exc
     message = getattr(result, "message", None)
     if message is not None:
         click.echo(message if result.changed else f"{message}: nothing changed.")
     return result
+
+
+def _parameter(field: str) -> str:
+    """``NAME: `` or ``--owner: ``: the current command's parameter called ``field``, if any."""
+    context = click.get_current_context(silent=True)
+    for parameter in context.command.params if context is not None else ():
+        if parameter.name == field:
+            name = parameter.opts[0] if isinstance(parameter, click.Option) else field.upper()
+            return f"{name}: "
+    return ""
 
 
 @billing_cli.command("create-workspace")

@@ -7,7 +7,8 @@ writes whenever the data is there (seller contact BT-41/42/43, buyer
 reference BT-10, electronic addresses BT-34/BT-49).
 
 The tree is built with lxml, so every text is escaped as XML text: a buyer
-name such as ``</ram:Name><script>`` stays a name.  Element order follows the
+name such as ``</ram:Name><script>`` stays a name; a control character shows
+as ``<U+XXXX>``.  Element order follows the
 CII XSD (checked by :mod:`plugin.einvoice.validation`).
 """
 
@@ -19,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from lxml import etree
 
 from ..rules.currencies import MINOR_UNITS
+from ..validators import visible
 from .document import Address, Buyer, EInvoice, Seller
 
 NS = {
@@ -40,9 +42,15 @@ def _qname(tag: str) -> str:
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str):
+    """A child element; its text with refused characters as ``<U+XXXX>`` (``visible``).
+
+    XML 1.0 cannot hold most C0 controls at all (lxml refuses them), and a
+    bidirectional override would reorder the text a reader sees: a value
+    stored before the values were checked shows as an escape instead.
+    """
     element = etree.SubElement(parent, _qname(tag), attrib)
     if text is not None:
-        element.text = text
+        element.text = visible(text)
     return element
 
 

@@ -26,7 +26,8 @@ from typing import Any, Protocol
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
-from ..processes import ProcessExited, ProcessTimeout, Running, stderr_text
+from ..processes import DEFAULT_RENDER_NICE, ProcessExited, ProcessTimeout, Running, stderr_text
+from ..validators import InvalidValue, niceness
 
 PDFA_DEFAULTS: dict[str, Any] = {
     # Path of the Ghostscript binary.  ``None``: ``gs`` on the PATH.
@@ -35,6 +36,8 @@ PDFA_DEFAULTS: dict[str, Any] = {
     "BILLING_ICC_PROFILE": "/usr/share/color/icc/ghostscript/srgb.icc",
     # Seconds one conversion may take before Ghostscript is killed.
     "BILLING_PDFA_TIMEOUT": 30,
+    # Niceness of Ghostscript, as of wkhtmltopdf (plugin.pdf).
+    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
     # True: one long-running Ghostscript per worker converts document after document
     # (it starts up once; the bytes then depend on the documents it converted before).
     # False: a fresh Ghostscript per document, started ahead (byte-reproducible output).
@@ -68,6 +71,7 @@ class PdfaConverter:
     ghostscript: str
     icc_profile: str
     timeout: float = PDFA_DEFAULTS["BILLING_PDFA_TIMEOUT"]
+    nice: int = DEFAULT_RENDER_NICE
     long_running: bool = PDFA_DEFAULTS["BILLING_PDFA_LONG_RUNNING"]
 
     def __post_init__(self) -> None:
@@ -82,6 +86,10 @@ class PdfaConverter:
             )
         if not self.timeout > 0:
             raise PdfaConfigError(f"BILLING_PDFA_TIMEOUT must be positive, not {self.timeout!r}")
+        try:
+            niceness(self.nice)
+        except InvalidValue as exc:
+            raise PdfaConfigError(f"BILLING_RENDER_NICE {exc}") from None
         if not isinstance(self.long_running, bool):
             raise PdfaConfigError(
                 f"BILLING_PDFA_LONG_RUNNING must be True or False, not {self.long_running!r}"
@@ -97,7 +105,7 @@ class PdfaConverter:
                 "or set BILLING_GHOSTSCRIPT to its path"
             )
         return cls(str(path), str(settings["BILLING_ICC_PROFILE"]),
-                   float(settings["BILLING_PDFA_TIMEOUT"]),
+                   float(settings["BILLING_PDFA_TIMEOUT"]), settings["BILLING_RENDER_NICE"],
                    settings["BILLING_PDFA_LONG_RUNNING"])
 
     def command(self, source: str = "-", target: str = "-") -> list[str]:
@@ -154,7 +162,9 @@ class PdfaConverter:
         """Start Ghostscript now: it takes some 150 ms to start up, time in which the page
         can be rendered.  The PDF goes in through :meth:`Conversion.finish`."""
         try:
-            return Conversion(self, Running(self.command("-", "-"), _REPRODUCIBLE))
+            return Conversion(
+                self, Running(self.command("-", "-"), _REPRODUCIBLE, nice=self.nice)
+            )
         except OSError as exc:
             raise PdfaError(f"Ghostscript could not be started: {exc}") from None
 
@@ -303,7 +313,7 @@ class GhostscriptServer:
         self._answer = _ANSWER + secrets.token_hex(8).encode("ascii")
         try:
             self.running = Running(converter.server_command(self.directory), _REPRODUCIBLE,
-                                   merge_stderr=True)
+                                   merge_stderr=True, nice=converter.nice)
         except OSError as exc:
             shutil.rmtree(self.directory, ignore_errors=True)
             raise PdfaError(f"Ghostscript could not be started: {exc}") from None

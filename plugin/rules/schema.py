@@ -16,13 +16,14 @@ import re
 import string
 from datetime import date
 from decimal import Decimal
-from functools import cache
+from functools import cache, partial
 from typing import Any
 from zoneinfo import available_timezones
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .. import validators
+from ..yamldoc import CheckedText, checked
 from .currencies import MINOR_UNITS
 from .model import (
     DEFAULT_NOT_TAXABLE_NOTE,
@@ -31,7 +32,6 @@ from .model import (
     VARIANTS,
 )
 
-CONTRACT_KEY = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MAX_PLACES = 6
 MAX_DIGITS = 12
 DEFAULT_TIMEZONE = "Europe/Berlin"
@@ -68,17 +68,13 @@ class StrictSchema(Schema):
 # Fields ----------------------------------------------------------------------
 
 
-class Text(fields.String):
-    """One line of text, without control characters (it is printed on invoices)."""
+class Text(CheckedText):
+    """One line of text, :func:`plugin.validators.text_line` (it is printed on invoices)."""
 
     default_error_messages = {**_COMMON, "invalid": "must be text (put it in quotes)"}
 
     def __init__(self, max_length: int = 200, **kwargs: Any) -> None:
-        kwargs.setdefault("validate", [
-            validate.Length(min=1, max=max_length, error="must be 1 to {max} characters long"),
-            validate.Regexp(r"\A[^\x00-\x1f\x7f-\x9f]*\Z", error="must be one line of text"),
-        ])
-        super().__init__(**kwargs)
+        super().__init__(partial(validators.text_line, max_length=max_length), **kwargs)
 
 
 class Amount(fields.Decimal):
@@ -219,13 +215,21 @@ def valid_invoice_number_format(value: str) -> None:
         + DEFAULT_INVOICE_NUMBER_FORMAT
     )
     try:
+        validators.characters(value)
+    except validators.InvalidValue as exc:
+        raise ValidationError(str(exc)) from None
+    try:
         names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
         sample = value.format(year=2024, seq=1)
     except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
         raise problem from exc
     if names != {"year", "seq"}:
         raise problem
-    if len(value.format(year=9999, seq=999_999)) > 40 or not sample.isprintable():
+    if not sample.isprintable():
+        raise ValidationError(
+            f"makes invoice numbers such as {sample!r} that hold invisible characters"
+        )
+    if len(value.format(year=9999, seq=999_999)) > 40:
         raise ValidationError("makes invoice numbers longer than 40 characters")
     segments = sample.split("/")
     if "" in segments or {".", ".."} & {segment.strip() for segment in segments}:
@@ -233,18 +237,6 @@ def valid_invoice_number_format(value: str) -> None:
             "must not start or end with '/', hold '//', or a '.' or '..' between slashes: "
             "invoice numbers are part of their download links"
         )
-
-
-def checked(check: Any) -> Any:
-    """A marshmallow validator from a :mod:`plugin.validators` function (one rule per value)."""
-
-    def validator(value: Any) -> None:
-        try:
-            check(value)
-        except validators.InvalidValue as exc:
-            raise ValidationError(str(exc)) from None
-
-    return validator
 
 
 def first_of_month(value: date) -> None:
@@ -378,14 +370,21 @@ class ContractSchema(StrictSchema):
             raise ValidationError(errors)
 
 
-def _email(**kwargs: Any) -> fields.Email:
-    return fields.Email(
-        error_messages={
-            **_COMMON,
-            "invalid": "must be an e-mail address such as billing@example.com",
-        },
-        **kwargs,
-    )
+_EMAIL = validate.Email(error="must be an e-mail address such as billing@example.com")
+
+
+def _valid_email(value: str) -> None:
+    """The characters first (:func:`plugin.validators.characters`), then the address."""
+    try:
+        validators.characters(value)
+    except validators.InvalidValue as exc:
+        raise ValidationError(str(exc)) from None
+    _EMAIL(value)
+
+
+def _email(**kwargs: Any) -> fields.String:
+    """An e-mail address printed on invoices: one message, the first problem found."""
+    return fields.String(validate=_valid_email, error_messages=_COMMON, **kwargs)
 
 
 class AddressSchema(StrictSchema):
@@ -475,11 +474,7 @@ class RulesSchema(StrictSchema):
     cutover_date = Day(load_default=DEFAULT_CUTOVER)
     variants = _nested(VariantsSchema, required=True)
     contracts = KeyedMapping(
-        keys=fields.String(validate=validate.Regexp(
-            CONTRACT_KEY,
-            error="is not a workspace key: 1 to 63 lower-case letters, digits or '-', "
-            "not starting with '-'",
-        )),
+        keys=fields.String(validate=checked(validators.key)),
         values=_nested(ContractSchema),
         load_default=None,
         error_messages={**_COMMON, "invalid": "must be a group of 'workspace-key:' entries"},

@@ -78,7 +78,8 @@ def empty_details() -> dict[str, Any]:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    """Whether ``value`` clears a field: nothing or spaces (a control character is refused)."""
+    return value is None or (isinstance(value, str) and not validators.characters(value).strip())
 
 
 def _street(value: Any) -> list[str]:

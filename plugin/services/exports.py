@@ -14,6 +14,8 @@ Nothing holds all rows at once, whatever the size of the workspace.
 Every text cell that a spreadsheet program would read as a formula is
 neutralised with a leading ``'`` (OWASP "CSV injection"); in XLSX, text is
 always written as a string cell and numbers as number cells, never formulas.
+A control or bidirectional character stored before the values were checked
+shows as ``<U+XXXX>`` (:func:`~plugin.validators.visible`); a line feed stays.
 
 The core knows nothing about HTTP: :func:`licence_holders` checks the request
 and prepares the rows, :func:`csv_chunks` feeds a streamed response, and
@@ -50,6 +52,7 @@ from ..models import (
 )
 from ..rules import PricingRules
 from ..types import UTCDateTime
+from ..validators import holds_refused, visible
 from .licences import billed_teams, billing_memberships, instant
 from .periods import Month
 from .quotes import MonthWindow, get_workspace
@@ -226,8 +229,11 @@ def _invoiced(
     """(invoice id, variant) of the workspaces invoiced for the window's month with stored
     licence holders: one query.
 
-    Invoices issued before the holders were stored (migration 0010) have
-    none; their month is computed from the history, as it was then.
+    Only the current invoice counts: after a credit note the month is computed
+    from the (corrected) history until the next close issues its new invoice,
+    whose holders it then reads.  Invoices issued before the holders were
+    stored (migration 0010) have none; their month is computed from the
+    history, as it was then.
     """
     if not window.complete:
         return {}
@@ -237,6 +243,7 @@ def _invoiced(
             Invoice.workspace_id.in_(workspace_ids),
             Invoice.period == str(window.month),
             Invoice.kind == "invoice",
+            Invoice.credited_by_id.is_(None),
             stored,
         )
     )
@@ -472,7 +479,8 @@ class CsvText:
     show umlauts) when it is opened by double-click.  The rows come from the
     database ready to write (cells neutralised), so they go to the writer as
     they are, in batches (one C call each): no Python runs per row or cell.
-    ``rows`` counts the rows written so far.
+    Only a batch whose text holds a refused character (:func:`_plain`) is
+    written again, its cells made visible.  ``rows`` counts the rows written so far.
     """
 
     def __init__(self, columns: Iterable[str], rows: Iterable[Row]) -> None:
@@ -486,11 +494,37 @@ class CsvText:
         buffer.write(BOM)
         writer.writerow(self.header)
         while batch := list(islice(self._source, CSV_BATCH_ROWS)):
+            start = buffer.tell()
             writer.writerows(batch)
+            if not _plain(buffer.getvalue()[start:], len(batch)):
+                buffer.seek(start)
+                buffer.truncate()
+                writer.writerows(visible_rows(batch))
             self.rows += len(batch)
             if buffer.tell() >= CSV_CHUNK_CHARS:
                 yield _drain(buffer)
         yield _drain(buffer)
+
+
+def _plain(written: str, rows: int) -> bool:
+    """Whether the CSV text of ``rows`` rows holds no refused character but its line ends.
+
+    Checked on the text, in C, rather than cell by cell: every row ends in
+    one CR LF, so a line feed more than ``rows`` is one inside a cell.
+    """
+    return written.count("\n") == rows and not holds_refused(written.replace("\r\n", ""))
+
+
+def visible_rows(rows: Iterable[Row]) -> list[Row]:
+    """``rows`` with each text cell's refused characters shown (:func:`~plugin.validators.visible`).
+
+    For rows stored before the values were checked: an export shows
+    ``<U+202E>`` instead of carrying the character.  It runs after the cells
+    were neutralised, and an escape starts with ``<``, so no formula appears.
+    """
+    return [
+        tuple(visible(cell) if isinstance(cell, str) else cell for cell in row) for row in rows
+    ]
 
 
 def csv_chunks(export: LicenceExport) -> Iterator[bytes]:
@@ -512,10 +546,13 @@ def write_csv(export: LicenceExport, out: IO[Any]) -> int:
 
 
 def _xlsx_row(sheet: Any, row_number: int, row: Iterable[Cell], style: Any = None) -> None:
-    """Text as string cells (neutralised already), numbers as number cells: never a formula."""
+    """Text as string cells (neutralised already), numbers as number cells: never a formula.
+
+    A refused character in a text cell shows as ``<U+XXXX>`` (:func:`visible_rows`).
+    """
     for column, cell in enumerate(row):
         if isinstance(cell, str):
-            sheet.write_string(row_number, column, cell, style)
+            sheet.write_string(row_number, column, visible(cell), style)
         else:
             sheet.write_number(row_number, column, cell, style)
 

@@ -11,21 +11,20 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
-from email_validator import EmailNotValidError, validate_email
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 from marshmallow.experimental.context import Context
 
+from .. import validators
 from ..models import VARIANTS
-from ..yamldoc import format_path
+from ..yamldoc import CheckedText, format_path
 from .billing_details import FIELDS, BillingDetailsError, from_input, validate_details
 from .common import start_of_day
 from .mailbox import MailboxError, validate_mailbox
 
-KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-KEY_ERROR = "must be 1-63 lower-case letters, digits or '-', not starting with '-'"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -62,16 +61,11 @@ class Instant(fields.Field):
         return instant.astimezone(UTC)
 
 
-class Email(fields.Field):
+class Email(CheckedText):
     """One e-mail address, normalised and lower-cased (the unique key of a person)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        if not isinstance(value, str):
-            raise ValidationError("Not a valid e-mail address.")
-        try:
-            return normalise_email(value)
-        except EmailNotValidError as exc:
-            raise ValidationError(f"Not a valid e-mail address: {exc}") from exc
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validators.email_address, **kwargs)
 
 
 class Mailbox(fields.Field):
@@ -82,12 +76,6 @@ class Mailbox(fields.Field):
             return validate_mailbox(value)
         except MailboxError as exc:
             raise ValidationError(str(exc)) from exc
-
-
-def normalise_email(value: str) -> str:
-    """The form a person's address is stored in (raises ``EmailNotValidError``)."""
-    result = validate_email(value, check_deliverability=False, allow_display_name=False)
-    return result.normalized.lower()
 
 
 class BillingDetailsField(fields.Field):
@@ -108,12 +96,13 @@ class BillingDetailsField(fields.Field):
             raise ValidationError({key: [message] for key, message in exc.errors.items()}) from exc
 
 
-def _text(max_length: int, **kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+def _text(max_length: int, **kwargs: Any) -> CheckedText:
+    """One line of text, as :func:`plugin.validators.text_line` (and so the API) reads it."""
+    return CheckedText(partial(validators.text_line, max_length=max_length), **kwargs)
 
 
-def _key() -> fields.String:
-    return fields.String(required=True, validate=validate.Regexp(KEY_PATTERN, error=KEY_ERROR))
+def _key() -> CheckedText:
+    return CheckedText(validators.key, required=True)
 
 
 class StrictSchema(Schema):
@@ -123,7 +112,7 @@ class StrictSchema(Schema):
 
 class MemberSchema(StrictSchema):
     email = Email(required=True)
-    name = fields.String(load_default="", validate=validate.Length(max=200))
+    name = CheckedText(validators.person_name, load_default="")
     joined = Instant(required=True)
     left = Instant(load_default=None, allow_none=True)
 

@@ -28,6 +28,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Row, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from .. import validators
 from ..models import Workspace
 from . import audit, outbox
 
@@ -53,11 +54,10 @@ def validate_mailbox(value: object) -> str:
     """The normalised form of one invoice mailbox address; :class:`MailboxError` otherwise."""
     if not isinstance(value, str):
         raise MailboxError("the invoice mailbox must be an e-mail address")
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
-        raise MailboxError(
-            f"{_shown(value)} contains a line break or another control character: "
-            "write one address on one line"
-        )
+    try:
+        validators.characters(value)
+    except validators.InvalidValue as exc:
+        raise MailboxError(f"{_shown(value)} {exc}") from None
     address = value.strip(" ")
     if not address:
         raise MailboxError("the invoice mailbox must not be empty")

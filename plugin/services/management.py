@@ -3,31 +3,29 @@
 One validation function per kind of value (key, name, e-mail, instant),
 used by every path: the services call them, so the CLI, the admin and the
 host's code (:mod:`plugin.api`) all refuse the same input with the same
-message.  Keys follow the import file's rule and e-mail addresses its
-normalisation (:func:`~.import_schema.normalise_email`), so a person
+message.  Keys, names and e-mail addresses are checked by
+:mod:`plugin.validators`, as the import file checks them, so a person
 invited by hand and one imported are the same person.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
-from email_validator import EmailNotValidError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .. import validators
 from ..models import Person, Team, Workspace
 from ..types import utcnow
 from . import audit
 from .closed import Closed, closed_period
 from .errors import HistoryConflict, ManagementError, NotFound
-from .import_schema import KEY_ERROR, KEY_PATTERN, normalise_email
 
 NAME_MAX = 200
-_KEY = re.compile(KEY_PATTERN)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -43,48 +41,32 @@ class Change:
 # Validation ------------------------------------------------------------------
 
 
+def _checked(check: Callable[[object], str], value: object, field: str, subject: str) -> str:
+    """``check(value)``; its refusal as a :class:`ManagementError` about ``subject``."""
+    try:
+        return check(value)
+    except validators.InvalidValue as exc:
+        raise ManagementError(f"{subject} {exc}", field=field) from None
+
+
 def validate_key(value: object, *, field: str = "key", what: str = "key") -> str:
-    """A workspace or team key: 1-63 lower-case letters, digits or '-' (as in import files)."""
-    if not isinstance(value, str) or not _KEY.match(value):
-        raise ManagementError(f"{value!r} is not a valid {what}: it {KEY_ERROR}", field=field)
-    return value
+    """A workspace or team key: :func:`plugin.validators.key`, as in import files."""
+    return _checked(validators.key, value, field, f"{value!r} is not a valid {what}: it")
 
 
 def validate_name(value: object, *, field: str = "name", what: str = "name") -> str:
-    """A display name: trimmed, 1-200 characters, no line breaks or control characters."""
-    if not isinstance(value, str) or not value.strip():
-        raise ManagementError(f"the {what} must not be empty", field=field)
-    text = value.strip()
-    if _CONTROL.search(text):
-        raise ManagementError(
-            f"the {what} {text!r} contains a line break or another control character",
-            field=field,
-        )
-    if len(text) > NAME_MAX:
-        raise ManagementError(
-            f"the {what} is {len(text)} characters long; at most {NAME_MAX} are allowed",
-            field=field,
-        )
-    return text
+    """A display name: :func:`plugin.validators.text_line`, trimmed, 1-200 characters."""
+    return _checked(partial(validators.text_line, max_length=NAME_MAX), value, field, f"the {what}")
 
 
 def validate_person_name(value: object, *, field: str = "name") -> str:
     """A person's name, which may be empty (an invitation may not know it yet)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return ""
-    return validate_name(value, field=field, what="person's name")
+    return _checked(validators.person_name, value, field, "the person's name")
 
 
 def validate_email(value: object, *, field: str = "email") -> str:
-    """A person's e-mail address in its stored form (lower-cased, normalised)."""
-    if not isinstance(value, str):
-        raise ManagementError("the e-mail address must be text", field=field)
-    try:
-        return normalise_email(value.strip())
-    except EmailNotValidError as exc:
-        raise ManagementError(
-            f"{value!r} is not a valid e-mail address: {exc}", field=field
-        ) from None
+    """A person's e-mail address in its stored form: :func:`plugin.validators.email_address`."""
+    return _checked(validators.email_address, value, field, repr(value))
 
 
 def validate_instant(at: object, closed: Closed | None, row: str) -> datetime:

@@ -209,12 +209,12 @@ CASES = {
     ),
     "bad contract key": (
         [("  globex:", "  Globex Corp:")],
-        ["line 34: contracts[\"Globex Corp\"]: is not a workspace key: 1 to 63 lower-case "
+        ["line 34: contracts[\"Globex Corp\"]: must be 1-63 lower-case "
          "letters, digits or '-', not starting with '-'"],
     ),
     "contract key starting with a dash": (
         [("  globex:", "  -globex:")],
-        ["line 34: contracts.-globex: is not a workspace key: 1 to 63 lower-case "
+        ["line 34: contracts.-globex: must be 1-63 lower-case "
          "letters, digits or '-', not starting with '-'"],
     ),
     "bad contract variant": (
@@ -295,7 +295,8 @@ CASES = {
     ),
     "control character in a name": (
         [("name: Wolkenwerk GmbH", 'name: "Wolkenwerk\\nGmbH"')],
-        ["line 6: seller.name: must be one line of text"],
+        ["line 6: seller.name: contains a line break (U+000A) at character 11: "
+         "write it on one line"],
     ),
     "a list where a mapping is expected": (
         [("seller:\n", "seller: [x]\nold_seller:\n")],
@@ -341,7 +342,7 @@ def test_several_errors_are_reported_at_once(edit, errors_of):
         "line 29: variants.user_licences.prices[1].tiers[0].unit_price: must not be negative",
         "line 30: variants.user_licences.prices[1].tiers[1].up_to: the last tier must be "
         "open-ended (up_to: null), so that every quantity has a price",
-        "line 34: contracts.GLOBEX: is not a workspace key: 1 to 63 lower-case letters, "
+        "line 34: contracts.GLOBEX: must be 1-63 lower-case letters, "
         "digits or '-', not starting with '-'",
     ]
 

@@ -52,7 +52,8 @@ CASES = {
     ),
     "a line break in the VAT note": (
         [("currency: EUR\n", 'currency: EUR\nvat: {reverse_charge_note: "a\\nb"}\n')],
-        ["line 2: vat.reverse_charge_note: must be one line of text"],
+        ["line 2: vat.reverse_charge_note: contains a line break (U+000A) at character 2: "
+         "write it on one line"],
     ),
 }
 
