@@ -302,7 +302,8 @@ class GhostscriptServer:
     (stderr is merged), so they are the job's messages.
 
     Not thread-safe: one job at a time (:class:`GhostscriptPool` hands out one
-    server per conversion).  A job that fails or times out ends the server.
+    server per conversion).  A job Ghostscript fails or that times out ends the
+    server; one whose output fails the PDF/A-3 checks leaves it usable.
     """
 
     def __init__(self, converter: PdfaConverter) -> None:
@@ -329,8 +330,6 @@ class GhostscriptServer:
         target = os.path.join(self.directory, _TARGET)
         with open(source, "wb") as file:
             file.write(pdf)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(target)
         line = (
             f"/billing-job save def "
             f"{{ << /OutputFile {_ps_string(target)} >> setpagedevice "
@@ -357,6 +356,10 @@ class GhostscriptServer:
                 output = file.read()
         except FileNotFoundError:
             output = b""
+        # Invoices are confidential: no copy stays on disk between jobs.
+        for path in (source, target):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         if answer != self._answer + f" {self.jobs} done".encode() or not output.startswith(
             b"%PDF-"
         ):
@@ -402,7 +405,11 @@ class GhostscriptPool:
             if server is not None:
                 server.close()
             server = GhostscriptServer(self.converter)
-        output = server.convert(pdf)  # a failed server has ended itself
+        try:
+            output = server.convert(pdf)
+        except PdfaError:
+            server.close()  # whatever failed, the next document gets a fresh one
+            raise
         if server.jobs >= self.jobs_per_server:
             server.close()
         else:
