@@ -47,8 +47,11 @@ demo-data: system-deps venv
 	$(FLASK) billing generate --seed 7 --scale $(DEMO_SCALE)
 	$(FLASK) billing close-month
 
+# The web app and, beside it, one `flask billing worker` (PDFs and mail as they are queued),
+# stopped with it.
 demo: demo-data
 	@echo "Demo back-office: http://127.0.0.1:5000/admin/"
+	$(FLASK) billing worker & worker=$$!; trap 'kill $$worker' EXIT; \
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 lint: venv

@@ -7,14 +7,20 @@ import argparse
 import time
 from pathlib import Path
 
-from . import close, einvoices, export, licences, lists, pdfs, purge
+from . import close, dashboard, einvoices, export, licences, lists, pdfs, purge, worker
 from .databases import SCALES, backends, data_now
 from .harness import Figure, log, machine, table, write_results
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 #: Measurements per database, in the issue's order; the PDFs need only one database.
-PER_DATABASE = {"licences": licences, "export": export, "lists": lists, "purge": purge}
-EXTRA = ("pdfs", "close", "einvoice", "einvoice_close")
+PER_DATABASE = {
+    "licences": licences,
+    "export": export,
+    "lists": lists,
+    "purge": purge,
+    "dashboard": dashboard,
+}
+EXTRA = ("pdfs", "close", "einvoice", "einvoice_close", "worker")
 
 
 def main() -> None:
@@ -50,6 +56,9 @@ def main() -> None:
         for data in databases if "einvoice_close" in only else ():
             log(f"einvoice_close on {data.name}")
             figures += einvoices.run_close(data, scale, now, args.heavy_runs)
+        if "worker" in only:
+            log(f"worker on {databases[0].name}")
+            figures += worker.run(databases[0], scale, now, args.runs)
     meta = {
         "scale": args.scale,
         "data_now": now.isoformat(),

@@ -40,8 +40,11 @@ TARGETS: dict[str, tuple[str, float]] = {
     "pdf_vs_naive_pdfkit": ("<=", 0.4),
     "pdf_parallel_speedup": (">=", 1.7),
     "close_invoices_per_s": ("", 0),
+    "close_holders_s": ("", 0),
     "einvoice_vs_pdf": ("<=", 2.0),
     "close_einvoices_per_s": ("", 0),
+    "dashboard_vs_workspace_list": ("<=", 2.0),
+    "worker_pdf_speedup": (">=", 1.7),
 }
 
 

@@ -44,9 +44,14 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_COUNTS_CACHE_SIZE": 10_000,
     # Largest file `flask billing import` accepts, in bytes.
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
-    # wkhtmltopdf path, timeout and parallel processes (plugin.pdf).
+    # Niceness (0-19) the long-running `flask billing` commands lower their own
+    # process to: close-month, render-pending, worker, purge-inactive, import,
+    # licences
+    # (plugin.cli.common.background).  0 leaves it as started.
+    "BILLING_BATCH_NICE": 10,
+    # wkhtmltopdf path, timeout, parallel processes and niceness (plugin.pdf).
     **PDF_DEFAULTS,
-    # Invoice mail (plugin.smtp, docs/mail.md).  The defaults deliver to a
+    # Invoice mail (plugin.mail.smtp, docs/mail.md).  The defaults deliver to a
     # plain SMTP server on localhost:25: point HOST and PORT at yours.
     "BILLING_SMTP_HOST": "localhost",
     # ``None``: 25 for ``none``, 587 for ``starttls``, 465 for ``tls``.
@@ -63,6 +68,25 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_MAIL_SENDER": None,
     # Domain of the Message-IDs.  ``None``: the sender's domain.
     "BILLING_MAIL_DOMAIN": None,
+    # The worker (plugin.worker, docs/operations.md) and the admin actions' jobs
+    # (plugin.jobs).
+    # Seconds an idle worker waits before it looks for work again.  On
+    # PostgreSQL a listening worker also wakes at once when work is queued.
+    "BILLING_WORKER_POLL_SECONDS": 2,
+    # LISTEN/NOTIFY on PostgreSQL (switch off behind a pooler that cannot LISTEN).
+    "BILLING_WORKER_LISTEN": True,
+    # How long a worker may hold one job before another may take it over.
+    # ``None``: several of the renderer's and the SMTP server's timeouts.
+    "BILLING_WORKER_LEASE_SECONDS": None,
+    # Plugin pages warn when PDFs or mail are due and no worker (or cron run of
+    # render-pending / send-invoices) was seen for this many seconds.
+    # ``None``: never warn.
+    "BILLING_WORKER_STALE_SECONDS": 120,
+    # Admin actions render the one PDF they queue (a credit note) in the request.
+    "BILLING_RENDER_IN_REQUEST": True,
+    # Admin actions send the few mails they queue (a resend, one mailbox change's
+    # notices) in the request, with the SMTP timeout cut to IN_REQUEST_SMTP_TIMEOUT.
+    "BILLING_SEND_IN_REQUEST": False,
 }
 
 ActorCallable = Callable[[], str]

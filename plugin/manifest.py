@@ -34,6 +34,10 @@ READ = "read"
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     # Seeing the workspace, team, person, member, invoice and audit pages.
     READ: frozenset({"support", "admin", "accounting"}),
+    # The billing dashboard: revenue per month and what needs attention.  Every role:
+    # the invoice list shows each invoice's amounts to all three already, and support
+    # acts on failed mail and pending PDFs.  A host narrows it with BILLING_ACCESS.
+    "view_dashboard": frozenset({"support", "admin", "accounting"}),
     "archive_teams": frozenset({"support", "admin"}),
     "manage_workspaces": frozenset({"support", "admin"}),
     "manage_members": frozenset({"support", "admin"}),
@@ -93,8 +97,14 @@ ARCHIVE_CONFIRM = (
 )
 UNARCHIVE_CONFIRM = "Unarchive the selected teams? They are billed again from this month."
 
-#: The views, in menu order.
+#: The views, in menu order: the dashboard first, the Billing category's start page.
 VIEWS: tuple[View, ...] = (
+    View(
+        "dashboard",
+        "Dashboard",
+        "plugin.admin.dashboard_page:DashboardView",
+        permission="view_dashboard",
+    ),
     View(
         "workspaces",
         "Workspaces",

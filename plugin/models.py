@@ -83,6 +83,9 @@ class Workspace(Base):
     created_at: Mapped[datetime]
     contract_variant: Mapped[str | None] = mapped_column(String(20))
     invoice_mailbox: Mapped[str | None] = mapped_column(String(254))
+    #: The workspace's stamp, read by the list page's own query
+    #: (:func:`plugin.services.counts.listed_stamp`); ``None`` when not loaded so.
+    listed_stamp: Mapped[int | None] = query_expression()
 
     teams: Mapped[list[Team]] = relationship(back_populates="workspace", order_by="Team.key")
     owners: Mapped[list[Person]] = relationship(
@@ -338,6 +341,8 @@ class RulesVersion(Base):
 
 
 INVOICE_KINDS = ("invoice", "credit_note")
+#: An invoice that stands: no credit note credits it.
+CURRENT_INVOICE = "kind = 'invoice' AND credited_by_id IS NULL"
 #: EN 16931 VAT categories the plugin issues: standard, reverse charge, not subject to VAT.
 VAT_CATEGORIES = ("S", "AE", "O")
 #: An e-invoice passed or failed its validation (XSD, EN 16931, XRechnung rules).
@@ -360,11 +365,17 @@ class InvoiceSequence(Base):
 
 
 class Invoice(Base):
-    """An issued invoice or credit note.  Never changes after issue, except its PDF.
+    """An issued invoice or credit note.  Never changes after issue, except its PDF and,
+    on an invoice, ``credited_by_id`` when a credit note credits it.
 
     Everything printed is stored as it was at issue (workspace name, seller,
     lines, totals, the rules' sha256), so a later rename or a new price list
     can never alter an issued document.
+
+    A workspace has at most one *current* invoice per month: one no credit
+    note credits (a partial unique index).  Crediting it makes room for the
+    corrected invoice that a new close of the month issues
+    (:func:`plugin.services.invoicing.close_month`).
     """
 
     __tablename__ = "billing_invoice"
@@ -375,7 +386,10 @@ class Invoice(Base):
             "(kind = 'invoice') = (credits_invoice_id IS NULL)", name="credit_note_refers"
         ),
         unique_where(
-            "uq_billing_invoice_workspace_period", "kind = 'invoice'", "workspace_id", "period"
+            "uq_billing_invoice_workspace_period_current",
+            CURRENT_INVOICE,
+            "workspace_id",
+            "period",
         ),
         CheckConstraint(
             f"vat_category IS NULL OR vat_category IN {VAT_CATEGORIES!r}",
@@ -425,6 +439,9 @@ class Invoice(Base):
     credits_invoice_id: Mapped[int | None] = mapped_column(
         ForeignKey("billing_invoice.id"), unique=True
     )
+    # Since migration 0011 (filled in there for the invoices credited before it):
+    #: On an invoice, the credit note that credits it; NULL while it stands.
+    credited_by_id: Mapped[int | None] = mapped_column(ForeignKey("billing_invoice.id"))
     reason: Mapped[str] = mapped_column(Text, default="")
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
@@ -437,9 +454,17 @@ class Invoice(Base):
     einvoice_status: Mapped[str | None] = mapped_column(String(10))
     #: The broken rules when invalid: [{"source", "rule", "message", "location"}].
     einvoice_failures: Mapped[Any | None] = mapped_column(JSON)
+    # Since migration 0012: the PDF as a job of the worker (plugin.services.invoice_pdfs).
+    #: The claim of the worker rendering it now, and how long it may hold it.
+    pdf_claim_token: Mapped[str | None] = mapped_column(String(32))
+    pdf_claimed_until: Mapped[datetime | None]
+    #: After a failed render: not before this instant (``None``: as soon as possible).
+    pdf_next_attempt_at: Mapped[datetime | None]
 
     workspace: Mapped[Workspace] = relationship()
-    credits: Mapped[Invoice | None] = relationship(remote_side=[id])
+    credits: Mapped[Invoice | None] = relationship(
+        remote_side=[id], foreign_keys=[credits_invoice_id]
+    )
 
 
 MAIL_KINDS = ("invoice", "mailbox_notice")
@@ -449,7 +474,8 @@ PENDING_STATUSES = ("queued", "sending")
 
 
 class OutboxMail(Base):
-    """One delivery of one e-mail: the transactional outbox (plugin.services.outbox).
+    """One delivery of one e-mail: the transactional outbox (plugin.services.outbox,
+    delivered by plugin.services.mail_delivery).
 
     A row is written in the transaction that makes the mail necessary (the
     month close, a mailbox change, a resend), so a mail exists exactly when
@@ -546,3 +572,30 @@ class InvoiceHolder(Base):
     team_id: Mapped[int | None]
     team_name: Mapped[str] = mapped_column(String(200))
     members: Mapped[int | None]
+
+
+class WorkerHeartbeat(Base):
+    """A process that works the queue (``flask billing worker``, or a cron run), last seen when.
+
+    Each worker writes its row when it starts and again every few seconds;
+    ``render-pending`` and ``send-invoices`` keep one row per machine and
+    command.  The plugin's pages warn when work is waiting and no row is
+    fresh (plugin.services.workers).
+    """
+
+    __tablename__ = "billing_worker_heartbeat"
+    __table_args__ = (
+        CheckConstraint("kind IN ('worker', 'cron')", name="kind_valid"),
+        Index("ix_billing_worker_heartbeat_seen_at", "seen_at"),
+    )
+
+    #: ``HOST:PID:RANDOM`` for a worker, ``cron:HOST:COMMAND`` for a cron command.
+    id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
+    #: Set when the worker stopped cleanly (SIGTERM, SIGINT, or its queue ran dry).
+    stopped_at: Mapped[datetime | None]
+    jobs_done: Mapped[int] = mapped_column(default=0)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from plugin.einvoice import HybridOutcome, build_cii, validate
-from plugin.models import Base
+from plugin.models import Base, Invoice
+from plugin.services.invoice_pdfs import invoice_document
+from tests.conftest import REPOSITORY, RULES_PATH
 
 #: Characters no stored text may hold (:func:`plugin.validators.characters`), each with how
 #: a refusal names it.  Every path that stores text is fed these: the import file (YAML and
@@ -98,3 +107,60 @@ class FakeRenderer:
             return pdf
         xml = build_cii(doc["einvoice"])
         return HybridOutcome(xml, validate(xml), pdf)
+
+
+def billing_process(
+    database_url: str,
+    *args: str,
+    config: dict | None = None,
+    rules_path: Path = RULES_PATH,
+    **popen: Any,
+) -> subprocess.Popen:
+    """``flask billing ARGS…`` in a process of its own, on the demo host and this database.
+
+    ``config`` goes to the demo's ``create_app`` (plain values: it is written
+    into the ``--app`` expression); ``popen`` to :class:`subprocess.Popen`.
+    """
+    env = {**os.environ, "DEMO_DATABASE_URL": database_url, "BILLING_RULES_PATH": str(rules_path)}
+    app = "examples.backoffice:create_app" + (f"({config!r})" if config else "")
+    command = [sys.executable, "-m", "flask", "--app", app, "billing", *args]
+    return subprocess.Popen(command, cwd=REPOSITORY, env=env, **popen)
+
+
+def closes_at_once(database_url: str, rules_path: Path, month: str, count: int) -> list[int]:
+    """Run ``flask billing close-month MONTH`` in ``count`` processes at once; return how many
+    invoices each one issued, sorted (every process must succeed)."""
+    processes = [
+        billing_process(
+            database_url, "close-month", month, rules_path=rules_path,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(count)
+    ]
+    outputs = [process.communicate(timeout=180) for process in processes]
+    assert [process.returncode for process in processes] == [0] * count, outputs
+    return sorted(int(out.split(f"Month {month}: ")[1].split(" ")[0]) for out, _ in outputs)
+
+
+def sample_document(n: int) -> dict:
+    """The template document of a small invoice issued before billing details existed."""
+    invoice = Invoice(
+        number=f"2026-{n:05d}",
+        kind="invoice",
+        workspace_key=f"ws-{n}",
+        workspace_name=f"Team Müller & Söhne GmbH {n}",
+        period="2026-10",
+        issued_at=datetime(2026, 11, 1, 2, n, tzinfo=UTC),
+        variant="user_licences",
+        quantity=n,
+        currency="EUR",
+        tax_rate=Decimal("0.19"),
+        net=Decimal(n * 9),
+        tax=Decimal(n * 9) * Decimal("0.19"),
+        gross=Decimal(n * 9) * Decimal("1.19"),
+        lines=[{"description": "Users", "quantity": n, "unit_price": "9.00", "amount": n * 9}],
+        seller={"name": "Seller", "address": ["Straße 1"], "vat_id": "DE1", "email": "a@b.example"},
+        rules_sha256="0" * 64,
+        reason="",
+    )
+    return invoice_document(invoice)

@@ -72,6 +72,7 @@ def routes(
         ("GET", f"/admin/billing_people/p/{person_id}/", "read"),
         ("POST", f"/admin/billing_people/p/{person_id}/rename_person", "manage_members"),
         ("POST", f"/admin/billing_people/p/{person_id}/change_email", "manage_members"),
+        ("GET", "/admin/billing_dashboard/", "view_dashboard"),
         ("GET", "/admin/billing_workspaces/", "read"),
         ("GET", f"/admin/billing_workspaces/details/?id={workspace_id}", "read"),
         ("GET", "/admin/billing_workspaces/w/acme/", "read"),
@@ -90,6 +91,10 @@ def routes(
         ("GET", "/admin/billing_members/", "read"),
         ("GET", "/admin/billing_memberships/", "read"),
         ("GET", "/admin/billing_invoices/", "read"),
+        # The dashboard's counters link to the list filtered by these.
+        ("GET", "/admin/billing_invoices/?flt0_46=invalid", "read"),
+        ("GET", "/admin/billing_invoices/?flt0_47=pending", "read"),
+        ("GET", "/admin/billing_invoices/?flt0_48=failed", "read"),
         ("GET", f"/admin/billing_invoices/pdf/{number}", "download_invoices"),
         ("GET", f"/admin/billing_invoices/xml/{number}", "download_invoices"),
         ("GET", f"/admin/billing_invoices/mail/{number}", "read"),

@@ -276,6 +276,43 @@ def test_a_reimport_that_leaves_out_or_adds_closed_history_is_refused(
     assert snapshot(session) == before
 
 
+def test_moving_the_creation_of_an_invoiced_workspace_is_refused(
+    invoiced, demo_cli, session, tmp_path
+):
+    """A workspace's creation decides the months it is billed for and its variant:
+    nordwind, created after the cut-over, would bill user licences if created before."""
+    before = snapshot(session)
+    demo = DEMO.read_text(encoding="utf-8")
+    for index, key, old, new, at in (
+        (0, "acme", "2022-05-10", "2022-05-01", "2022-05-01T00:00:00+02:00"),
+        (1, "nordwind", "2023-06-01", "2023-01-01", "2023-01-01T00:00:00+01:00"),
+    ):
+        head = f"  - key: {key}\n    name: "
+        created = demo.index(f"    created: {old}\n", demo.index(head))
+        line = demo[:created].count("\n") + 1
+        changed = demo[:created] + demo[created:].replace(old, new, 1)
+        result = demo_cli("import", write(tmp_path, changed))
+        assert result.exit_code == 1
+        assert (
+            f"import.yaml: line {line}: workspaces[{index}].created: workspace {key}: moving "
+            f"the creation of workspace {key} to {at} would change history at or before "
+            "2026-10-31T23:00:00+00:00, the end of 2026-10, which invoice "
+            f"{invoiced[key]} holds"
+        ) in result.stderr, result.stderr
+        assert "1 error(s) in import.yaml; nothing was imported." in result.stderr
+        session.expire_all()
+        assert snapshot(session) == before
+
+
+def test_a_workspace_without_an_invoice_may_still_move_its_creation(demo_cli, session, tmp_path):
+    demo = DEMO.read_text(encoding="utf-8")
+    head = '    name: "Müller & Söhne GmbH"\n    created: 2022-05-10\n'
+    result = demo_cli("import", write(tmp_path, demo.replace(head, head[:-11] + "2022-05-01\n")))
+    assert result.exit_code == 0, result.output
+    created = session.scalar(select(Workspace.created_at).where(Workspace.key == "acme"))
+    assert created == datetime(2022, 4, 30, 22, tzinfo=UTC)
+
+
 def test_a_reimport_after_the_invoiced_month_still_works(invoiced, demo_cli, session, tmp_path):
     assert "Nothing to change" in demo_cli("import", str(DEMO)).output
     changed = DEMO.read_text(encoding="utf-8").replace(

@@ -224,9 +224,10 @@ def test_counts_follow_a_change_of_contract_or_of_the_rules(app, session, demo, 
     assert (counts.variant, counts.variant_reason) == ("team_licences", "cutover")
 
 
-@pytest.mark.parametrize(("size", "queries"), [(10_000, 3), (0, 6)])
+@pytest.mark.parametrize(("size", "queries"), [(10_000, 3), (0, 7)])
 def test_the_list_page_reads_only_stamps_unless_the_cache_is_off(database_url, size, queries):
-    """The second view of an unchanged list page: count, page, stamps (or the counts again)."""
+    """The second view of an unchanged list page: count, page with its stamps (or the four
+    counts again), and the worker state that every plugin page reads."""
     app = make_app(database_url, BILLING_COUNTS_CACHE_SIZE=size)
     assert app.test_cli_runner().invoke(args=["billing", "import", str(DEMO)]).exit_code == 0
     client = app.test_client()

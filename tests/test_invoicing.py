@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -16,8 +14,8 @@ from sqlalchemy import select, update
 from plugin.models import AuditEntry, Invoice, RulesVersion, Workspace
 from plugin.services.periods import Month
 from plugin.types import utcnow
-from tests.conftest import REPOSITORY, RULES_PATH
-from tests.helpers import snapshot
+from tests.conftest import RULES_PATH
+from tests.helpers import closes_at_once, snapshot
 
 
 @pytest.fixture
@@ -243,36 +241,7 @@ def test_numbers_stay_gap_free_after_a_refused_credit_note(cli):
 
 def test_concurrent_closes_issue_each_invoice_once(cli, database_url):
     """Three processes close the same month at once: four invoices, numbers 1-4."""
-    env = {
-        **os.environ,
-        "DEMO_DATABASE_URL": database_url,
-        "BILLING_RULES_PATH": str(RULES_PATH),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "flask",
-        "--app",
-        "examples.backoffice:create_app",
-        "billing",
-        "close-month",
-        "2026-10",
-    ]
-    processes = [
-        subprocess.Popen(
-            command,
-            cwd=REPOSITORY,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    outputs = [process.communicate(timeout=120) for process in processes]
-    assert [process.returncode for process in processes] == [0, 0, 0], outputs
-    issued = sorted(int(out.split("Month 2026-10: ")[1].split(" ")[0]) for out, _ in outputs)
-    assert issued == [0, 0, 4]
+    assert closes_at_once(database_url, RULES_PATH, "2026-10", 3) == [0, 0, 4]
     listed = invoices_json(cli)
     assert len(listed) == 4
     assert sorted(int(i["number"][5:]) for i in listed) == [1, 2, 3, 4]

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from plugin.models import AuditEntry, OutboxMail, Workspace
+from plugin.services.mail_status import deliveries
 from plugin.services.mailbox import (
     MailboxError,
     change_mailbox,
     validate_mailbox,
     workspace_id_for,
 )
-from plugin.services.outbox import deliveries
 from plugin.types import utcnow
 from tests.helpers import HOSTILE_CHARACTERS, hostile, refusal, snapshot
 from tests.test_outbox import DOMAIN, MAILED, issue, number_of, smtp_servers

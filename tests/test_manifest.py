@@ -126,7 +126,10 @@ def test_the_host_overrides_the_access_table(host):
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ({"views": {"audits": False}}, "BILLING_VIEWS: no view 'audits' (views: workspaces,"),
+        (
+            {"views": {"audits": False}},
+            "BILLING_VIEWS: no view 'audits' (views: dashboard, workspaces,",
+        ),
         ({"views": {"audit": 0}}, "BILLING_VIEWS['audit']: 0 is neither True, False nor a menu"),
         ({"views": {"audit": ""}}, "BILLING_VIEWS['audit']: '' is neither"),
         ({"actions": {"teams.archiv": False}}, "BILLING_ACTIONS: no action 'teams.archiv'"),

@@ -16,7 +16,6 @@ import os
 import signal
 import ssl
 import subprocess
-import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -29,26 +28,21 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select, update
 
+from plugin.mail.compose import compose
+from plugin.mail.smtp import SmtpConfigError, SmtpSettings, SmtpTransport
 from plugin.models import AuditEntry, Invoice, OutboxMail, Workspace
 from plugin.rules import load_rules_file
-from plugin.services import outbox
 from plugin.services.invoice_pdfs import render_pending, stored_pdf
 from plugin.services.invoicing import close_month
+from plugin.services.job_queue import RETRY_CAP, retry_delay
+from plugin.services.mail_delivery import INTERRUPTED, MAX_ATTEMPTS, OutgoingMail, deliver_queued
+from plugin.services.mail_status import deliveries, delivery_status
 from plugin.services.mailbox import change_mailbox, workspace_id_for
-from plugin.services.outbox import (
-    MAX_ATTEMPTS,
-    MailError,
-    deliver_queued,
-    deliveries,
-    delivery_status,
-    resend_invoice,
-    retry_delay,
-)
+from plugin.services.outbox import MailError, resend_invoice
 from plugin.services.periods import Month
-from plugin.smtp import SmtpConfigError, SmtpSettings, SmtpTransport, compose
 from plugin.types import utcnow
-from tests.conftest import REPOSITORY, RULES_PATH, make_app
-from tests.helpers import FakeRenderer, snapshot
+from tests.conftest import RULES_PATH, make_app
+from tests.helpers import FakeRenderer, billing_process, snapshot
 from tests.postgres import free_port
 
 MAILED = {
@@ -386,7 +380,7 @@ def test_temporary_failures_back_off_exponentially_then_fail_visibly(demo_cli, a
         when = acme.next_attempt_at
     assert delays == [retry_delay(n) for n in range(1, MAX_ATTEMPTS)]
     assert [d.total_seconds() / 60 for d in delays[:4]] == [1, 2, 4, 8]
-    assert max(delays) == outbox.RETRY_CAP
+    assert max(delays) == RETRY_CAP
     assert acme.status == "failed"
     assert acme.attempts == MAX_ATTEMPTS
     assert acme.last_error.startswith(f"gave up after {MAX_ATTEMPTS} attempts; last error: 451")
@@ -420,12 +414,12 @@ def test_a_crash_after_acceptance_resends_with_the_same_message_id(demo_cli, app
     assert ids[f"<{crashed.message_key}@{DOMAIN}>"] == 2
     redone = mails(session)[crashed.message_key]
     assert (redone.status, redone.attempts) == ("sent", 2)
-    assert redone.last_error == outbox.INTERRUPTED
+    assert redone.last_error == INTERRUPTED
 
 
 def test_mail_is_composed_safely(app):
     settings = transport(app).settings
-    mail = outbox.OutgoingMail(
+    mail = OutgoingMail(
         id=1,
         kind="mailbox_notice",
         message_key="mailbox-0123456789abcdef.1",
@@ -562,22 +556,9 @@ def test_resending_an_unknown_invoice_is_refused(demo_cli, session):
 
 def send_invoices_process(database_url: str, port: int) -> subprocess.Popen:
     config = {"BILLING_SMTP_HOST": "127.0.0.1", "BILLING_SMTP_PORT": port}
-    env = {
-        **os.environ,
-        "DEMO_DATABASE_URL": database_url,
-        "BILLING_RULES_PATH": str(RULES_PATH),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "flask",
-        "--app",
-        f"examples.backoffice:create_app({json.dumps(config)})",
-        "billing",
-        "send-invoices",
-    ]
-    return subprocess.Popen(
-        command, cwd=REPOSITORY, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    return billing_process(
+        database_url, "send-invoices", config=config,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
@@ -824,4 +805,4 @@ def test_a_sender_killed_mid_mail_delays_the_queue_by_one_lease(
     assert in_hand.claimed_until <= killed_at + lease
     summary = deliver(session, app, killed_at + lease + timedelta(seconds=1))
     assert sorted(summary.sent) == sorted(mails(session))
-    assert mails(session)[in_hand.message_key].last_error == outbox.INTERRUPTED
+    assert mails(session)[in_hand.message_key].last_error == INTERRUPTED

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from flask import abort, make_response, request, url_for
+from flask import abort, current_app, g, make_response, request, url_for
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.contrib.sqla.filters import FilterConverter
@@ -16,7 +16,10 @@ from sqlalchemy import Unicode, cast, or_
 
 from ..extension import billing
 from ..manifest import View
+from ..services import workers
+from ..services.workers import WorkerState
 from ..textsearch import search_term
+from ..types import utcnow
 from .access import action_allowed, allowed
 
 
@@ -122,6 +125,35 @@ class PermissionMixin:
         page = self.render("billing/admin/forbidden.html", permission=permission)
         abort(make_response(page, 403))
 
+    def render(self, template: str, **kwargs: Any) -> Any:
+        """Every plugin page, on the host's base template, warns when work waits for a worker.
+
+        ``billing/admin/base.html`` extends the host's base template and adds
+        the warning above the flashed messages: one query per page
+        (:func:`plugin.services.workers.worker_state`).
+        """
+        self._template_args.update(
+            admin_base_template="billing/admin/base.html",
+            billing_host_base_template=self.admin.theme.base_template,  # type: ignore[attr-defined]
+            billing_worker=worker_state(),
+        )
+        return super().render(template, **kwargs)  # type: ignore[misc]
+
+
+def worker_state() -> WorkerState | None:
+    """Whether PDFs or mail wait with no worker seen; ``None`` when the host switched it off.
+
+    Read once per request (the warning and the dashboard's panel share it).
+    """
+    stale = current_app.config["BILLING_WORKER_STALE_SECONDS"]
+    if not stale:
+        return None
+    if "billing_worker_state" not in g:
+        g.billing_worker_state = workers.worker_state(
+            billing().session, now=utcnow(), stale_after=timedelta(seconds=float(stale))
+        )
+    return g.billing_worker_state
+
 
 #: The billed unit of each variant, one and many.
 UNITS = {"team_licences": ("team", "teams"), "user_licences": ("user", "users")}
@@ -166,6 +198,13 @@ def formatter(render: Any) -> Any:
     return lambda view, context, model, name: render(model)
 
 
+class _TableCount:
+    """What Flask-Admin takes for the count query of an unfiltered list."""
+
+    def __init__(self, scalar: Any) -> None:
+        self.scalar = scalar
+
+
 class BillingModelView(PermissionMixin, ModelView):
     """Read-only lists: every change goes through a domain service and the audit log."""
 
@@ -178,6 +217,41 @@ class BillingModelView(PermissionMixin, ModelView):
     can_delete = False
     can_view_details = True
     page_size = 50
+    #: The unfiltered list's total comes from the counts cache, kept under the
+    #: workspaces' stamps (:meth:`CountsCache.table_count`): only for a model
+    #: whose table the stamps cover.
+    stamped_total = False
+
+    def get_list(
+        self,
+        page: Any,
+        sort_column: Any,
+        sort_desc: Any,
+        search: Any,
+        filters: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[int | None, list]:
+        g.billing_unfiltered = not search and not filters
+        try:
+            return super().get_list(page, sort_column, sort_desc, search, filters, *args, **kwargs)
+        finally:
+            g.billing_unfiltered = False
+
+    def get_count_query(self) -> Any:
+        """Flask-Admin's ``SELECT count(*)``; for the whole table, through the counts cache.
+
+        Flask-Admin calls only ``scalar()`` on it when no search or filter
+        narrows the list (:meth:`get_list` notes which).
+        """
+        query = super().get_count_query()
+        ext = billing()
+        cache = ext.counts_cache()
+        if not (self.stamped_total and g.get("billing_unfiltered") and cache is not None):
+            return query
+        return _TableCount(
+            lambda: cache.table_count(ext.session, self.model.__tablename__, query.scalar)
+        )
 
     def _apply_search(
         self, query: Any, count_query: Any, joins: dict, count_joins: dict, search: str

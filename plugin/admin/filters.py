@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, time
 from typing import Any
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from ..extension import billing
 from ..models import AuditEntry, Invoice, Team, TeamMembership, Workspace, WorkspaceAccess
 from ..services.counts import open_at, team_active_at, team_archived_at
+from ..services.dashboard import mail_failed, pdf_pending
 from ..services.person_overview import mentions
 from ..types import utcnow
 
@@ -187,3 +188,26 @@ class InMembershipNowFilter(NowFilter):
 
     def condition(self) -> Any:
         return open_at(TeamMembership.joined_at, TeamMembership.left_at, utcnow())
+
+
+class InvoiceConditionFilter(ChoiceFilter):
+    """One named condition of the dashboard's counters, so that a counter's link lists
+    exactly the invoices it counted (:mod:`plugin.services.dashboard`)."""
+
+    def __init__(self, name: str, value: str, condition: Callable[[], Any]) -> None:
+        super().__init__(Invoice.id, name, ((value, value),))
+        self._condition = condition
+
+    def condition(self, value: str) -> Any:
+        return self._condition()
+
+
+def invoice_problem_filters() -> tuple[ChoiceFilter, ...]:
+    """The invoice list's filters behind the dashboard's counters: *E-invoice*, *PDF*, *E-mail*."""
+    return (
+        ChoiceFilter(
+            Invoice.einvoice_status, "E-invoice", (("valid", "valid"), ("invalid", "invalid"))
+        ),
+        InvoiceConditionFilter("PDF", "pending", pdf_pending),
+        InvoiceConditionFilter("E-mail", "failed", mail_failed),
+    )

@@ -13,13 +13,22 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
+from ..jobs import try_now
 from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
+from ..services.closed import standing_after
 from ..services.invoicing import InvoicingError, issue_credit_note
-from ..services.outbox import MailError, deliveries, delivery_status, resend_invoice
+from ..services.mail_status import deliveries, delivery_status
+from ..services.outbox import MailError, resend_invoice
 from ..types import utcnow
 from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
-from .filters import VARIANT_CHOICES, ChoiceFilter, InvoicePeriods, InvoiceStatusFilter
+from .filters import (
+    VARIANT_CHOICES,
+    ChoiceFilter,
+    InvoicePeriods,
+    InvoiceStatusFilter,
+    invoice_problem_filters,
+)
 from .workspace_page import pdf_response, xml_response
 
 
@@ -132,6 +141,7 @@ class InvoiceView(BillingModelView):
         "net",
         "tax",
         "gross",
+        *invoice_problem_filters(),
     )
     column_sortable_list = ("number", "period", "workspace_key", "gross")
     column_default_sort = ("id", True)
@@ -180,11 +190,14 @@ class InvoiceView(BillingModelView):
                 flash(f"Not resent: {exc}.", "error")
             else:
                 ext.session.commit()
-                flash(
-                    f"Invoice {number} queued for {resend.recipient}; "
-                    "it goes out with the next `flask billing send-invoices`.",
-                    "success",
-                )
+                if try_now(mails=[resend.message_key]).sent:
+                    flash(f"Invoice {number} sent to {resend.recipient}.", "success")
+                else:
+                    flash(
+                        f"Invoice {number} queued for {resend.recipient}; "
+                        "the worker sends it (or the next `flask billing send-invoices`).",
+                        "success",
+                    )
             return redirect(url_for(".mail", number=number))
         history = deliveries(ext.session, invoice_number=number)
         return self.render(
@@ -207,7 +220,7 @@ class InvoiceView(BillingModelView):
         if form.validate_on_submit():
             ext = billing()
             try:
-                note = issue_credit_note(
+                credit = issue_credit_note(
                     ext.session, ext.rules(), number, form.reason.data, utcnow(), actor=ext.actor()
                 )
             except InvoicingError as exc:
@@ -218,11 +231,22 @@ class InvoiceView(BillingModelView):
                     flash(str(exc), "error")
             else:
                 ext.session.commit()
-                flash(f"Credit note {note.number} issued for {number}.", "success")
+                ready = try_now(invoices=[credit.note.number]).rendered
+                pdf = "Its PDF is ready." if ready else "The worker renders its PDF."
+                flash(
+                    " ".join([*credit.lines(), pdf]),
+                    "success" if credit.reopening.reopened else "info",
+                )
                 return redirect(url_for(".index_view"))
         elif request.method == "POST" and not form.errors.get("reason"):
             refuse_stale_form()
-        invoice = billing().session.scalar(select(Invoice).where(Invoice.number == number))
+        session = billing().session
+        invoice = session.scalar(select(Invoice).where(Invoice.number == number))
         if invoice is None:
             abort(404)
-        return self.render("billing/admin/credit_note.html", form=form, invoice=invoice)
+        return self.render(
+            "billing/admin/credit_note.html",
+            form=form,
+            invoice=invoice,
+            later=standing_after(session, invoice.workspace_id, invoice.period),
+        )

@@ -20,6 +20,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
+from ..jobs import try_now
 from ..models import Workspace
 from ..services.mailbox import MailboxChange, MailboxError, change_mailboxes
 from ..types import utcnow
@@ -54,6 +55,7 @@ def apply(workspace_ids: Sequence[int], address: str) -> list[MailboxChange] | N
         flash(f"Nothing was changed: {exc}.", "error")
         return None
     ext.session.commit()
+    try_now(mails=[key for change in changes for key in change.notices])
     changed = [change for change in changes if change.changed]
     unchanged = len(changes) - len(changed)
     if len(changes) == 1 and changed:

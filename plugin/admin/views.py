@@ -14,12 +14,13 @@ from typing import Any
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from markupsafe import Markup
+from sqlalchemy.orm import with_expression
 
 from .. import api, models
 from ..extension import billing
 from ..manifest import Module
 from ..models import Workspace
-from ..services.counts import current_counts
+from ..services.counts import current_counts, listed_stamp
 from ..services.member_list import current_members
 from ..types import utcnow
 from . import mailbox_page, workspace_manage, workspace_page
@@ -115,11 +116,19 @@ class WorkspaceView(BillingModelView):
     column_sortable_list = ("name", "key", "invoice_mailbox")
     column_default_sort = "key"
 
+    def get_query(self) -> Any:
+        """The page's workspaces with their stamps, which the counts cache checks."""
+        session = billing().session
+        return super().get_query().options(
+            with_expression(Workspace.listed_stamp, listed_stamp(session))
+        )
+
     def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
         count, workspaces = super().get_list(*args, **kwargs)
         ext = billing()
         g.billing_counts = current_counts(
-            ext.session, ext.rules(), workspaces, utcnow(), cache=ext.counts_cache()
+            ext.session, ext.rules(), workspaces, utcnow(), cache=ext.counts_cache(),
+            stamped=True,
         )
         return count, workspaces
 

@@ -29,7 +29,7 @@ from ..services.exports import (
 from ..services.history import licence_history, recent_months
 from ..services.invoice_pdfs import PdfNotAvailable, stored_pdf
 from ..services.invoicing import list_invoices
-from ..services.outbox import delivery_status
+from ..services.mail_status import delivery_status
 from ..services.periods import Month
 from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_inactive
 from ..services.quotes import UnknownWorkspace, get_workspace
@@ -37,6 +37,7 @@ from ..services.teams import TeamChange, archive_teams, resolve_teams, unarchive
 from ..types import utcnow
 from .access import action_allowed
 from .billing_details_page import workspace_section
+from .charts import FINAL, PARTIAL, Chart, Point, bar_chart
 
 
 def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:
@@ -76,7 +77,7 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
         "mail": delivery_status(session, [invoice.number for invoice in invoices]),
         "teams": teams_now(session, workspace.id, now),
         "history": history,
-        "chart_max": max([count for _, count in history] + [1]),
+        "chart": licence_chart(history),
         **export_choices(),
         **workspace_section(workspace),
         # What the page offers, as the host's switches and the user's role allow.
@@ -89,6 +90,26 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
             "credit_notes": action_allowed("invoices", "credit"),
         },
     }
+
+
+def licence_chart(history: list[tuple[Month, int]]) -> Chart:
+    """The workspace's licences per month; the current month (the last) so far."""
+    last = len(history) - 1
+    return bar_chart(
+        "licence-chart",
+        "Licences billed per month",
+        [
+            Point(
+                month.first_day.strftime("%m/%y"),
+                count,
+                str(count),
+                f"{month}: {count}",
+                PARTIAL if index == last else FINAL,
+                "so far" if index == last else "",
+            )
+            for index, (month, count) in enumerate(history)
+        ],
+    )
 
 
 def export_choices() -> dict[str, Any]:

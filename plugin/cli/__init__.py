@@ -3,7 +3,7 @@
 Each module registers its commands on :data:`billing_cli` when imported.
 """
 
-from . import data, details, exports, invoices, mail, manage, members, pdfs, rules
+from . import data, details, exports, invoices, mail, manage, members, pdfs, rules, worker
 from .common import billing_cli
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "members",
     "pdfs",
     "rules",
+    "worker",
 ]

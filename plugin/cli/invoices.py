@@ -14,17 +14,19 @@ from ..services.invoicing import (
 )
 from ..services.periods import Month
 from ..types import utcnow
-from .common import MONTH, billing_cli, echo_listing
+from .common import MONTH, background, billing_cli, echo_listing
 from .pdfs import render_pending_pdfs
 
 
 @billing_cli.command("close-month")
 @click.argument("month", type=MONTH, required=False)
+@background
 def close_month_command(month: Month | None) -> None:
     """Issue the invoices of MONTH (default: the previous month), then render their PDFs.
 
-    Safe to run twice or in several processes at once: a workspace is
-    invoiced once per month, and numbers stay gap-free.
+    Safe to run twice or in several processes at once: a workspace has one
+    current invoice per month, and numbers stay gap-free.  A workspace whose
+    invoice for MONTH was credited gets a new one.
     """
     ext = billing()
     session = ext.session
@@ -46,16 +48,23 @@ def close_month_command(month: Month | None) -> None:
 @click.argument("number")
 @click.option("--reason", required=True, help="Why the invoice is credited (printed on it).")
 def credit_note_command(number: str, reason: str) -> None:
-    """Credit invoice NUMBER in full with a credit note of its own number."""
+    """Credit invoice NUMBER in full with a credit note of its own number.
+
+    Its workspace's history is reopened for a correction, and the next
+    close-month of the invoice's month issues that workspace a new invoice.
+    """
     ext = billing()
     session = ext.session
     try:
-        note = issue_credit_note(session, ext.rules(), number, reason, utcnow(), actor=ext.actor())
+        credit = issue_credit_note(
+            session, ext.rules(), number, reason, utcnow(), actor=ext.actor()
+        )
     except InvoicingError as exc:
         session.rollback()
         raise click.ClickException(str(exc)) from exc
     session.commit()
-    click.echo(f"Credit note {note.number} issued for {number}: {note.gross} {note.currency}")
+    for line in credit.lines():
+        click.echo(line)
 
 
 @billing_cli.command("invoices")

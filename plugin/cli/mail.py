@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from email.headerregistry import Address
-
 import click
-from flask import current_app
 
+from .. import jobs
 from ..extension import billing
+from ..mail.smtp import SmtpSettings, SmtpTransport
 from ..models import MAIL_STATUSES
-from ..rules import RulesUnavailable
-from ..services.invoicing import newest_seller
+from ..services.mail_delivery import deliver_queued
+from ..services.mail_status import deliveries
 from ..services.mailbox import MailboxError, change_mailbox, workspace_id_for
-from ..services.outbox import MailError, deliver_queued, deliveries, resend_invoice
-from ..smtp import SmtpConfigError, SmtpSettings, SmtpTransport
+from ..services.outbox import MailError, resend_invoice
+from ..services.workers import beat, cron_id
 from ..types import utcnow
 from .common import billing_cli, echo_listing, fail
 
@@ -48,21 +47,10 @@ def set_mailbox_command(workspace_key: str, address: str) -> None:
 
 
 def smtp_settings() -> SmtpSettings:
-    """The SMTP settings from the app config; the sender defaults to the rules' seller.
-
-    Sending needs no prices: while the rules file is broken, the seller stored
-    on the newest invoice is the default sender, so yesterday's invoices still go.
-    """
-    ext = billing()
+    """:func:`plugin.jobs.smtp_settings`, a bad setting refused as a click error."""
     try:
-        seller = ext.rules().seller
-        default_sender: Address | None = Address(seller.name, addr_spec=seller.email)
-    except RulesUnavailable:
-        stored = newest_seller(ext.session)
-        default_sender = Address(stored["name"], addr_spec=stored["email"]) if stored else None
-    try:
-        return SmtpSettings.from_config(current_app.config, default_sender=default_sender)
-    except SmtpConfigError as exc:
+        return jobs.smtp_settings()
+    except jobs.JobConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -71,13 +59,17 @@ def send_invoices_command() -> None:
     """Deliver the queued mail (invoices with their PDF, mailbox notices) over SMTP.
 
     Safe to run from cron in several processes at once: each mail is sent
-    once.  Temporary failures are retried by later runs with growing pauses.
+    once.  The cron alternative to `flask billing worker`: each run counts as
+    a worker seen (its heartbeat).  Temporary failures are retried by later
+    runs with growing pauses.
     Exit status 1 if a mail failed for good or the SMTP server could not be
     used at all.
     """
     settings = smtp_settings()
     with SmtpTransport(settings) as transport:
         summary = deliver_queued(billing().session, transport, lease=settings.lease)
+    beat(billing().session, cron_id("send-invoices"), now=utcnow(), kind="cron",
+         jobs_done=summary.handled)
     first, *details = summary.lines()
     click.echo(first)
     for line in details:

@@ -11,12 +11,13 @@ from pathlib import Path
 import click
 from flask import current_app
 
-from ..einvoice import HybridRenderer, PdfaConfigError
+from .. import jobs
 from ..extension import billing
-from ..pdf import PdfConfigError
 from ..services.einvoices import XmlNotAvailable, stored_xml
 from ..services.invoice_pdfs import PdfNotAvailable, render_pending, stored_pdf
-from .common import billing_cli, fail
+from ..services.workers import beat, cron_id
+from ..types import utcnow
+from .common import background, billing_cli, fail
 
 
 @billing_cli.command("render-pending")
@@ -25,21 +26,27 @@ from .common import billing_cli, fail
     type=click.IntRange(min=1),
     help="Parallel wkhtmltopdf processes (default: BILLING_PDF_WORKERS, else one per CPU).",
 )
+@background
 def render_pending_command(workers: int | None) -> None:
     """Render the PDF of every invoice that has none yet (new, or failed before).
 
     Exit status 1 if any failed; they stay pending, with their error recorded,
-    for the next run.
+    for the next run.  The cron alternative to `flask billing worker`: each
+    run counts as a worker seen (its heartbeat).
     """
-    render_pending_pdfs(workers)
+    render_pending_pdfs(workers, heartbeat=True)
 
 
-def render_pending_pdfs(workers: int | None = None) -> None:
-    """Render the pending PDFs with a progress bar on a terminal; exit 1 if any failed."""
+def render_pending_pdfs(workers: int | None = None, *, heartbeat: bool = False) -> None:
+    """Render the pending PDFs with a progress bar on a terminal; exit 1 if any failed.
+
+    ``heartbeat``: record the run as a worker seen (``render-pending`` itself,
+    not the month close that renders its new invoices at its end).
+    """
     ext = billing()
     try:
-        renderer = HybridRenderer.from_config(current_app.config, workers=workers)
-    except (PdfConfigError, PdfaConfigError) as exc:
+        renderer = jobs.renderer(current_app.config, workers=workers)
+    except jobs.JobConfigError as exc:
         raise click.ClickException(str(exc)) from None
     with renderer, click.progressbar(
         length=0, label="Rendering invoice PDFs", file=sys.stderr
@@ -50,6 +57,9 @@ def render_pending_pdfs(workers: int | None = None) -> None:
             bar.update(done - bar.pos)
 
         summary = render_pending(ext.session, renderer, tz=ext.rules().zoneinfo, progress=progress)
+    if heartbeat:
+        beat(ext.session, cron_id("render-pending"), now=utcnow(), kind="cron",
+             jobs_done=summary.rendered + summary.failed)
     click.echo(f"Invoice PDFs rendered: {summary.rendered}, failed: {summary.failed}.")
     if summary.failures:
         fail(

@@ -9,8 +9,14 @@ start, end or move at or before the end of its last invoiced month, its
 Every service checks it before writing and refuses with a
 :class:`ClosedMonth` that names the workspace, the row and the invoice; the
 database triggers of migration 0010 refuse the same for any other writer.
+
 A correction after an invoice is a credit note and a new invoice
-(docs/user-management.md), never a rewritten month.
+(docs/user-management.md), never a rewritten month.  Crediting an invoice
+reopens the workspace's history back to the end of its last month whose
+invoice still stands (:func:`reopen_after_credit`); while an invoice of a
+later month stands, that month keeps the history closed, and the reopening
+names it.  Every check reads the stored period, so each path honours the
+reopening at once; the next close of the month closes the history again.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..models import ClosedPeriod, Invoice, Workspace
+from . import audit
 from .common import among
 from .errors import ManagementError
+from .periods import Month
 
 
 class ClosedMonth(ManagementError):
@@ -117,3 +126,148 @@ def close_periods(session: Session, invoice_ids: Iterable[int], closed_until: da
         session.execute(insert(ClosedPeriod), new)
     if later:
         session.execute(update(ClosedPeriod), later)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """An invoice no credit note credits: its number and month."""
+
+    number: str
+    period: str
+
+
+@dataclass(frozen=True)
+class Reopening:
+    """What crediting an invoice of ``period`` did to its workspace's closed history.
+
+    ``closed_until`` is the end of the history's closed part afterwards (``None``:
+    nothing is closed, no invoice of the workspace stands), ``closed_by`` the
+    invoice that holds it.  ``later`` are the standing invoices of months after
+    ``period``: while there are any, the history stays closed and the credited
+    month cannot be corrected (they have to be credited first).
+    """
+
+    workspace_key: str
+    period: str
+    closed_until: datetime | None
+    closed_by: Standing | None
+    later: tuple[Standing, ...]
+
+    @property
+    def reopened(self) -> bool:
+        """Whether the history of the credited month is open for corrections now."""
+        return not self.later
+
+    def lines(self) -> list[str]:
+        """What it means for support, as the CLI prints it and the back-office shows it."""
+        close = f"flask billing close-month {self.period}"
+        if self.later:
+            numbers = ", ".join(f"{item.number} ({item.period})" for item in self.later)
+            return [
+                f"The history of workspace {self.workspace_key} stays closed until the end "
+                f"of {self.later[0].period}: invoice(s) of later months still stand: "
+                f"{numbers}. Credit them too to correct the history of {self.period} (in "
+                "any order: it reopens once none of them stands).",
+                f"{close} issues a new invoice for {self.period} from the history as it "
+                "is (a correction of the price or the billing details).",
+            ]
+        if self.closed_by is None:
+            head = (
+                f"The history of workspace {self.workspace_key} is open again: no invoice "
+                "of it stands."
+            )
+        else:
+            head = (
+                f"The history of workspace {self.workspace_key} is reopened after "
+                f"{self.closed_until.isoformat()}, the end of {self.closed_by.period} "
+                f"(invoice {self.closed_by.number} still stands)."
+            )
+        return [
+            f"{head} {self.period} is reopened for that workspace.",
+            "Correct its history (import, back-office, API or CLI), then issue the new "
+            f"invoice with {close}; workspaces whose invoice for {self.period} stands are "
+            "not invoiced again.",
+        ]
+
+
+def _standing(workspace_id: int) -> Select:
+    return (
+        select(Invoice.id, Invoice.number, Invoice.period)
+        .where(
+            Invoice.workspace_id == workspace_id,
+            Invoice.kind == "invoice",
+            Invoice.credited_by_id.is_(None),
+        )
+        .order_by(Invoice.period.desc())
+    )
+
+
+def standing_after(session: Session, workspace_id: int, period: str) -> tuple[Standing, ...]:
+    """The workspace's standing invoices of months after ``period``, newest first.
+
+    While there are any, crediting the invoice of ``period`` leaves the history
+    closed (the credit note page says so before it is issued).
+    """
+    return tuple(
+        Standing(row.number, row.period)
+        for row in session.execute(_standing(workspace_id).where(Invoice.period > period))
+    )
+
+
+def reopen_after_credit(
+    session: Session,
+    workspace_id: int,
+    period: str,
+    zone: ZoneInfo,
+    *,
+    actor: str,
+    credit_note: str,
+) -> Reopening:
+    """Reopen the workspace's history after its invoice for ``period`` was credited.
+
+    Called by :func:`~.invoicing.issue_credit_note` in its transaction, once
+    the credited invoice is marked.  The closed period moves back to the end
+    (in ``zone``) of the last month whose invoice still stands, or goes when
+    none does.  A standing invoice of a later month keeps it where it is: the
+    history those months were billed from cannot change while they stand, so
+    they are credited first; the credit note itself is never refused for
+    that, since a price or an address may need correcting in any month.
+    Audited (``reopen_history``) when the period moves.
+    """
+    later = standing_after(session, workspace_id, period)
+    stored = session.execute(
+        select(ClosedPeriod.closed_until, Invoice.number)
+        .join(Invoice, Invoice.id == ClosedPeriod.invoice_id)
+        .where(ClosedPeriod.workspace_id == workspace_id)
+    ).first()
+    key = session.scalar(select(Workspace.key).where(Workspace.id == workspace_id))
+    if later or stored is None:
+        closed_by = later[0] if later else None
+        closed_until = stored.closed_until if stored is not None else None
+        return Reopening(key, period, closed_until, closed_by, later)
+    latest = session.execute(_standing(workspace_id).limit(1)).first()
+    if latest is None:
+        session.execute(delete(ClosedPeriod).where(ClosedPeriod.workspace_id == workspace_id))
+        closed_until, closed_by = None, None
+    else:
+        closed_until = Month.parse(latest.period).bounds(zone)[1]
+        closed_by = Standing(latest.number, latest.period)
+        session.execute(
+            update(ClosedPeriod)
+            .where(ClosedPeriod.workspace_id == workspace_id)
+            .values(closed_until=closed_until, invoice_id=latest.id)
+        )
+    audit.record(
+        session,
+        actor,
+        "reopen_history",
+        workspace_id=workspace_id,
+        target=key,
+        before={"closed_until": stored.closed_until.isoformat(), "invoice": stored.number},
+        after={
+            "closed_until": closed_until.isoformat() if closed_until else None,
+            "invoice": closed_by.number if closed_by else None,
+        },
+        detail=f"credit note {credit_note} credits the invoice for {period}",
+    )
+    return Reopening(key, period, closed_until, closed_by, ())

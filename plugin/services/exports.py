@@ -229,8 +229,11 @@ def _invoiced(
     """(invoice id, variant) of the workspaces invoiced for the window's month with stored
     licence holders: one query.
 
-    Invoices issued before the holders were stored (migration 0010) have
-    none; their month is computed from the history, as it was then.
+    Only the current invoice counts: after a credit note the month is computed
+    from the (corrected) history until the next close issues its new invoice,
+    whose holders it then reads.  Invoices issued before the holders were
+    stored (migration 0010) have none; their month is computed from the
+    history, as it was then.
     """
     if not window.complete:
         return {}
@@ -240,6 +243,7 @@ def _invoiced(
             Invoice.workspace_id.in_(workspace_ids),
             Invoice.period == str(window.month),
             Invoice.kind == "invoice",
+            Invoice.credited_by_id.is_(None),
             stored,
         )
     )

@@ -13,7 +13,7 @@ nothing here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -28,9 +28,11 @@ from .common import among
 class ClosedGuard:
     """Collects the import's changes inside closed months, then raises them all at once."""
 
-    def __init__(self, session: Session, workspace_ids: dict[str, int]) -> None:
+    def __init__(self, session: Session, workspace_ids: Iterable[int]) -> None:
+        """``workspace_ids``: the file's workspaces that exist already (new ones have no
+        invoice)."""
         self.session = session
-        self.closed: dict[int, Closed] = closed_periods(session, workspace_ids.values())
+        self.closed: dict[int, Closed] = closed_periods(session, workspace_ids)
         self.errors: list[tuple[DocPath, str]] = []
         self._emails: dict[int, str] = {}
 
@@ -54,15 +56,18 @@ class ClosedGuard:
         """A team created (``old`` None) or its creation moved from ``old`` to ``new``."""
         if old is None:
             self._refuse(workspace_id, new, f"creating team {target} at {new.isoformat()}", path)
-        elif not self._refuse(
-            workspace_id, old, f"moving the creation of team {target} to {new.isoformat()}", path
-        ):
-            self._refuse(
-                workspace_id,
-                new,
-                f"moving the creation of team {target} to {new.isoformat()}",
-                path,
-            )
+        else:
+            self.moved(workspace_id, f"team {target}", old, new, path)
+
+    def moved(
+        self, workspace_id: int, what: str, old: datetime, new: datetime, path: DocPath
+    ) -> None:
+        """The creation of ``what`` (a team, or the workspace: which months it is billed for,
+        and in which variant) moved from ``old`` to ``new``: refused when either lies in
+        a closed month."""
+        row = f"moving the creation of {what} to {new.isoformat()}"
+        if not self._refuse(workspace_id, old, row, path):
+            self._refuse(workspace_id, new, row, path)
 
     def intervals(
         self,

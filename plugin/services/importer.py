@@ -136,8 +136,7 @@ def apply_import(
 ) -> ImportResult:
     result = ImportResult()
     people = _upsert_people(session, workspaces, result)
-    workspace_ids = _upsert_workspaces(session, workspaces, result, actor)
-    guard = ClosedGuard(session, workspace_ids)
+    workspace_ids, guard = _upsert_workspaces(session, workspaces, result, actor)
     team_ids = _upsert_teams(session, workspaces, workspace_ids, result, guard, document)
     _apply_billing_details(session, workspaces, result, actor)
     _sync_owners(session, workspaces, workspace_ids, people, result)
@@ -290,7 +289,14 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 
 def _upsert_workspaces(
     session: Session, workspaces: list[dict], result: ImportResult, actor: str
-) -> dict[str, int]:
+) -> tuple[dict[str, int], ClosedGuard]:
+    """The workspaces' ids by key, and the guard of their closed months.
+
+    A workspace's creation decides the months it is billed for and, by the
+    cut-over date, its variant: moving it is refused like moving a team's
+    creation when either instant lies in a closed month (the errors are
+    raised with the teams').
+    """
     keys = [ws["key"] for ws in workspaces]
     existing = {
         row.key: row
@@ -302,13 +308,22 @@ def _upsert_workspaces(
         )
     }
     ids = {key: row.id for key, row in existing.items()}
+    guard = ClosedGuard(session, ids.values())
     new, changed, audits = [], [], []
-    for workspace in workspaces:
+    for index, workspace in enumerate(workspaces):
         values = _workspace_values(workspace)
         row = existing.get(workspace["key"])
         if row is None:
             new.append({"key": workspace["key"], **values})
             continue
+        if guard and row.created_at != values["created_at"]:
+            guard.moved(
+                row.id,
+                f"workspace {row.key}",
+                row.created_at,
+                values["created_at"],
+                ("workspaces", index, "created"),
+            )
         before = {f: getattr(row, f) for f in _WORKSPACE_FIELDS if getattr(row, f) != values[f]}
         if before:
             changed.append({"id": row.id, **values})
@@ -340,7 +355,7 @@ def _upsert_workspaces(
     )
     result.created["workspaces"] = len(new)
     result.updated["workspaces"] = len(changed)
-    return ids
+    return ids, guard
 
 
 def _upsert_teams(

@@ -11,6 +11,15 @@ and the renderer returns a :class:`~plugin.einvoice.HybridOutcome` (the
 Factur-X PDF/A-3 and its validated XML).  When the XML fails validation the
 XML and the broken rules are stored, but no PDF: the invoice stays pending,
 is not mailed and cannot be downloaded, and the admin shows the rules.
+
+Each pending PDF is also a job of ``flask billing worker``
+(:func:`render_next`): a worker claims it through
+:mod:`plugin.services.job_queue`, so no two workers render the same invoice,
+and a failed render waits :func:`~plugin.services.job_queue.retry_delay`
+before a worker tries it again.  :func:`render_pending` (the
+``render-pending`` command, the cron alternative to the worker) takes no
+claims: it renders every pending invoice that no worker holds, failed ones
+included, at once.
 """
 
 from __future__ import annotations
@@ -21,15 +30,24 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import ColumnElement, Row, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..einvoice.hybrid import HybridOutcome
 from ..models import Invoice
+from ..types import utcnow
+from . import job_queue
 from .einvoices import einvoice_of, is_einvoice
+from .job_queue import retry_delay
 
 #: Invoices rendered between two commits: a crash loses at most one batch of work.
 BATCH = 100
+#: How long a worker may hold one PDF by default (several renderer timeouts).
+DEFAULT_LEASE = timedelta(minutes=5)
+
+INTERRUPTED = (
+    "the previous render was interrupted (its worker stopped before recording the outcome)"
+)
 
 #: Longest error text kept on an invoice.
 _ERROR_LIMIT = 4000
@@ -65,21 +83,25 @@ _DOCUMENT_COLUMNS = (
     Invoice.service_end,
     Invoice.due_date,
     Invoice.payment_terms,
+    Invoice.pdf_attempts,
     _Credited.number.label("credits_number"),
     _Credited.issued_at.label("credits_issued_at"),
 )
 
-# Both updates leave an invoice alone once it has a PDF: with two runs at
-# once, the first stored PDF stays (the bytes are the same anyway).
+# The updates leave an invoice alone once it has a PDF: with two runs at
+# once, the first stored PDF stays (the bytes are the same anyway).  Each
+# ends the worker's claim; a failure sets when the next try may start.
+_DONE = {"pdf_claim_token": None, "pdf_claimed_until": None, "pdf_next_attempt_at": None}
+_RETRY = {**_DONE, "pdf_next_attempt_at": bindparam("b_next")}
 _STORE_PDF = (
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.pdf_sha256.is_(None))
-    .values(pdf=bindparam("b_pdf"), pdf_sha256=bindparam("b_sha256"), pdf_error=None)
+    .values(pdf=bindparam("b_pdf"), pdf_sha256=bindparam("b_sha256"), pdf_error=None, **_DONE)
 )
 _RECORD_FAILURE = (
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.pdf_sha256.is_(None))
-    .values(pdf_error=bindparam("b_error"), pdf_attempts=_TABLE.c.pdf_attempts + 1)
+    .values(pdf_error=bindparam("b_error"), pdf_attempts=_TABLE.c.pdf_attempts + 1, **_RETRY)
 )
 _STORE_EINVOICE = (
     update(_TABLE)
@@ -92,6 +114,7 @@ _STORE_EINVOICE = (
         einvoice_sha256=bindparam("b_xml_sha256"),
         einvoice_status="valid",
         einvoice_failures=None,
+        **_DONE,
     )
 )
 _RECORD_INVALID = (
@@ -104,6 +127,7 @@ _RECORD_INVALID = (
         einvoice_failures=bindparam("b_failures"),
         pdf_error=bindparam("b_error"),
         pdf_attempts=_TABLE.c.pdf_attempts + 1,
+        **_RETRY,
     )
 )
 
@@ -138,6 +162,15 @@ class RenderSummary:
     @property
     def failed(self) -> int:
         return len(self.failures)
+
+
+@dataclass(frozen=True)
+class RenderedJob:
+    """One PDF a worker took: rendered and stored, or failed (``error``) until ``retry_at``."""
+
+    number: str
+    error: str | None = None
+    retry_at: datetime | None = None
 
 
 def invoice_document(
@@ -231,20 +264,115 @@ def _line(line: dict[str, Any]) -> dict[str, str]:
     return {key: str(line[key]) for key in keys}
 
 
-def pending_invoices(session: Session, *, limit: int | None = None) -> Sequence[Row]:
-    """The invoices without a PDF, in one query, those tried least often first.
+def pending_invoices(
+    session: Session, *, limit: int | None = None, now: datetime | None = None
+) -> Sequence[Row]:
+    """The invoices without a PDF that no worker holds, in one query, least tried first.
 
     Least-tried first, so that with a ``limit`` one invoice that keeps failing
     cannot hold back the new ones.
     """
+    now = now or utcnow()
     query = (
         select(*_DOCUMENT_COLUMNS)
         .outerjoin(_Credited, Invoice.credits_invoice_id == _Credited.id)
-        .where(Invoice.pdf_sha256.is_(None))
+        .where(
+            Invoice.pdf_sha256.is_(None),
+            or_(Invoice.pdf_claimed_until.is_(None), Invoice.pdf_claimed_until <= now),
+        )
         .order_by(Invoice.pdf_attempts, Invoice.id)
         .limit(limit)
     )
     return session.execute(query).all()
+
+
+def pdf_due(now: datetime) -> ColumnElement[bool]:
+    """The PDFs a worker may take at ``now``: pending, past their retry pause, held by none
+    (or by a worker whose lease ran out)."""
+    table = _TABLE
+    return and_(
+        table.c.pdf_sha256.is_(None),
+        or_(table.c.pdf_next_attempt_at.is_(None), table.c.pdf_next_attempt_at <= now),
+        or_(table.c.pdf_claimed_until.is_(None), table.c.pdf_claimed_until <= now),
+    )
+
+
+def render_next(
+    session: Session,
+    renderer: Renderer,
+    *,
+    tz: tzinfo = UTC,
+    lease: timedelta = DEFAULT_LEASE,
+    clock: Callable[[], datetime] = utcnow,
+    numbers: Sequence[str] | None = None,
+) -> RenderedJob | None:
+    """Claim the next due PDF (of ``numbers`` only, if given), render and store it.
+
+    ``None`` when there is none.  The claim, the read and the outcome are
+    three short commits; nothing is held open while the renderer runs.  A
+    claim taken over from a worker whose lease ran out counts that attempt
+    as interrupted.  If anything escapes (a stop signal, the database went
+    away), the claim is given back so that another worker can take the job
+    at once.  Call it without a transaction of your own open.
+    """
+    token = job_queue.new_token()
+    now = clock()
+    due = pdf_due(now)
+    if numbers is not None:
+        due = and_(due, _TABLE.c.number.in_(list(numbers)))
+    interrupted = _TABLE.c.pdf_claim_token.is_not(None)
+    claimed = job_queue.claim(
+        session,
+        _TABLE,
+        due=due,
+        order_by=(_TABLE.c.pdf_attempts, _TABLE.c.id),
+        limit=1,
+        values={
+            "pdf_claim_token": token,
+            "pdf_claimed_until": now + lease,
+            "pdf_attempts": _TABLE.c.pdf_attempts + case((interrupted, 1), else_=0),
+            "pdf_error": case((interrupted, INTERRUPTED), else_=_TABLE.c.pdf_error),
+        },
+    )
+    if not claimed:
+        return None
+    try:
+        rows = session.execute(
+            select(*_DOCUMENT_COLUMNS)
+            .outerjoin(_Credited, Invoice.credits_invoice_id == _Credited.id)
+            .where(Invoice.id.in_(claimed), Invoice.pdf_claim_token == token)
+        ).all()
+        session.commit()
+        outcomes = _render(renderer, [_document(row, tz) for row in rows])
+        finished = clock()
+        _, failures = _store(session, rows, outcomes, now=finished)
+        session.commit()
+    except BaseException:
+        _give_back(session, token, claimed)
+        raise
+    if not rows:
+        return None
+    (row,) = rows
+    if not failures:
+        return RenderedJob(row.number)
+    return RenderedJob(
+        row.number, failures[0].error, finished + retry_delay(row.pdf_attempts + 1)
+    )
+
+
+def _give_back(session: Session, token: str, ids: Sequence[int]) -> None:
+    """End the claim unchanged; if the database cannot be reached, its lease runs out."""
+    try:
+        session.rollback()
+        job_queue.settle(
+            session,
+            _TABLE,
+            ids,
+            held=_TABLE.c.pdf_claim_token == token,
+            values={"pdf_claim_token": None, "pdf_claimed_until": None},
+        )
+    except Exception:  # noqa: BLE001 - the original error is what the caller must see
+        session.rollback()
 
 
 def render_pending(
@@ -268,7 +396,7 @@ def render_pending(
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
         outcomes = _render(renderer, [_document(row, tz) for row in chunk])
-        stored, failed = _store(session, chunk, outcomes)
+        stored, failed = _store(session, chunk, outcomes, now=utcnow())
         session.commit()
         rendered += stored
         failures.extend(failed)
@@ -303,11 +431,15 @@ def _render(renderer: Renderer, documents: list[dict[str, Any] | Exception]) -> 
 
 
 def _store(
-    session: Session, rows: Sequence[Row], outcomes: Sequence[Outcome]
+    session: Session, rows: Sequence[Row], outcomes: Sequence[Outcome], *, now: datetime
 ) -> tuple[int, list[RenderFailure]]:
     """Write one batch's outcomes: one UPDATE statement per kind, whatever the batch size."""
     plain, hybrid, invalid, failed = [], [], [], []
     failures = []
+
+    def next_try(row: Row) -> datetime:
+        return now + retry_delay(row.pdf_attempts + 1)
+
     for row, outcome in zip(rows, outcomes, strict=True):
         if isinstance(outcome, bytes) and is_einvoice(row):
             # A plain renderer given an e-invoice: never store it as the final document.
@@ -323,11 +455,12 @@ def _store(
             invalid.append({
                 "b_id": row.id, "b_xml": outcome.xml, "b_xml_sha256": _sha256(outcome.xml),
                 "b_failures": [f.as_dict() for f in outcome.validation.failures],
-                "b_error": error[:_ERROR_LIMIT],
+                "b_error": error[:_ERROR_LIMIT], "b_next": next_try(row),
             })
             failures.append(RenderFailure(row.number, error[:_ERROR_LIMIT]))
         else:
-            failed.append({"b_id": row.id, "b_error": str(outcome)[:_ERROR_LIMIT]})
+            failed.append({"b_id": row.id, "b_error": str(outcome)[:_ERROR_LIMIT],
+                           "b_next": next_try(row)})
             failures.append(RenderFailure(row.number, str(outcome)[:_ERROR_LIMIT]))
     for statement, parameters in ((_STORE_PDF, plain), (_STORE_EINVOICE, hybrid),
                                   (_RECORD_INVALID, invalid), (_RECORD_FAILURE, failed)):

@@ -5,8 +5,13 @@ queries (:func:`count_licences`), the numbers from one UPDATE, the invoices
 from one bulk INSERT.  It runs in one transaction that starts by taking the
 year's numbering lock (:mod:`.numbering`), so concurrent closes queue up and
 the second one finds the first one's invoices and issues nothing; the partial
-unique index on ``(workspace_id, period)`` makes a duplicate impossible even
-without the lock.
+unique index on ``(workspace_id, period)`` of the *current* invoices (those
+no credit note credits) makes a duplicate impossible even without the lock.
+
+A credited invoice is no longer current: the next close of its month issues
+the workspace a new invoice, with the next number, its own stored licence
+holders and its own PDF.  The credit note reopens the workspace's history
+for the correction in between (:func:`.closed.reopen_after_credit`).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from .. import validators, wording
 from ..models import Invoice
 from ..rules import NoPriceError, PricingRules
 from ..rules.pricing import Quote, Totals, with_tax_rate
-from ..rules.vat import VatTreatment, vat_treatment
+from ..rules.vat import VatTreatment
 from . import audit, billing_details, outbox
+from .closed import Reopening, reopen_after_credit
 from .holders import record_issued
 from .licences import count_licences
 from .numbering import lock_numbering, take_numbers
@@ -79,6 +85,8 @@ class CloseSummary:
     gross_by_currency: Counter[str] = field(default_factory=Counter)
     held: list[HeldWorkspace] = field(default_factory=list)
     by_category: list[CategoryTotal] = field(default_factory=list)
+    #: (workspace key, new invoice, the credited invoice it replaces).
+    reissued: list[tuple[str, str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         totals = ", ".join(
@@ -90,9 +98,20 @@ class CloseSummary:
             f"  already invoiced before: {self.already_invoiced}; "
             f"nothing to bill: {self.nothing_to_bill}",
             f"  total gross issued: {totals or 'nothing'}",
+            *_reissue_lines(
+                f"{number} for {key} (replaces the credited {replaced})"
+                for key, number, replaced in self.reissued
+            ),
             *_category_lines(self.by_category),
             *_held_lines(self.held, "close the month again once they are complete"),
         ]
+
+
+def _reissue_lines(items: Iterable[str]) -> list[str]:
+    items = list(items)
+    if not items:
+        return []
+    return [f"  new invoice(s) for credited ones: {len(items)}", *(f"    {i}" for i in items)]
 
 
 def _category_lines(totals: Sequence[CategoryTotal]) -> list[str]:
@@ -122,6 +141,8 @@ class PlannedInvoice:
     vat: VatTreatment
     totals: Totals
     currency: str
+    #: The credited invoice of the month this one replaces, if any.
+    replaces: str | None = None
 
 
 @dataclass
@@ -159,6 +180,11 @@ class MonthPlan:
             head,
             f"  already invoiced before: {self.already_invoiced}; "
             f"nothing to bill: {self.nothing_to_bill}",
+            *_reissue_lines(
+                f"{item.workspace.key} (replaces the credited {item.replaces})"
+                for item in self.planned
+                if item.replaces
+            ),
             *_category_lines(self.by_category()),
             *_held_lines(self.held, "complete their billing details to issue them"),
         ]
@@ -181,13 +207,17 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
     except ValueError as exc:
         raise InvoicingError(str(exc)) from exc
     plan = MonthPlan(month, window.complete)
-    invoiced = set(
-        session.scalars(
-            select(Invoice.workspace_id).where(
-                Invoice.period == str(month), Invoice.kind == "invoice"
-            )
-        )
-    )
+    invoiced: set[int] = set()
+    credited: dict[int, str] = {}
+    for row in session.execute(
+        select(Invoice.workspace_id, Invoice.number, Invoice.credited_by_id)
+        .where(Invoice.period == str(month), Invoice.kind == "invoice")
+        .order_by(Invoice.year, Invoice.seq)
+    ):
+        if row.credited_by_id is None:
+            invoiced.add(row.workspace_id)
+        else:
+            credited[row.workspace_id] = row.number
     workspaces = billable_workspaces(session, created_before=window.end)
     plan.already_invoiced = sum(1 for ws in workspaces if ws.id in invoiced)
     teams, users = count_licences(session, window.start, window.end)
@@ -205,14 +235,17 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
             plan.nothing_to_bill += 1
             continue
         record = details.get(ws.id)
-        lacking = billing_details.missing(record, ws.invoice_mailbox)
-        if lacking:
-            plan.held.append(HeldWorkspace(ws.key, ws.name, tuple(lacking)))
+        vat = billing_details.customer_vat(rules, record, ws.invoice_mailbox)
+        if vat.missing:
+            plan.held.append(HeldWorkspace(ws.key, ws.name, vat.missing))
             continue
         buyer = billing_details.buyer_snapshot(record, ws.invoice_mailbox)
-        vat = vat_treatment(rules, buyer["country"], buyer["vat_id"])
-        totals = with_tax_rate(priced.totals, vat.rate, rules.currency_exponent)
-        plan.planned.append(PlannedInvoice(ws, priced, buyer, vat, totals, rules.currency))
+        totals = with_tax_rate(priced.totals, vat.treatment.rate, rules.currency_exponent)
+        plan.planned.append(
+            PlannedInvoice(
+                ws, priced, buyer, vat.treatment, totals, rules.currency, credited.get(ws.id)
+            )
+        )
     if problems:
         raise InvoicingError("cannot price every workspace:\n" + "\n".join(problems))
     return plan
@@ -229,6 +262,8 @@ def close_month(
 ) -> CloseSummary:
     """Issue the invoices of ``month`` that are not issued yet, in the session's transaction.
 
+    A workspace whose invoice for ``month`` was credited gets a new one, from
+    its history as it is now; a workspace with a current invoice gets nothing.
     The caller commits.  Refuses (``InvoicingError``) a month that is not over
     in the billing time zone, and a month some workspace cannot be priced for
     (no price version in force), before writing anything.  A workspace whose
@@ -280,6 +315,11 @@ def close_month(
         target=str(month),
         detail=f"{len(rows)} invoice(s) {rows[0]['number']} to {rows[-1]['number']}",
     )
+    summary.reissued = [
+        (item.workspace.key, row["number"], item.replaces)
+        for item, row in zip(plan.planned, rows, strict=True)
+        if item.replaces
+    ]
     for row in rows:
         summary.issued.append(row["number"])
         summary.gross_by_currency[row["currency"]] += row["gross"]
@@ -385,6 +425,23 @@ def _negated(value: str) -> str:
 REASON_MAX = 500
 
 
+@dataclass(frozen=True)
+class CreditNote:
+    """An issued credit note, and what it did to its workspace's closed history."""
+
+    note: Invoice
+    #: The number of the invoice it credits.
+    credits: str
+    reopening: Reopening
+
+    def lines(self) -> list[str]:
+        return [
+            f"Credit note {self.note.number} issued for {self.credits}: "
+            f"{self.note.gross} {self.note.currency}",
+            *self.reopening.lines(),
+        ]
+
+
 def issue_credit_note(
     session: Session,
     rules: PricingRules,
@@ -393,13 +450,16 @@ def issue_credit_note(
     now: datetime,
     *,
     actor: str,
-) -> Invoice:
+) -> CreditNote:
     """Credit invoice ``number`` in full: a credit note with negative amounts.
 
     The credit note takes its own number from the same gap-free sequence; the
     unique reference to the original makes a second credit impossible.  The
     reason is printed on it: :func:`plugin.validators.text_block`, up to
-    :data:`REASON_MAX` characters on one or more lines.
+    :data:`REASON_MAX` characters on one or more lines.  The credited invoice
+    is no longer current (``credited_by_id``), so the next close of its month
+    issues a new one, and the workspace's history is reopened for the
+    correction (:func:`.closed.reopen_after_credit`).
     """
     if isinstance(reason, str) and not reason.strip():
         raise InvoicingError("a credit note needs a reason", field="reason")
@@ -462,6 +522,8 @@ def issue_credit_note(
     )
     session.add(note)
     session.flush()
+    original.credited_by_id = note.id
+    session.flush()
     audit.record(
         session,
         actor,
@@ -472,7 +534,15 @@ def issue_credit_note(
         after={"invoice": number, "status": "credited", "credit_note": note.number},
         detail=f"credits {number}: {reason}",
     )
-    return note
+    reopening = reopen_after_credit(
+        session,
+        original.workspace_id,
+        original.period,
+        rules.zoneinfo,
+        actor=actor,
+        credit_note=note.number,
+    )
+    return CreditNote(note, number, reopening)
 
 
 @dataclass(frozen=True)

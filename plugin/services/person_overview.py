@@ -98,7 +98,8 @@ def person_overview(session: Session, person_id: int, zone: Any, now: datetime) 
 def _billed(
     session: Session, person_id: int, memberships: list[Any], zone: Any
 ) -> list[BilledMonth]:
-    """The stored licence holders of issued invoices that name the person or a team of theirs.
+    """The stored licence holders of current invoices (not credited) that name the person or
+    a team of theirs.
 
     A team-licence invoice bills teams: it counts for the person when they
     were in the team for some positive time within the invoice's month.
@@ -118,6 +119,7 @@ def _billed(
         .join(Invoice, Invoice.id == InvoiceHolder.invoice_id)
         .where(
             Invoice.kind == "invoice",
+            Invoice.credited_by_id.is_(None),
             or_(
                 InvoiceHolder.person_id == person_id,
                 and_(InvoiceHolder.email.is_(None), InvoiceHolder.team_id.in_(team_ids)),

@@ -1,12 +1,13 @@
-"""The SMTP adapter: composes the outbox's mails from templates and sends them with smtplib.
+"""Delivery over SMTP: the settings, and a transport that sends composed mails with smtplib.
 
-Nothing here touches the database: :mod:`plugin.services.outbox` claims the
-mails, hands each one to :meth:`SmtpTransport.send` and records the outcome.
-The contract with it is in the exceptions: ``send`` returns only when the
-server has accepted the mail (250 after DATA), raises
-:class:`~plugin.services.outbox.PermanentFailure` for a 5xx reply and
-:class:`~plugin.services.outbox.TemporaryFailure` for everything that may
-work later (no connection, timeouts, 4xx, a connection dropped mid-way).
+Nothing here touches the database: :mod:`plugin.services.mail_delivery`
+claims the mails, hands each one to :meth:`SmtpTransport.send` and records
+the outcome.  The message itself is made by :mod:`plugin.mail.compose`.  The
+contract with the delivery is in the exceptions: ``send`` returns only when
+the server has accepted the mail (250 after DATA), raises
+:class:`~plugin.services.mail_delivery.PermanentFailure` for a 5xx reply and
+:class:`~plugin.services.mail_delivery.TemporaryFailure` for everything that
+may work later (no connection, timeouts, 4xx, a connection dropped mid-way).
 
 The recipient is passed to the server explicitly as the envelope's only
 ``RCPT TO``; no header of the message is ever read for recipients.
@@ -14,7 +15,6 @@ The recipient is passed to the server explicitly as the envelope's only
 
 from __future__ import annotations
 
-import functools
 import re
 import smtplib
 import ssl
@@ -23,19 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.errors import HeaderParseError
 from email.headerregistry import Address
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import parseaddr
 from ipaddress import ip_address
 from types import TracebackType
 from typing import Any
 
-from jinja2 import Environment
-
-from . import validators
-from .pdf import money, month_name
-from .resources import template_environment
-from .services.outbox import OutgoingMail, PermanentFailure, TemporaryFailure
-from .types import utcnow
+from ..services.mail_delivery import OutgoingMail, PermanentFailure, TemporaryFailure
+from ..types import utcnow
+from .compose import as_wire_bytes, compose
 
 SECURITY_MODES = ("none", "starttls", "tls")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
@@ -156,85 +151,6 @@ def _domain(value: str) -> str:
             f"BILLING_MAIL_DOMAIN is {value!r}: a domain name such as example.com"
         )
     return value.lower()
-
-
-# Composing ------------------------------------------------------------------
-
-
-@functools.cache
-def _environment() -> Environment:
-    """Plain-text templates: nothing is escaped, and headers are made one line below."""
-    return template_environment(
-        autoescape=False,
-        filters={"money": money, "month_name": month_name, "date": _date},
-        keep_trailing_newline=True,
-    )
-
-
-def _date(value: datetime | str) -> str:
-    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return instant.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _render(name: str, **context: Any) -> str:
-    return _environment().get_template(f"billing/mail/{name}").render(**context)
-
-
-def compose(mail: OutgoingMail, settings: SmtpSettings, *, now: datetime) -> EmailMessage:
-    """The message for ``mail``: subject and body from ``templates/billing/mail/``.
-
-    An invoice mail carries its stored PDF unchanged as ``NUMBER.pdf``; for an
-    XRechnung customer also the e-invoice XML as ``NUMBER.xml``.  The texts
-    show stored control characters as ``<U+XXXX>`` (:func:`.resources.template_environment`);
-    a recipient holding one, stored by hand, is refused
-    (:class:`~.validators.InvalidValue`) rather than put in a header.
-    """
-    try:
-        validators.characters(mail.recipient)
-    except validators.InvalidValue as exc:
-        raise validators.InvalidValue(f"the recipient {mail.recipient!r} {exc}") from None
-    context = {"mail": mail.data, "invoice": mail.invoice, "sender": settings.sender}
-    message = EmailMessage()
-    message["From"] = settings.sender
-    message["To"] = mail.recipient
-    message["Subject"] = " ".join(_render(f"{mail.kind}_subject.txt", **context).split())
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = settings.message_id(mail.message_key)
-    if mail.data.get("references"):
-        message["References"] = settings.message_id(mail.data["references"])
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(_render(f"{mail.kind}_body.txt", **context), cte="quoted-printable")
-    if mail.invoice is not None:
-        message.add_attachment(
-            mail.pdf,
-            maintype="application",
-            subtype="pdf",
-            filename=f"{_safe_filename(mail.invoice['number'])}.pdf",
-        )
-    if mail.invoice is not None and mail.xml is not None:
-        message.add_attachment(
-            mail.xml,
-            maintype="application",
-            subtype="xml",
-            filename=f"{_safe_filename(mail.invoice['number'])}.xml",
-        )
-    return message
-
-
-def as_wire_bytes(message: EmailMessage) -> bytes:
-    """The message as sent: CRLF line ends, and no ``>From`` mangling of body lines.
-
-    ``smtplib``'s own ``send_message`` flattens with a generator that turns a
-    body line starting with "From " into ">From ", which changes the text.
-    """
-    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-
-
-def _safe_filename(number: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", number)
-
-
-# Sending --------------------------------------------------------------------
 
 
 class SmtpTransport:

@@ -1,0 +1,190 @@
+"""The billing dashboard: the Billing category's start page.
+
+Licences and net revenue per month and variant for the last twelve months
+(charts and a table), the counters that need attention, each linking to the
+list it counts, the rules file's error and the worker's state.  The figures
+come from :mod:`plugin.services.dashboard`; this module only lays them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app, url_for
+from flask_admin import BaseView, expose
+
+from ..extension import billing
+from ..models import VARIANTS
+from ..rules import RulesUnavailable
+from ..services import dashboard
+from ..services.dashboard import CURRENT, INVOICED, MonthFigures
+from ..services.workers import WorkerState
+from ..types import utcnow
+from .access import allowed
+from .base import PermissionMixin, worker_state
+from .charts import FINAL, PARTIAL, PROVISIONAL, Chart, Point, bar_chart
+
+VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
+STATUS_LABELS = {
+    INVOICED: "invoiced",
+    dashboard.NOT_INVOICED: "not invoiced",
+    CURRENT: "so far, not invoiced",
+}
+KINDS = {INVOICED: FINAL, dashboard.NOT_INVOICED: PROVISIONAL, CURRENT: PARTIAL}
+NOTES = {INVOICED: "", dashboard.NOT_INVOICED: "not inv.", CURRENT: "so far"}
+
+
+def _label(figures: MonthFigures) -> str:
+    return figures.month.first_day.strftime("%m/%y")
+
+
+def licence_chart(months: list[MonthFigures], variant: str) -> Chart:
+    """Invoiced licences (net of credit notes); a month not invoiced: counted live, lighter."""
+    return bar_chart(
+        f"dashboard-licences-{variant}",
+        f"{VARIANT_LABELS[variant]} per month",
+        [
+            Point(
+                _label(figures),
+                figures.licences[variant],
+                str(figures.licences[variant]),
+                f"{figures.month}: {figures.licences[variant]} ({STATUS_LABELS[figures.status]})",
+                KINDS[figures.status],
+                NOTES[figures.status],
+            )
+            for figures in months
+        ],
+    )
+
+
+def revenue_chart(months: list[MonthFigures], variant: str, currency: str) -> Chart:
+    """Net revenue invoiced; a month not invoiced has no bar, and says so."""
+    points = []
+    for figures in months:
+        net = figures.net[variant] if figures.net is not None else None
+        points.append(
+            Point(
+                _label(figures),
+                net,
+                "" if net is None else f"{net:.0f}",
+                f"{figures.month}: "
+                + (f"{net} {currency} net" if net is not None else STATUS_LABELS[figures.status]),
+                FINAL if net is not None else KINDS[figures.status],
+                NOTES[figures.status],
+            )
+        )
+    return bar_chart(
+        f"dashboard-revenue-{variant}", f"Net revenue, {VARIANT_LABELS[variant]}", points
+    )
+
+
+def filter_url(view_key: str, filter_name: str, value: str) -> str | None:
+    """The list of ``view_key`` filtered with Flask-Admin's URL argument for the filter
+    named ``filter_name``; ``None`` when the host switched the list off or the user may
+    not see it."""
+    declared = billing().module().view(view_key)
+    if declared is None or not allowed(declared.permission):
+        return None
+    endpoint = declared.endpoint
+    for admin in current_app.extensions.get("admin", ()):
+        for view in admin._views:
+            if getattr(view, "endpoint", None) != endpoint or not view._filter_args:
+                continue
+            for arg, (_, flt) in view._filter_args.items():
+                if str(flt.name) == filter_name:
+                    return url_for(f"{endpoint}.index_view", **{f"flt0_{arg}": value})
+    return None
+
+
+def page_url(view_key: str, endpoint: str, **values: Any) -> str | None:
+    """A page of another view, or ``None`` when it is switched off or not for this user."""
+    declared = billing().module().view(view_key)
+    if declared is None or not allowed(declared.permission):
+        return None
+    return url_for(f"{declared.endpoint}.{endpoint}", **values)
+
+
+@dataclass(frozen=True)
+class WorkerPanel:
+    """The background worker as the dashboard shows it: healthy or not, and one line."""
+
+    healthy: bool
+    text: str
+
+
+def worker_panel(state: WorkerState | None) -> WorkerPanel | None:
+    """The worker's heartbeat in words; ``None`` when the host switched the warning off."""
+    if state is None:
+        return None
+    waiting = [what for what, due in (("PDFs", state.pdfs_waiting), ("mail", state.mail_waiting))
+               if due]
+    waits = f" {' and '.join(waiting)} waiting." if waiting else " Nothing is waiting."
+    if state.last_seen is None:
+        return WorkerPanel(not waiting, "No worker has been seen yet." + waits)
+    minutes = int((state.now - state.last_seen).total_seconds() // 60)
+    ago = "less than a minute ago" if minutes < 1 else f"{minutes} min ago"
+    if state.stale:
+        return WorkerPanel(not waiting, f"No worker seen for too long: last {ago}." + waits)
+    return WorkerPanel(True, f"Worker running: last seen {ago}." + waits)
+
+
+def page_context() -> dict[str, Any]:
+    """Everything the page shows; without valid rules, only what needs no prices."""
+    ext = billing()
+    session, now = ext.session, utcnow()
+    store = ext.rules_store()
+    try:
+        rules = ext.rules()
+    except RulesUnavailable:
+        rules = None
+    context: dict[str, Any] = {
+        "rules_path": store.path,
+        "rules_problem": store.last_error,
+        "rules_url": page_url("rules", "index"),
+        "worker": worker_panel(worker_state()),
+        "variants": VARIANTS,
+        "variant_labels": VARIANT_LABELS,
+        "status_labels": STATUS_LABELS,
+        "months": None,
+        "held": None,
+    }
+    problems = dict(
+        zip(
+            ("einvoices_invalid", "pdfs_pending", "mail_failed"),
+            dashboard.invoice_problems(session),
+            strict=True,
+        )
+    )
+    links = {
+        "einvoices_invalid": filter_url("invoices", "E-invoice", "invalid"),
+        "pdfs_pending": filter_url("invoices", "PDF", "pending"),
+        "mail_failed": filter_url("invoices", "E-mail", "failed"),
+    }
+    context["problems"], context["problem_links"] = problems, links
+    if rules is not None:
+        months = dashboard.monthly_figures(session, rules, now)
+        held = dashboard.held_workspaces(session, rules, now)
+        context.update(
+            months=months,
+            held=held,
+            held_url=page_url("details", "index", month=str(held.month)),
+            currency=rules.currency,
+            total_net=sum(
+                (figures.total_net for figures in months if figures.total_net is not None),
+                Decimal(0),
+            ),
+            licence_charts=[licence_chart(months, variant) for variant in VARIANTS],
+            revenue_charts=[revenue_chart(months, variant, rules.currency) for variant in VARIANTS],
+        )
+    session.rollback()
+    return context
+
+
+class DashboardView(PermissionMixin, BaseView):
+    """The Billing category's first entry; its permission is ``view_dashboard``."""
+
+    @expose("/")
+    def index(self) -> Any:
+        return self.render("billing/admin/dashboard.html", **page_context())

@@ -1,0 +1,1 @@
+"""Mail adapters: the composition of the outbox's mails, and their delivery over SMTP."""

@@ -1,0 +1,98 @@
+"""The composition of mails: the outbox's mails as messages, from plain-text templates.
+
+Subject and body come from ``templates/billing/mail/``; an invoice mail
+carries its stored PDF (and, for XRechnung customers, its XML) unchanged.
+Header values are made one line, so no customer-chosen text can add a header.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment
+
+from .. import validators
+from ..pdf import money, month_name
+from ..resources import template_environment
+from ..services.mail_delivery import OutgoingMail
+
+if TYPE_CHECKING:
+    from .smtp import SmtpSettings
+
+
+@functools.cache
+def _environment() -> Environment:
+    """Plain-text templates: nothing is escaped, and headers are made one line below."""
+    return template_environment(
+        autoescape=False,
+        filters={"money": money, "month_name": month_name, "date": _date},
+        keep_trailing_newline=True,
+    )
+
+
+def _date(value: datetime | str) -> str:
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return instant.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _render(name: str, **context: Any) -> str:
+    return _environment().get_template(f"billing/mail/{name}").render(**context)
+
+
+def compose(mail: OutgoingMail, settings: SmtpSettings, *, now: datetime) -> EmailMessage:
+    """The message for ``mail``: subject and body from ``templates/billing/mail/``.
+
+    An invoice mail carries its stored PDF unchanged as ``NUMBER.pdf``; for an
+    XRechnung customer also the e-invoice XML as ``NUMBER.xml``.  The texts
+    show stored control characters as ``<U+XXXX>`` (:func:`plugin.resources.template_environment`);
+    a recipient holding one, stored by hand, is refused
+    (:class:`~plugin.validators.InvalidValue`) rather than put in a header.
+    """
+    try:
+        validators.characters(mail.recipient)
+    except validators.InvalidValue as exc:
+        raise validators.InvalidValue(f"the recipient {mail.recipient!r} {exc}") from None
+    context = {"mail": mail.data, "invoice": mail.invoice, "sender": settings.sender}
+    message = EmailMessage()
+    message["From"] = settings.sender
+    message["To"] = mail.recipient
+    message["Subject"] = " ".join(_render(f"{mail.kind}_subject.txt", **context).split())
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = settings.message_id(mail.message_key)
+    if mail.data.get("references"):
+        message["References"] = settings.message_id(mail.data["references"])
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(_render(f"{mail.kind}_body.txt", **context), cte="quoted-printable")
+    if mail.invoice is not None:
+        message.add_attachment(
+            mail.pdf,
+            maintype="application",
+            subtype="pdf",
+            filename=f"{_safe_filename(mail.invoice['number'])}.pdf",
+        )
+    if mail.invoice is not None and mail.xml is not None:
+        message.add_attachment(
+            mail.xml,
+            maintype="application",
+            subtype="xml",
+            filename=f"{_safe_filename(mail.invoice['number'])}.xml",
+        )
+    return message
+
+
+def as_wire_bytes(message: EmailMessage) -> bytes:
+    """The message as sent: CRLF line ends, and no ``>From`` mangling of body lines.
+
+    ``smtplib``'s own ``send_message`` flattens with a generator that turns a
+    body line starting with "From " into ">From ", which changes the text.
+    """
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+def _safe_filename(number: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", number)
