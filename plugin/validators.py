@@ -56,6 +56,8 @@ _UNSAFE_IN_BLOCK = re.compile(rf"[\x00-\x09\x0b-\x1f{_OTHER_REFUSED}]")
 #: What Python counts as a line break (``str.splitlines``) among the refused characters.
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+#: The bytes no refused character's UTF-8 form starts with (see :func:`suspect_bytes`).
+_CLEAR_BYTES = bytes(b for b in range(0x20, 0x100) if b not in (0x7F, 0xC2, 0xE2, 0xED))
 KEY_ERROR = "must be 1-63 lower-case letters, digits or '-', not starting with '-'"
 _KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _SHOWN = 60
@@ -106,6 +108,18 @@ def characters(value: str, *, line_breaks: bool = False) -> str:
 def holds_refused(text: str) -> bool:
     """Whether ``text`` holds any of the refused characters, a line feed among them."""
     return _UNSAFE.search(text) is not None
+
+
+def suspect_bytes(text: str) -> bytes:
+    """The bytes of ``text`` in UTF-8 that could begin a refused character, in order.
+
+    A quick first look for long texts (a CSV export's batch of rows), about
+    ten times faster than :func:`holds_refused`: the bytes below U+0020 and
+    DEL, and the lead bytes of C1 (``C2``), of U+2028-U+2069 (``E2``) and of
+    surrogates (``ED``).  Empty, or only expected bytes: nothing refused;
+    otherwise ask :func:`holds_refused`.
+    """
+    return text.encode("utf-8", "surrogatepass").translate(None, _CLEAR_BYTES)
 
 
 def visible(text: str, escape: str = "<U+{:04X}>") -> str:

@@ -11,6 +11,7 @@ from plugin import validators, wording
 from plugin.rules import load_rules_file
 from plugin.rules.vat import vat_treatment
 from tests.conftest import RULES_PATH
+from tests.helpers import HARMLESS_TEXTS, HOSTILE_CHARACTERS, hostile, refusal
 
 
 @pytest.mark.parametrize(
@@ -111,3 +112,56 @@ def test_documents_are_formatted_by_babel_in_their_language():
     assert wording.percent(Decimal("0.19"), "de") == "19\xa0%"
     assert wording.country("FI", "de") == "Finnland"
     assert wording.payment_terms(date(2026, 12, 15), "de") == "Zahlbar bis 15.12.2026 ohne Abzug."
+
+
+# Characters ---------------------------------------------------------------------------
+
+REFUSED = [
+    chr(code)
+    for low, high in ((0, 0x1F), (0x7F, 0x9F), (0x2028, 0x202E), (0x2066, 0x2069),
+                      (0xD800, 0xDFFF))
+    for code in range(low, high + 1)
+]
+
+
+@pytest.mark.parametrize(("character", "description"), HOSTILE_CHARACTERS)
+def test_a_refused_character_is_named_with_its_position(character, description):
+    with pytest.raises(validators.InvalidValue) as refused:
+        validators.text_line(hostile("Acme GmbH", character))
+    assert str(refused.value).startswith(refusal(description))
+    assert character not in str(refused.value)
+    assert validators.visible(hostile("Acme", character)) == (
+        "Ac\n" if character == "\n" else f"Ac<U+{ord(character):04X}>"
+    ) + "me"
+
+
+def test_every_refused_character_is_refused_shown_and_found_by_the_quick_look():
+    for character in REFUSED:
+        with pytest.raises(validators.InvalidValue):
+            validators.characters(character)
+        assert validators.holds_refused(character)
+        assert validators.suspect_bytes(f"ok{character}ok")
+    assert validators.visible("".join(REFUSED)) == "".join(
+        "\n" if character == "\n" else f"<U+{ord(character):04X}>" for character in REFUSED
+    )
+
+
+@pytest.mark.parametrize("text", [*HARMLESS_TEXTS, "Zoë’s café – 10 € (LRM \u200e, RLM \u200f)"])
+def test_printable_text_of_every_script_passes(text):
+    assert validators.text_line(text) == text
+    assert validators.visible(text) == text
+    assert not validators.holds_refused(text)
+
+
+def test_only_a_text_block_holds_line_breaks_and_keys_hold_no_trailing_newline():
+    assert validators.text_block(" Doppelt\r\nberechnet\r ") == "Doppelt\nberechnet"
+    with pytest.raises(validators.InvalidValue, match="contains a tab"):
+        validators.text_block("a\tb")
+    with pytest.raises(validators.InvalidValue, match="contains a line break"):
+        validators.text_line("a\nb")
+    with pytest.raises(validators.InvalidValue, match=r"contains a line break \(U\+000A\)"):
+        validators.key("acme\n")
+    assert validators.key("acme-2") == "acme-2"
+    assert validators.person_name("  ") == ""
+    with pytest.raises(validators.InvalidValue, match="line break"):
+        validators.person_name("\n")

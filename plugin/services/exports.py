@@ -52,7 +52,7 @@ from ..models import (
 )
 from ..rules import PricingRules
 from ..types import UTCDateTime
-from ..validators import holds_refused, visible
+from ..validators import holds_refused, suspect_bytes, visible
 from .licences import billed_teams, billing_memberships, instant
 from .periods import Month
 from .quotes import MonthWindow, get_workspace
@@ -493,25 +493,32 @@ class CsvText:
         writer = csv.writer(buffer)
         buffer.write(BOM)
         writer.writerow(self.header)
+        chunk, size = [_drain(buffer)], 0
         while batch := list(islice(self._source, CSV_BATCH_ROWS)):
-            start = buffer.tell()
             writer.writerows(batch)
-            if not _plain(buffer.getvalue()[start:], len(batch)):
-                buffer.seek(start)
-                buffer.truncate()
+            text = _drain(buffer)
+            if not _plain(text, len(batch)):
                 writer.writerows(visible_rows(batch))
+                text = _drain(buffer)
+            chunk.append(text)
+            size += len(text)
             self.rows += len(batch)
-            if buffer.tell() >= CSV_CHUNK_CHARS:
-                yield _drain(buffer)
-        yield _drain(buffer)
+            if size >= CSV_CHUNK_CHARS:
+                yield "".join(chunk)
+                chunk, size = [], 0
+        yield "".join(chunk)
 
 
 def _plain(written: str, rows: int) -> bool:
     """Whether the CSV text of ``rows`` rows holds no refused character but its line ends.
 
     Checked on the text, in C, rather than cell by cell: every row ends in
-    one CR LF, so a line feed more than ``rows`` is one inside a cell.
+    one CR LF, so a line feed more than ``rows`` is one inside a cell.  The
+    quick look (:func:`~plugin.validators.suspect_bytes`) settles almost
+    every batch; one with a byte it cannot tell (``–``, ``€``) is searched.
     """
+    if suspect_bytes(written) == b"\r\n" * rows:
+        return True
     return written.count("\n") == rows and not holds_refused(written.replace("\r\n", ""))
 
 
