@@ -447,7 +447,10 @@ def test_mail_is_composed_safely(app):
         "Content-Transfer-Encoding",
         "MIME-Version",
     ]
-    assert message["Subject"] == "The invoice mailbox of Evil Bcc: x@y.example was changed"
+    # The carriage return shows as an escape; the line feed folds into a space.
+    assert (
+        message["Subject"] == "The invoice mailbox of Evil<U+000D> Bcc: x@y.example was changed"
+    )
 
 
 @pytest.mark.parametrize(
