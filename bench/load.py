@@ -59,6 +59,9 @@ MAX_SLOWDOWN = 3.0
 LISTS = {f"list {name}": url for name, (url, _, _) in LIST_PAGES.items()}
 PAGES = ("", "?page=1", "?page=2")
 NEW_MAILBOX = "invoices-load@example.com"
+#: gunicorn's own advice ("How many workers?" in its design notes): (2 x cores) + 1
+#: workers to start with; docs/operations.md gives it to operators.
+RECOMMENDED_WORKERS = 2 * (os.cpu_count() or 1) + 1
 
 
 def percentile(values: list[float], pct: int) -> float:
@@ -291,7 +294,12 @@ def main() -> None:
     parser.add_argument("--scale", choices=sorted(SCALES), default="large")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--run-time", type=int, help="seconds of load (default: by scale)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (2 threads)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=RECOMMENDED_WORKERS,
+        help="gunicorn workers, 2 threads each (default: gunicorn's 2 x CPUs + 1)",
+    )
     parser.add_argument("--idle-rounds", type=int, default=10)
     parser.add_argument("--no-write", action="store_true", help="do not update results.json")
     args = parser.parse_args()

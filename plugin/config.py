@@ -44,7 +44,12 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_COUNTS_CACHE_SIZE": 10_000,
     # Largest file `flask billing import` accepts, in bytes.
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
-    # wkhtmltopdf path, timeout and parallel processes (plugin.pdf).
+    # Niceness (0-19) the long-running `flask billing` commands lower their own
+    # process to: close-month, render-pending, worker, purge-inactive, import,
+    # licences
+    # (plugin.cli.common.background).  0 leaves it as started.
+    "BILLING_BATCH_NICE": 10,
+    # wkhtmltopdf path, timeout, parallel processes and niceness (plugin.pdf).
     **PDF_DEFAULTS,
     # Invoice mail (plugin.mail.smtp, docs/mail.md).  The defaults deliver to a
     # plain SMTP server on localhost:25: point HOST and PORT at yours.

@@ -22,11 +22,13 @@ documents in and stores the bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,9 +40,10 @@ import pdfkit
 from jinja2 import Environment, TemplateError
 
 from . import wording
-from .processes import ProcessTimeout, run_bounded, stderr_text
+from .processes import DEFAULT_RENDER_NICE, ProcessTimeout, Running, stderr_text
 from .resources import template_environment
 from .rules.currencies import MINOR_UNITS
+from .validators import InvalidValue, niceness
 
 PDF_DEFAULTS: dict[str, Any] = {
     # Path of the wkhtmltopdf binary.  ``None``: ``wkhtmltopdf`` on the PATH.
@@ -49,6 +52,9 @@ PDF_DEFAULTS: dict[str, Any] = {
     "BILLING_PDF_TIMEOUT": 30,
     # Parallel wkhtmltopdf processes for many invoices.  ``None``: one per CPU.
     "BILLING_PDF_WORKERS": None,
+    # Niceness of the renderer processes (wkhtmltopdf, Ghostscript), 0-19:
+    # rendering takes the CPU time the back-office's requests leave over.
+    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
 }
 
 TEMPLATE = "billing/invoice_pdf.html"
@@ -182,6 +188,7 @@ class PdfRenderer:
     wkhtmltopdf: str
     timeout: float = PDF_DEFAULTS["BILLING_PDF_TIMEOUT"]
     workers: int = 1
+    nice: int = DEFAULT_RENDER_NICE
 
     def __post_init__(self) -> None:
         if not os.access(self.wkhtmltopdf, os.X_OK) or os.path.isdir(self.wkhtmltopdf):
@@ -192,6 +199,10 @@ class PdfRenderer:
             raise PdfConfigError(f"BILLING_PDF_TIMEOUT must be positive, not {self.timeout!r}")
         if self.workers < 1:
             raise PdfConfigError(f"BILLING_PDF_WORKERS must be at least 1, not {self.workers!r}")
+        try:
+            niceness(self.nice)
+        except InvalidValue as exc:
+            raise PdfConfigError(f"BILLING_RENDER_NICE {exc}") from None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, workers: int | None = None) -> PdfRenderer:
@@ -204,7 +215,12 @@ class PdfRenderer:
                 "or set BILLING_WKHTMLTOPDF to its path"
             )
         count = workers or settings["BILLING_PDF_WORKERS"] or os.cpu_count() or 1
-        return cls(str(path), float(settings["BILLING_PDF_TIMEOUT"]), int(count))
+        return cls(
+            str(path),
+            float(settings["BILLING_PDF_TIMEOUT"]),
+            int(count),
+            settings["BILLING_RENDER_NICE"],
+        )
 
     def command(self, html: str) -> list[str]:
         """The wkhtmltopdf command line for ``html`` (read from stdin, PDF to stdout)."""
@@ -216,18 +232,28 @@ class PdfRenderer:
 
     def render_html(self, html: str) -> bytes:
         """``html`` as PDF bytes; :class:`PdfRenderError` on any failure or the timeout."""
+        return self.start_html(html).finish()
+
+    def start_html(self, html: str) -> Rendering:
+        """Start wkhtmltopdf on ``html`` and hand it the page; :meth:`Rendering.finish`
+        collects the PDF.  Meanwhile the caller may do other work (the e-invoice
+        pipeline validates its XML while the page renders)."""
+        deadline = time.monotonic() + self.timeout
         try:
-            done = run_bounded(
-                self.command(html), html.encode("utf-8"), timeout=self.timeout, env=_REPRODUCIBLE
-            )
+            running = Running(self.command(html), _REPRODUCIBLE, nice=self.nice)
         except OSError as exc:
             raise PdfRenderError(f"wkhtmltopdf could not be started: {exc}") from None
+        try:
+            running.send(html.encode("utf-8"), timeout=self.timeout)
         except ProcessTimeout as exc:
-            raise PdfRenderError(
-                f"wkhtmltopdf did not finish within {self.timeout:g} s and was killed; "
-                f"stderr: {stderr_text(exc.stderr)}"
-            ) from None
-        return self._checked(done.returncode, done.stdout, done.stderr)
+            raise self._timed_out(exc) from None
+        return Rendering(self, running, deadline)
+
+    def _timed_out(self, exc: ProcessTimeout) -> PdfRenderError:
+        return PdfRenderError(
+            f"wkhtmltopdf did not finish within {self.timeout:g} s and was killed; "
+            f"stderr: {stderr_text(exc.stderr)}"
+        )
 
     @staticmethod
     def _checked(status: int, stdout: bytes, stderr: bytes) -> bytes:
@@ -244,11 +270,17 @@ class PdfRenderer:
 
     def render(self, document: Mapping[str, Any]) -> bytes:
         """One invoice document as PDF bytes, reproducibly."""
+        return self.start(document).finish()
+
+    def start(self, document: Mapping[str, Any]) -> Rendering:
+        """Like :meth:`render`, but returns once wkhtmltopdf has the page
+        (see :meth:`start_html`)."""
         try:
             html = render_invoice_html(document)
         except (TemplateError, KeyError, ValueError, TypeError, ArithmeticError) as exc:
             raise PdfRenderError(f"the invoice template failed: {exc}") from None
-        return _pin_creation_date(self.render_html(html), document["issued_at"])
+        rendering = self.start_html(html)
+        return dataclasses.replace(rendering, issued_at=document["issued_at"])
 
     def render_or_error(self, document: Mapping[str, Any]) -> bytes | PdfRenderError:
         """Like :meth:`render`, but the error is returned, so one bad document stops nothing."""
@@ -272,6 +304,31 @@ class PdfRenderer:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="billing-pdf") as pool:
             futures = [pool.submit(self.render_or_error, document) for document in documents]
             return [_outcome(future) for future in futures]
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A wkhtmltopdf run that has its page: :meth:`finish` once, or :meth:`abandon`."""
+
+    renderer: PdfRenderer
+    running: Running
+    #: ``time.monotonic()`` by which the whole render must be done (the renderer's timeout).
+    deadline: float
+    #: The document's issue time, pinned as the PDF's creation date (none for bare HTML).
+    issued_at: str | None = None
+
+    def finish(self) -> bytes:
+        """The PDF; :class:`PdfRenderError` on failure or when the deadline passes."""
+        try:
+            done = self.running.finish(timeout=max(self.deadline - time.monotonic(), 0.001))
+        except ProcessTimeout as exc:
+            raise self.renderer._timed_out(exc) from None
+        pdf = self.renderer._checked(done.returncode, done.stdout, done.stderr)
+        return _pin_creation_date(pdf, self.issued_at) if self.issued_at else pdf
+
+    def abandon(self) -> None:
+        """Kill wkhtmltopdf if it still runs (a no-op once finished)."""
+        self.running.abandon()
 
 
 def _outcome(future: Any) -> bytes | PdfRenderError:

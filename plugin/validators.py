@@ -183,6 +183,13 @@ def email_address(value: object) -> str:
 
 
 @functools.cache
+def niceness(value: object) -> int:
+    """A process niceness for background work: an integer from 0 (normal) to 19 (idle only)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 19:
+        raise InvalidValue(f"must be a niceness from 0 to 19, not {shown(value)}")
+    return value
+
+
 def country_names(language: str) -> dict[str, str]:
     """ISO 3166-1 alpha-2 code -> the country's name in ``language`` (from Babel's CLDR data)."""
     territories = Locale.parse(language).territories

@@ -128,6 +128,8 @@ def make_app(database_url: str, **config: object) -> Flask:
             "SQLALCHEMY_DATABASE_URI": database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": {"poolclass": NullPool},
             "BILLING_RULES_PATH": str(RULES_PATH),
+            # The test runner invokes commands in its own process: it keeps its priority.
+            "BILLING_BATCH_NICE": 0,
             **config,
         }
     )
@@ -144,6 +146,8 @@ def app(database_url: str) -> Iterator[Flask]:
 
 
 DEMO = REPOSITORY / "examples" / "backoffice" / "demo_data.yaml"
+#: The demo's customers for every VAT case and e-invoice syntax (imported after DEMO).
+CUSTOMERS = REPOSITORY / "examples" / "backoffice" / "demo_customers.yaml"
 
 
 @pytest.fixture
@@ -169,3 +173,11 @@ def demo_cli(cli):
     result = cli("import", str(DEMO))
     assert result.exit_code == 0, result.output
     return cli
+
+
+@pytest.fixture
+def customers_cli(demo_cli):
+    """:func:`demo_cli` with the demo's customers for every VAT case added."""
+    result = demo_cli("import", str(CUSTOMERS))
+    assert result.exit_code == 0, result.output
+    return demo_cli

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from plugin.einvoice import HybridOutcome, build_cii, validate
-from plugin.models import Base
+from plugin.models import Base, Invoice
+from plugin.services.invoice_pdfs import invoice_document
 from tests.conftest import REPOSITORY, RULES_PATH
 
 #: Characters no stored text may hold (:func:`plugin.validators.characters`), each with how
@@ -137,3 +140,27 @@ def closes_at_once(database_url: str, rules_path: Path, month: str, count: int) 
     outputs = [process.communicate(timeout=180) for process in processes]
     assert [process.returncode for process in processes] == [0] * count, outputs
     return sorted(int(out.split(f"Month {month}: ")[1].split(" ")[0]) for out, _ in outputs)
+
+
+def sample_document(n: int) -> dict:
+    """The template document of a small invoice issued before billing details existed."""
+    invoice = Invoice(
+        number=f"2026-{n:05d}",
+        kind="invoice",
+        workspace_key=f"ws-{n}",
+        workspace_name=f"Team Müller & Söhne GmbH {n}",
+        period="2026-10",
+        issued_at=datetime(2026, 11, 1, 2, n, tzinfo=UTC),
+        variant="user_licences",
+        quantity=n,
+        currency="EUR",
+        tax_rate=Decimal("0.19"),
+        net=Decimal(n * 9),
+        tax=Decimal(n * 9) * Decimal("0.19"),
+        gross=Decimal(n * 9) * Decimal("1.19"),
+        lines=[{"description": "Users", "quantity": n, "unit_price": "9.00", "amount": n * 9}],
+        seller={"name": "Seller", "address": ["Straße 1"], "vat_id": "DE1", "email": "a@b.example"},
+        rules_sha256="0" * 64,
+        reason="",
+    )
+    return invoice_document(invoice)

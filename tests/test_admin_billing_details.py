@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from plugin.models import AuditEntry, BillingDetails, Workspace
+from tests.conftest import CUSTOMERS
 from tests.helpers import snapshot
 from tests.test_admin_lists import csrf
-from tests.test_billing_details import CUSTOMERS
 
 FORM = "/admin/billing_details/w/{key}"
 UPLOAD = "/admin/billing_details/upload"

@@ -346,3 +346,35 @@ def test_the_page_has_nothing_a_strict_content_security_policy_blocks(client, da
     for blocked in ("<script", " style=", "<style", "javascript:", "http://", "https://"):
         assert blocked not in own, blocked
     assert not re.search(r"\son\w+=", own)  # no inline event handler
+
+
+def worker_panel(page: str) -> tuple[str, str]:
+    found = re.search(
+        r'<div class="alert (alert-\w+)" role="status" id="dashboard-worker">([^<]*)<', page
+    )
+    assert found, "no worker panel"
+    return found.group(1), found.group(2)
+
+
+def test_the_worker_panel_warns_while_pdfs_wait_and_no_worker_was_seen(client, data, session):
+    from datetime import timedelta
+
+    from plugin.services.workers import beat
+
+    session.execute(update(Invoice).where(Invoice.kind == "invoice").values(pdf_sha256=None))
+    session.commit()
+    level, text = worker_panel(client.get(URL).get_data(as_text=True))
+    assert (level, text) == ("alert-warning", "No worker has been seen yet. PDFs waiting.")
+    beat(session, "worker:test", now=utcnow() - timedelta(minutes=10))
+    level, text = worker_panel(client.get(URL).get_data(as_text=True))
+    assert level == "alert-warning"
+    assert text.startswith("No worker seen for too long: last 10 min ago.")
+    beat(session, "worker:test", now=utcnow())
+    level, text = worker_panel(client.get(URL).get_data(as_text=True))
+    assert level == "alert-success"
+    assert text.startswith("Worker running: last seen less than a minute ago.")
+
+
+def test_without_the_stale_warning_there_is_no_worker_panel(app, client, data):
+    app.config["BILLING_WORKER_STALE_SECONDS"] = 0
+    assert 'id="dashboard-worker"' not in client.get(URL).get_data(as_text=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, text
 
 from plugin.admin.filters import MentionsFilter
-from plugin.models import AuditEntry, Invoice, Team
+from plugin.models import AuditEntry, Invoice, Person, Team, WorkspaceAccess
 from plugin.services import audit
 from plugin.services.counts import team_archived_at
 from plugin.types import utcnow
@@ -271,3 +271,63 @@ def test_the_purge_action_previews_one_selected_workspace(client, session):
         follow_redirects=True,
     )
     assert "Select exactly one workspace" in two.get_data(as_text=True)
+
+
+def list_total(client, url: str, engine) -> tuple[int, int]:
+    """The total the list shows, and how many ``count(`` statements it took."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        page = client.get(url).get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return int(re.search(r"List \((\d+)\)", page)[1]), sum("count(" in s for s in statements)
+
+
+def test_the_whole_lists_totals_follow_every_change_and_are_counted_once(
+    app, client, demo_cli, session
+):
+    """The member and team lists' totals are kept while no workspace changed, and
+    counted anew after any change, the plugin's or the host's own SQL."""
+    engine = app.extensions["sqlalchemy"].engine
+
+    def rows(table) -> int:
+        session.rollback()
+        return session.scalar(select(func.count()).select_from(table))
+
+    members, teams = "/admin/billing_members/", "/admin/billing_teams/"
+    assert list_total(client, members, engine) == (rows(WorkspaceAccess), 1)
+    assert list_total(client, members, engine) == (rows(WorkspaceAccess), 0)
+    assert list_total(client, teams, engine) == (rows(Team), 1)
+    assert list_total(client, teams, engine) == (rows(Team), 0)
+    before = rows(WorkspaceAccess)
+
+    assert demo_cli("invite", "acme", "new.member@example.com").exit_code == 0
+    assert list_total(client, members, engine) == (before + 1, 1)
+    assert demo_cli("create-team", "acme", "brand-new", "Brand new").exit_code == 0
+    assert list_total(client, teams, engine) == (rows(Team), 1)
+
+    session.execute(
+        text(
+            "DELETE FROM billing_workspace_access "
+            "WHERE id = (SELECT min(id) FROM billing_workspace_access)"
+        )
+    )
+    session.commit()
+    assert list_total(client, members, engine) == (before, 1)
+    assert list_total(client, members, engine) == (before, 0)
+
+    # A search or filter counts what it matches, every time.
+    searched = list_total(client, members + "?search=mueller", engine)
+    assert searched[1] == 1
+    assert searched[0] == session.scalar(
+        select(func.count())
+        .select_from(WorkspaceAccess)
+        .join(Person, Person.id == WorkspaceAccess.person_id)
+        .where(Person.email.contains("mueller"))
+    )
+    assert list_total(client, members + "?search=mueller", engine)[1] == 1

@@ -459,3 +459,33 @@ def test_rules_diff_ignores_line_ends_and_audit_detail_is_bounded():
     assert len(detail) < 1_100
     assert detail.endswith("more diff line(s) not kept)")
     assert audit_detail([]) == "(no change)"
+
+
+def preview_vat(page: str, workspace: str, side: str) -> str:
+    row = page.split(f'data-workspace="{workspace}"')[1].split("</tr>")[0]
+    return " ".join(html.unescape(row.split(f'class="{side}-vat">')[1].split("<")[0]).split())
+
+
+def test_the_preview_taxes_each_workspace_as_the_close_does(
+    client, customers_cli, rules_file
+):
+    """Reverse charge and outside the EU at 0 % under both rules, even when the draft
+    raises the standard rate; a held workspace is named as held."""
+    draft = rules_file.read_text(encoding="utf-8").replace("tax_rate: 0.19", "tax_rate: 0.20")
+    text = check(client, draft).get_data(as_text=True)
+    for key, vat in (("acme-sarl", "AE 0 %"), ("maple", "O 0 %")):
+        for side in ("current", "draft"):
+            assert preview_vat(text, key, side) == vat
+            net = preview_cell(text, key, f"{side}-net")
+            assert preview_cell(text, key, f"{side}-gross") == net
+        row = text.split(f'data-workspace="{key}"')[1].split(">")[0]
+        assert "table-warning" not in row  # not billed differently by the draft
+    assert preview_vat(text, "nordwind", "current") == "S 19 %"
+    assert preview_vat(text, "nordwind", "draft") == "S 20 %"
+    net = Decimal(preview_cell(text, "nordwind", "draft-net").split()[0])
+    gross = (net * Decimal("1.20")).quantize(Decimal("0.01"))
+    assert preview_cell(text, "nordwind", "draft-gross") == f"{gross} EUR"
+    held = text.split('data-workspace="brightside"')[1].split("</tr>")[0]
+    assert "held: billing details incomplete" in held
+    assert "held: billing details incomplete" not in text.split('data-workspace="maple"')[1].split(
+        "</tr>")[0]

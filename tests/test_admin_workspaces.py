@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from plugin.models import AuditEntry, Invoice, Team, TeamArchivePeriod, Workspace
 from plugin.services.history import licence_history, recent_months
+from plugin.services.licences import count_licences
 from plugin.types import utcnow
 from tests.helpers import QueryCounter
 
@@ -197,6 +198,31 @@ def test_the_chart_counts_the_licences_of_the_last_twelve_months(
     ]
     assert str(history[-1][0]) == f"{now:%Y-%m}"
     assert [count for _, count in history] == expected
+
+
+def test_the_chart_is_one_query_that_agrees_with_the_monthly_counts(app, session, demo_cli):
+    """On generated data of both variants: each month's figure is what the invoices'
+    own count gives for that month, and all twelve come from one statement."""
+    assert demo_cli("generate", "--scale", "tiny").exit_code == 0
+    rules = app.extensions["billing"].rules(app)
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    workspaces = session.scalars(select(Workspace).order_by(Workspace.key)).all()
+    variants = set()
+    for workspace in workspaces:
+        with QueryCounter(session.get_bind()) as counter:
+            history = licence_history(session, rules, workspace, now)
+        assert counter.count == 1
+        variant = rules.variant_of(workspace)[0]
+        variants.add(variant)
+        expected = []
+        for month in recent_months(now, rules):
+            start, end = month.bounds(rules.zoneinfo)
+            teams, users = count_licences(session, start, min(end, now), [workspace.id])
+            billed = teams if variant == "team_licences" else users
+            expected.append((month, billed.get(workspace.id, 0)))
+        assert history == expected, workspace.key
+    assert variants == {"team_licences", "user_licences"}
+    assert any(count for ws in workspaces for _, count in licence_history(session, rules, ws, now))
 
 
 def test_the_workspace_page_draws_that_history(app, client, session):

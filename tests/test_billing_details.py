@@ -20,10 +20,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from plugin.models import AuditEntry, BillingDetails, Invoice, Workspace
-from tests.conftest import REPOSITORY
 from tests.helpers import snapshot
 
-CUSTOMERS = REPOSITORY / "examples" / "backoffice" / "demo_customers.yaml"
 needs_pdf_tools = pytest.mark.skipif(
     not (shutil.which("wkhtmltopdf") and shutil.which("pdftotext")),
     reason="wkhtmltopdf and pdftotext (poppler-utils) are needed",
@@ -31,10 +29,8 @@ needs_pdf_tools = pytest.mark.skipif(
 
 
 @pytest.fixture
-def cli(demo_cli):
-    result = demo_cli("import", str(CUSTOMERS))
-    assert result.exit_code == 0, result.output
-    return demo_cli
+def cli(customers_cli):
+    return customers_cli
 
 
 def invoice_of(session, key: str, kind: str = "invoice") -> Invoice:
@@ -136,8 +132,12 @@ def test_a_held_workspace_is_issued_later_without_gaps(cli, session):
     assert len(issued) == 8
     credit = cli("credit-note", issued[0], "--reason", "test")
     assert credit.exit_code == 0, credit.output
+    year = issued[0][:4]
+    # The credited invoice is issued anew (number 10, after the credit note's 9);
+    # brightside is still held.
     again = cli("close-month", "2026-10")
-    assert "0 invoice(s) issued" in again.output
+    assert f"1 invoice(s) issued ({year}-00010 to {year}-00010)" in again.output
+    assert f"replaces the credited {issued[0]}" in again.output
     assert "brightside (Brightside Studio): missing street, postcode, city" in again.output
     result = cli(
         "set-billing-details", "brightside",
@@ -147,10 +147,9 @@ def test_a_held_workspace_is_issued_later_without_gaps(cli, session):
     later = cli("close-month", "2026-10")
     assert "Month 2026-10: 1 invoice(s) issued" in later.output
     assert "held" not in later.output
-    year = issued[0][:4]
-    assert numbers(session) == [f"{year}-{n:05d}" for n in range(1, 11)]
+    assert numbers(session) == [f"{year}-{n:05d}" for n in range(1, 12)]
     bright = invoice_of(session, "brightside")
-    assert bright.number == f"{year}-00010"
+    assert bright.number == f"{year}-00011"
     assert bright.buyer["address_lines"] == ["Torstraße 5"]
 
 

@@ -22,7 +22,6 @@ from plugin.einvoice.cii import NS
 from plugin.models import BillingDetails, Invoice, Workspace
 from plugin.services.einvoices import stored_xml
 from plugin.services.invoice_pdfs import stored_pdf
-from tests.conftest import REPOSITORY
 from tests.einvoice_samples import HOSTILE
 from tests.test_outbox import smtp_servers
 
@@ -31,7 +30,6 @@ pytestmark = pytest.mark.skipif(
     reason="wkhtmltopdf, Ghostscript and poppler-utils are needed",
 )
 
-CUSTOMERS = REPOSITORY / "examples" / "backoffice" / "demo_customers.yaml"
 MONTH = "2026-11"
 CASES = {  # workspace: (VAT category, syntax)
     "acme": ("S", "factur-x"),
@@ -45,13 +43,6 @@ XRECHNUNG_ID = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnun
 @pytest.fixture
 def smtp(app):
     yield from smtp_servers(app)
-
-
-@pytest.fixture
-def customers_cli(demo_cli):
-    result = demo_cli("import", str(CUSTOMERS))
-    assert result.exit_code == 0, result.output
-    return demo_cli
 
 
 def invoice_of(session, key: str, kind: str = "invoice") -> Invoice:

@@ -32,10 +32,11 @@ from plugin.services.mailbox import MailboxError, change_mailbox, workspace_id_f
 from plugin.services.periods import Month
 from plugin.types import utcnow
 from tests import test_admin_rules
+from tests.conftest import CUSTOMERS
 from tests.helpers import HARMLESS_TEXTS, HOSTILE_CHARACTERS, hostile, refusal, snapshot
 from tests.rules.conftest import BASE
 from tests.test_admin_lists import csrf
-from tests.test_einvoice_pipeline import CUSTOMERS, MONTH, invoice_of, pdftotext
+from tests.test_einvoice_pipeline import MONTH, invoice_of, pdftotext
 from tests.test_einvoice_pipeline import text as xml_text
 from tests.test_exports import csv_rows, xlsx_rows
 from tests.test_outbox import MAILED, deliver, issue, number_of, smtp_servers

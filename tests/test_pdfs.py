@@ -25,9 +25,10 @@ from sqlalchemy import event, select
 
 from plugin.models import Invoice, Workspace
 from plugin.pdf import PdfRenderer, PdfRenderError
-from plugin.services.invoice_pdfs import invoice_document, render_pending
+from plugin.services.invoice_pdfs import render_pending
 from plugin.services.invoicing import seller_snapshot
 from plugin.services.rules_versions import record_rules_version
+from tests.helpers import sample_document
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("wkhtmltopdf") and shutil.which("pdftotext")),
@@ -406,26 +407,3 @@ def test_parallel_rendering_gives_the_bytes_of_sequential_rendering(tmp_path):
     assert parallel == sequential
     assert len(set(sequential)) == len(documents)
     assert f"Team {MUELLER} 6" in pdftotext(parallel[5], tmp_path)
-
-
-def sample_document(n: int) -> dict:
-    invoice = Invoice(
-        number=f"2026-{n:05d}",
-        kind="invoice",
-        workspace_key=f"ws-{n}",
-        workspace_name=f"Team {MUELLER} {n}",
-        period="2026-10",
-        issued_at=datetime(2026, 11, 1, 2, n, tzinfo=UTC),
-        variant="user_licences",
-        quantity=n,
-        currency="EUR",
-        tax_rate=Decimal("0.19"),
-        net=Decimal(n * 9),
-        tax=Decimal(n * 9) * Decimal("0.19"),
-        gross=Decimal(n * 9) * Decimal("1.19"),
-        lines=[{"description": "Users", "quantity": n, "unit_price": "9.00", "amount": n * 9}],
-        seller={"name": "Seller", "address": ["Straße 1"], "vat_id": "DE1", "email": "a@b.example"},
-        rules_sha256="0" * 64,
-        reason="",
-    )
-    return invoice_document(invoice)

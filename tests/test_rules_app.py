@@ -9,6 +9,9 @@ import shutil
 import pytest
 
 from plugin.rules import RulesUnavailable
+from plugin.services.invoicing import plan_month
+from plugin.services.periods import Month
+from plugin.types import utcnow
 from tests.conftest import RULES_PATH, make_app
 
 
@@ -191,3 +194,48 @@ def test_explain_refuses_a_negative_quantity(demo_cli):
     result = demo_cli("rules", "explain", "acme", "--month", "2026-10", "--quantity", "-1")
     assert result.exit_code == 2
     assert "-1 is not in the range x>=0" in result.output
+
+
+REVERSE_CHARGE = "Steuerschuldnerschaft des Leistungsempfängers / Reverse charge"
+NOT_TAXABLE = "Nicht im Inland steuerbare Leistung / Service not subject to German VAT"
+
+
+@pytest.mark.parametrize(
+    ("key", "category", "vat_line"),
+    [
+        ("acme", "S", "VAT: category S, 19 %: customer in DE, the seller's country: standard rate"),
+        ("acme-sarl", "AE", "VAT: category AE, 0 %: business customer in FR (EU) with VAT ID "
+                            f"FR40303265045: reverse charge; the invoice says: {REVERSE_CHARGE}"),
+        ("maple", "O", "VAT: category O, 0 %: customer in CA, outside the EU: not taxable in DE; "
+                       f"the invoice says: {NOT_TAXABLE}"),
+    ],
+)
+def test_explain_taxes_each_workspace_as_the_close_does(
+    customers_cli, app, session, key, category, vat_line
+):
+    result = customers_cli("rules", "explain", key, "--month", "2026-11")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert vat_line in lines
+    # The invoice the close would issue for that month: the same VAT and gross.
+    rules = app.extensions["billing"].rules(app)
+    plan = plan_month(session, rules, Month(2026, 11), utcnow())
+    (planned,) = [item for item in plan.planned if item.workspace.key == key]
+    assert planned.vat.category == category
+    totals = planned.totals
+    assert f"Gross: {totals.net} + {totals.tax} = {totals.gross} EUR" in lines
+    if category != "S":
+        assert f"Tax 0 %: {totals.net} × 0 = 0.00 EUR" in lines
+        assert totals.gross == totals.net
+
+
+def test_explain_names_the_billing_details_a_held_workspace_lacks(customers_cli, app, session):
+    result = customers_cli("rules", "explain", "brightside", "--month", "2026-11")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    rules = app.extensions["billing"].rules(app)
+    (held,) = [item for item in plan_month(session, rules, Month(2026, 11), utcnow()).held
+               if item.key == "brightside"]
+    assert (f"(billing details incomplete, missing {', '.join(held.missing)}: the close holds "
+            "this workspace until they are complete)") in lines
+    assert lines[-1].startswith("Rules: sha256 ")

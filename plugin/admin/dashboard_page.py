@@ -8,6 +8,7 @@ come from :mod:`plugin.services.dashboard`; this module only lays them out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..models import VARIANTS
 from ..rules import RulesUnavailable
 from ..services import dashboard
 from ..services.dashboard import CURRENT, INVOICED, MonthFigures
+from ..services.workers import WorkerState
 from ..types import utcnow
 from .access import allowed
 from .base import PermissionMixin, worker_state
@@ -104,6 +106,30 @@ def page_url(view_key: str, endpoint: str, **values: Any) -> str | None:
     return url_for(f"{declared.endpoint}.{endpoint}", **values)
 
 
+@dataclass(frozen=True)
+class WorkerPanel:
+    """The background worker as the dashboard shows it: healthy or not, and one line."""
+
+    healthy: bool
+    text: str
+
+
+def worker_panel(state: WorkerState | None) -> WorkerPanel | None:
+    """The worker's heartbeat in words; ``None`` when the host switched the warning off."""
+    if state is None:
+        return None
+    waiting = [what for what, due in (("PDFs", state.pdfs_waiting), ("mail", state.mail_waiting))
+               if due]
+    waits = f" {' and '.join(waiting)} waiting." if waiting else " Nothing is waiting."
+    if state.last_seen is None:
+        return WorkerPanel(not waiting, "No worker has been seen yet." + waits)
+    minutes = int((state.now - state.last_seen).total_seconds() // 60)
+    ago = "less than a minute ago" if minutes < 1 else f"{minutes} min ago"
+    if state.stale:
+        return WorkerPanel(not waiting, f"No worker seen for too long: last {ago}." + waits)
+    return WorkerPanel(True, f"Worker running: last seen {ago}." + waits)
+
+
 def page_context() -> dict[str, Any]:
     """Everything the page shows; without valid rules, only what needs no prices."""
     ext = billing()
@@ -117,7 +143,7 @@ def page_context() -> dict[str, Any]:
         "rules_path": store.path,
         "rules_problem": store.last_error,
         "rules_url": page_url("rules", "index"),
-        "worker": dashboard.worker_panel(worker_state()),
+        "worker": worker_panel(worker_state()),
         "variants": VARIANTS,
         "variant_labels": VARIANT_LABELS,
         "status_labels": STATUS_LABELS,

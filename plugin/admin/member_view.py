@@ -18,6 +18,7 @@ def _active(view: MemberView, context: Any, model: WorkspaceAccess, name: str) -
 
 
 class MemberView(BillingModelView):
+    stamped_total = True
     column_select_related_list = (WorkspaceAccess.workspace, WorkspaceAccess.person)
     column_list = (
         "workspace.key",

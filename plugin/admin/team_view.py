@@ -24,6 +24,7 @@ def _status(view: TeamView, context: Any, model: Team, name: str) -> str:
 
 
 class TeamView(BillingModelView):
+    stamped_total = True
     list_template = "billing/admin/team_list.html"
     column_select_related_list = (Team.workspace,)
     column_list = ("workspace.key", "key", "name", "status", "created_at")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
+from ..processes import nicer_by
 from ..rules import RulesUnavailable
 from ..services.periods import Month
+from ..validators import InvalidValue, niceness
 
 
 class BillingGroup(AppGroup):
@@ -36,6 +41,38 @@ def fail(messages: list[str], summary: str) -> None:
     for message in messages:
         click.echo(message, err=True)
     raise click.ClickException(summary)
+
+
+def background(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a long-running command (a month close, a purge, an import): before it starts,
+    the process lowers its own CPU priority to ``BILLING_BATCH_NICE``, so that a
+    back-office on the same machine keeps answering meanwhile.
+
+    Put it below the ``click`` decorators.  The database server's own work for
+    the command is not affected: only this process and the programs it starts.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        lower_priority(current_app.config["BILLING_BATCH_NICE"])
+        return command(*args, **kwargs)
+
+    return run
+
+
+def lower_priority(nice: object) -> None:
+    """Make this process (the calling thread and those it starts) at least ``nice`` nice.
+
+    A process already nicer (``nice -n 15 flask billing …``, systemd's ``Nice=``)
+    stays as it is; priority is never raised.
+    """
+    try:
+        target = niceness(nice)
+    except InvalidValue as exc:
+        raise click.ClickException(f"BILLING_BATCH_NICE {exc}") from None
+    increment = nicer_by(target)
+    if increment:
+        os.nice(increment)
 
 
 def echo_listing(items: Iterable[Any], as_json: bool, line: Callable[[Any], str]) -> None:

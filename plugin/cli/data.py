@@ -11,7 +11,7 @@ from flask import current_app
 from ..extension import billing
 from ..services.importer import ImportFileError, import_file, read_import_file
 from ..types import utcnow
-from .common import billing_cli, fail
+from .common import background, billing_cli, fail
 
 
 @billing_cli.command("migrate")
@@ -23,6 +23,7 @@ def migrate_command() -> None:
 
 @billing_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@background
 def import_command(file: Path) -> None:
     """Load workspaces, teams, people and their history from a YAML or JSON FILE.
 

@@ -13,7 +13,7 @@ from ..extension import billing
 from ..services.exports import FORMATS, LicenceExport, licence_holders, write_export
 from ..services.periods import Month
 from ..types import utcnow
-from .common import MONTH, billing_cli
+from .common import MONTH, background, billing_cli
 
 
 @billing_cli.command("licences")
@@ -32,6 +32,7 @@ from .common import MONTH, billing_cli
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output (replaced only once complete).",
 )
+@background
 def licences_command(workspace_key: str, month: Month, fmt: str, output: Path | None) -> None:
     """Export the licence holders WORKSPACE_KEY is billed for in a month.
 

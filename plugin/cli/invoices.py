@@ -14,12 +14,13 @@ from ..services.invoicing import (
 )
 from ..services.periods import Month
 from ..types import utcnow
-from .common import MONTH, billing_cli, echo_listing
+from .common import MONTH, background, billing_cli, echo_listing
 from .pdfs import render_pending_pdfs
 
 
 @billing_cli.command("close-month")
 @click.argument("month", type=MONTH, required=False)
+@background
 def close_month_command(month: Month | None) -> None:
     """Issue the invoices of MONTH (default: the previous month), then render their PDFs.
 

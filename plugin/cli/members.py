@@ -24,7 +24,7 @@ from ..services.teams import (
     unarchive_teams,
 )
 from ..types import utcnow
-from .common import billing_cli
+from .common import background, billing_cli
 
 
 def stdin_is_terminal() -> bool:
@@ -119,6 +119,7 @@ def _confirmed(preview: PurgePreview, yes: bool) -> None:
 @click.argument("workspace_key")
 @click.option("--dry-run", is_flag=True, help="Only list who would be removed; change nothing.")
 @click.option("--yes", is_flag=True, help="Remove without asking (for scripts and cron).")
+@background
 def purge_inactive_command(workspace_key: str, dry_run: bool, yes: bool) -> None:
     """Remove the inactive members of WORKSPACE_KEY: members in no active team.
 

@@ -17,7 +17,7 @@ from ..services.einvoices import XmlNotAvailable, stored_xml
 from ..services.invoice_pdfs import PdfNotAvailable, render_pending, stored_pdf
 from ..services.workers import beat, cron_id
 from ..types import utcnow
-from .common import billing_cli, fail
+from .common import background, billing_cli, fail
 
 
 @billing_cli.command("render-pending")
@@ -26,6 +26,7 @@ from .common import billing_cli, fail
     type=click.IntRange(min=1),
     help="Parallel wkhtmltopdf processes (default: BILLING_PDF_WORKERS, else one per CPU).",
 )
+@background
 def render_pending_command(workers: int | None) -> None:
     """Render the PDF of every invoice that has none yet (new, or failed before).
 

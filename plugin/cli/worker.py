@@ -9,7 +9,7 @@ import click
 
 from ..jobs import JobConfigError
 from ..worker import Worker, log
-from .common import billing_cli
+from .common import background, billing_cli
 
 
 @billing_cli.command("worker")
@@ -18,6 +18,7 @@ from .common import billing_cli
     is_flag=True,
     help="Exit 0 once nothing is due (for scripts and benchmarks) instead of waiting.",
 )
+@background
 def worker_command(until_idle: bool) -> None:
     """Render pending PDFs and deliver due mail, one job at a time, until stopped.
 

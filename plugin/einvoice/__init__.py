@@ -30,6 +30,8 @@ from .document import (
 from .embed import EmbedError, embed_xml, extract_xml
 from .hybrid import HybridOutcome, make_hybrid
 from .pdfa import (
+    GhostscriptPool,
+    GhostscriptServer,
     PdfaConfigError,
     PdfaConverter,
     PdfaError,
@@ -48,6 +50,8 @@ __all__ = [
     "Contact",
     "EInvoice",
     "EmbedError",
+    "GhostscriptPool",
+    "GhostscriptServer",
     "HybridOutcome",
     "HybridRenderer",
     "Line",

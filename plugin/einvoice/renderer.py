@@ -5,7 +5,8 @@ comes back as a :class:`~plugin.einvoice.hybrid.HybridOutcome`; one without
 (an invoice issued before e-invoices) as the plain PDF, exactly as before.
 Both run in :class:`~plugin.pdf.PdfRenderer`'s worker threads, so Ghostscript
 runs in parallel too; only the XML validation is serialised (see
-:mod:`plugin.einvoice.validation`).
+:mod:`plugin.einvoice.validation`), and it runs while the worker's
+wkhtmltopdf renders the page.
 """
 
 from __future__ import annotations
@@ -18,27 +19,34 @@ from typing import Any
 from ..pdf import PdfRenderer, PdfRenderError
 from .embed import EmbedError
 from .hybrid import HybridOutcome, make_hybrid
-from .pdfa import PdfaConverter, PdfaError, WarmStarts
+from .pdfa import Converts, GhostscriptPool, PdfaConverter, PdfaError, WarmStarts
 
 
 @dataclass(frozen=True)
 class HybridRenderer(PdfRenderer):
-    """Use it as a context manager (or call :meth:`close`): it keeps one Ghostscript
-    per worker started ahead (:class:`~plugin.einvoice.pdfa.WarmStarts`)."""
+    """Use it as a context manager (or call :meth:`close`): it keeps Ghostscript
+    processes waiting for work, one per worker: long-running ones
+    (:class:`~plugin.einvoice.pdfa.GhostscriptPool`), or with
+    ``converter.long_running`` false one started ahead for each document
+    (:class:`~plugin.einvoice.pdfa.WarmStarts`)."""
 
     converter: PdfaConverter | None = None
-    warm: WarmStarts | None = field(default=None, init=False, compare=False, repr=False)
+    ghostscript: GhostscriptPool | WarmStarts | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.converter is None:
             raise TypeError("HybridRenderer needs a PdfaConverter")
-        object.__setattr__(self, "warm", WarmStarts(self.converter, spares=self.workers))
+        ghostscript = (GhostscriptPool(self.converter) if self.converter.long_running
+                       else WarmStarts(self.converter, spares=self.workers))
+        object.__setattr__(self, "ghostscript", ghostscript)
 
     def close(self) -> None:
         """End the Ghostscript processes waiting for work."""
-        if self.warm is not None:
-            self.warm.close()
+        if self.ghostscript is not None:
+            self.ghostscript.close()
 
     def __enter__(self) -> HybridRenderer:
         return self
@@ -58,11 +66,11 @@ class HybridRenderer(PdfRenderer):
 
     def render_or_error(self, document: Mapping[str, Any]) -> bytes | HybridOutcome | Exception:
         """The plain PDF, the hybrid outcome, or the error; one bad document stops nothing."""
-        converter: WarmStarts = self.warm  # type: ignore[assignment]  # see __post_init__
+        ghostscript: Converts = self.ghostscript  # type: ignore[assignment]  # see __post_init__
         invoice = document.get("einvoice")
         try:
             if invoice is None:
                 return self.render(document)
-            return make_hybrid(converter, lambda: self.render(document), invoice)
+            return make_hybrid(ghostscript, lambda: self.start(document), invoice)
         except (PdfRenderError, PdfaError, EmbedError) as exc:
             return exc

@@ -20,8 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import TYPE_CHECKING
 
 from .model import PriceVersion, PricingRules, Tier
+
+if TYPE_CHECKING:
+    from .vat import VatTreatment
 
 MINIMUM_DESCRIPTION = "minimum monthly charge top-up"
 UNITS = {"team_licences": "teams", "user_licences": "users"}
@@ -209,8 +213,13 @@ def explain(
     month: date,
     quantity: int,
     contract_variant: str | None = None,
+    vat: VatTreatment | None = None,
 ) -> list[str]:
-    """The computation of :func:`quote`, as lines of text for a person to check."""
+    """The computation of :func:`quote`, as lines of text for a person to check.
+
+    ``vat`` is the customer's VAT treatment (:func:`~plugin.rules.vat.vat_treatment`):
+    its rate is applied and a line says why.  Without it, the rules' standard rate.
+    """
     result = quote(
         rules,
         workspace_key,
@@ -219,7 +228,9 @@ def explain(
         quantity=quantity,
         contract_variant=contract_variant,
     )
-    version, totals = result.version, result.totals
+    version = result.version
+    rate = rules.tax_rate if vat is None else vat.rate
+    totals = with_tax_rate(result.totals, rate, rules.currency_exponent)
     exact = usage_lines(version, quantity)
     currency = rules.currency
     lines = [
@@ -243,12 +254,15 @@ def explain(
     added = " + ".join(str(line.amount) for line in totals.lines) or "nothing"
     lines += [
         f"Net: {added} = {totals.net} {currency}",
-        f"Tax {_percent(rules.tax_rate)} %: {totals.net} × {rules.tax_rate} = "
-        + _rounded(totals.net * rules.tax_rate, totals.tax)
+        f"Tax {percent(rate)} %: {totals.net} × {rate} = "
+        + _rounded(totals.net * rate, totals.tax)
         + f" {currency}",
         f"Gross: {totals.net} + {totals.tax} = {totals.gross} {currency}",
-        f"Rules: sha256 {rules.sha256[:12]}",
     ]
+    if vat is not None:
+        note = f"; the invoice says: {vat.note}" if vat.note else ""
+        lines.append(f"VAT: category {vat.category}, {percent(rate)} %: {vat.reason}{note}")
+    lines.append(f"Rules: sha256 {rules.sha256[:12]}")
     return lines
 
 
@@ -280,6 +294,7 @@ def _rounded(exact: Decimal, rounded: Decimal) -> str:
     return str(rounded) if exact == rounded else f"{exact}, rounded half-up to {rounded}"
 
 
-def _percent(rate: Decimal) -> str:
+def percent(rate: Decimal) -> str:
+    """``0.19`` as ``19``, ``0.075`` as ``7.5``: a rate in per cent, without trailing zeros."""
     value = (rate * 100).normalize()
     return format(value, "f")

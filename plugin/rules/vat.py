@@ -35,6 +35,8 @@ class VatTreatment:
     exemption_code: str | None
     note: str | None
     case: str
+    #: Why it applies, in a line for a person (``flask billing rules explain``).
+    reason: str = ""
 
     def as_columns(self) -> dict[str, object]:
         """The invoice columns this treatment fills."""
@@ -48,8 +50,10 @@ class VatTreatment:
 
 def vat_treatment(rules: PricingRules, country: str, vat_id: str | None) -> VatTreatment:
     """The treatment of a customer in ``country`` (ISO code) with or without a VAT ID."""
-    if country == rules.seller.country:
-        return VatTreatment(STANDARD, rules.tax_rate, None, None, "domestic")
+    seller = rules.seller.country
+    if country == seller:
+        return VatTreatment(STANDARD, rules.tax_rate, None, None, "domestic",
+                            f"customer in {country}, the seller's country: standard rate")
     if country in EU_COUNTRIES:
         if vat_id:
             return VatTreatment(
@@ -58,8 +62,19 @@ def vat_treatment(rules: PricingRules, country: str, vat_id: str | None) -> VatT
                 "VATEX-EU-AE",
                 rules.vat.reverse_charge_note,
                 "eu_reverse_charge",
+                f"business customer in {country} (EU) with VAT ID {vat_id}: reverse charge",
             )
-        return VatTreatment(STANDARD, rules.tax_rate, None, None, "eu_consumer")
+        return VatTreatment(STANDARD, rules.tax_rate, None, None, "eu_consumer",
+                            f"customer in {country} (EU) without a VAT ID: the seller's "
+                            "standard rate")
     return VatTreatment(
-        NOT_SUBJECT, Decimal(0), "VATEX-EU-O", rules.vat.not_taxable_note, "outside_eu"
+        NOT_SUBJECT, Decimal(0), "VATEX-EU-O", rules.vat.not_taxable_note, "outside_eu",
+        f"customer in {country}, outside the EU: not taxable in {seller}",
     )
+
+
+def undecided(rules: PricingRules) -> VatTreatment:
+    """A customer whose country is not known yet: no invoice is issued to it, so a
+    preview shows the standard rate."""
+    return VatTreatment(STANDARD, rules.tax_rate, None, None, "unknown",
+                        "no country in the billing details yet: the standard rate is shown")

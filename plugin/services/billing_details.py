@@ -24,6 +24,8 @@ from sqlalchemy.orm import Session
 
 from .. import validators
 from ..models import BillingDetails, Workspace
+from ..rules import PricingRules
+from ..rules.vat import VatTreatment, undecided, vat_treatment
 from ..types import utcnow
 from . import audit
 from .mailbox import MailboxError, validate_mailbox
@@ -169,6 +171,31 @@ def missing(record: Mapping[str, Any] | None, mailbox: str | None = None) -> lis
     ):
         lacking.append("e-mail address (an XRechnung customer needs one)")
     return lacking
+
+
+@dataclass(frozen=True)
+class CustomerVat:
+    """The VAT the month close applies to one workspace's invoice, and what its billing
+    details still lack (the close holds the workspace until they are complete)."""
+
+    treatment: VatTreatment
+    missing: tuple[str, ...]
+
+
+def customer_vat(
+    rules: PricingRules, record: Mapping[str, Any] | None, mailbox: str | None = None
+) -> CustomerVat:
+    """The close's VAT decision for a customer with these billing details.
+
+    The close, ``flask billing check-month``, ``flask billing rules explain``
+    and the rules editor's preview all decide through here.  The decision
+    needs the country (and the VAT ID); without a country it is
+    :func:`~plugin.rules.vat.undecided`.
+    """
+    record = record or empty_details()
+    country = record.get("country")
+    treatment = vat_treatment(rules, country, record.get("vat_id")) if country else undecided(rules)
+    return CustomerVat(treatment, tuple(missing(record, mailbox)))
 
 
 def buyer_snapshot(record: Mapping[str, Any], mailbox: str | None) -> dict[str, Any]:

@@ -8,8 +8,9 @@ counts were computed cost nothing beyond the one query reading the stamps.
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -71,10 +72,14 @@ class CountsCache:
     first instant at which the counts could change on their own: the next
     start or end of one of the workspace's intervals, or the next month.
     Thread-safe; the least recently used entries go first.
+
+    It also keeps the row counts of whole tables the stamps cover (the member
+    and team lists' totals, :meth:`table_count`).
     """
 
     def __init__(self, size: int) -> None:
         self._entries: LRUCache[tuple, tuple[WorkspaceCounts, datetime]] = LRUCache(size)
+        self._tables: dict[str, tuple[bytes, int]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: tuple, now: datetime) -> WorkspaceCounts | None:
@@ -89,6 +94,30 @@ class CountsCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._tables.clear()
+
+    def table_count(self, session: Session, table: str, count: Callable[[], int]) -> int:
+        """``count()``, the rows of ``table``, computed again only once a stamp changed.
+
+        For the tables whose every insert and delete writes its workspace's
+        stamp (teams, workspace access, memberships, archive periods): while
+        no workspace's stamp changed, no row was added or removed.  Reading
+        the stamps costs a row per workspace; counting the table, a row per
+        row (a million members: some 100 ms on PostgreSQL).  The stamps are
+        read first, so a count made after a change can only be kept under
+        the stamps from before it, which no later request sees again.
+        """
+        stamps = _all_stamps(session)
+        if stamps is None:
+            return count()
+        with self._lock:
+            entry = self._tables.get(table)
+        if entry is not None and entry[0] == stamps:
+            return entry[1]
+        value = count()
+        with self._lock:
+            self._tables[table] = (stamps, value)
+        return value
 
 
 def current_counts(
@@ -165,6 +194,23 @@ def _not_own(session: Session) -> ColumnElement[bool]:
     if session.get_bind().dialect.name == "postgresql":
         return func.coalesce(WorkspaceStamp.stamp != func.txid_current_if_assigned(), True)
     return true()
+
+
+def _all_stamps(session: Session) -> bytes | None:
+    """A digest of every workspace's stamp; ``None`` inside a transaction that wrote one
+    on PostgreSQL, whose further writes would leave it as it is (see :func:`_stamps`)."""
+    query = select(WorkspaceStamp.workspace_id, WorkspaceStamp.stamp).order_by(
+        WorkspaceStamp.workspace_id
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.add_columns(func.txid_current_if_assigned())
+        rows = session.execute(query).all()
+        if rows and rows[0][2] is not None:
+            return None
+        rows = [row[:2] for row in rows]
+    else:
+        rows = session.execute(query).all()
+    return hashlib.sha256(repr([tuple(row) for row in rows]).encode()).digest()
 
 
 def _valid_until(

@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session, aliased
 
 from ..models import VARIANTS, Invoice, OutboxMail, Workspace
 from ..rules import PricingRules
-from . import workers
 from .history import recent_months
 from .invoicing import InvoicingError, default_close_month, plan_month
 from .licences import count_licences
@@ -73,14 +72,6 @@ class Held:
     month: Month
     count: int | None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class WorkerState:
-    """The background worker as the dashboard shows it: healthy or not, and one line."""
-
-    healthy: bool
-    text: str
 
 
 def einvoice_invalid() -> ColumnElement[bool]:
@@ -211,21 +202,3 @@ def invoice_problems(session: Session) -> tuple[int, int, int]:
         )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
-
-
-def worker_panel(state: workers.WorkerState | None) -> WorkerState | None:
-    """The worker's state in one line: healthy while a worker was seen lately.
-
-    ``None`` (no panel) when the host switched the worker check off.
-    """
-    if state is None:
-        return None
-    if state.last_seen is None:
-        return WorkerState(False, "No worker has been seen yet: start `flask billing worker` "
-                                  "(or run render-pending and send-invoices from cron).")
-    seen = f"{state.last_seen:%Y-%m-%d %H:%M} UTC"
-    if not state.stale:
-        ago = max(0, int((state.now - state.last_seen).total_seconds()))
-        return WorkerState(True, f"Worker seen {ago} s ago ({seen}).")
-    waiting = ": PDFs or mail are waiting" if state.warning else ""
-    return WorkerState(False, f"No worker seen since {seen}{waiting}.")

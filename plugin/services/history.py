@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Integer, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from ..models import Workspace
+from ..models import Team, Workspace
 from ..rules import PricingRules
-from .licences import count_licences
+from .licences import billing_memberships, instant, team_billed
 from .periods import Month
 
 
@@ -23,15 +24,43 @@ def recent_months(now: datetime, rules: PricingRules, count: int = 12) -> list[M
 def licence_history(
     session: Session, rules: PricingRules, workspace: Workspace, now: datetime, count: int = 12
 ) -> list[tuple[Month, int]]:
-    """(month, licences billed) for the last ``count`` months; the current one so far."""
+    """(month, licences billed) for the last ``count`` months; the current one so far.
+
+    One query for all the months: a table of the months' windows joined to the
+    workspace's teams (team licences) or memberships (user licences), counted
+    per month, with the same predicates as the invoices.
+    """
     variant = rules.variant_of(workspace)[0]
-    history = []
+    windows = []
     for month in recent_months(now, rules, count):
         start, end = month.bounds(rules.zoneinfo)
         if start > now:
             break
-        teams, users = count_licences(session, start, min(end, now), [workspace.id])
-        history.append(
-            (month, (teams if variant == "team_licences" else users).get(workspace.id, 0))
+        windows.append((month, start, min(end, now)))
+    months = union_all(
+        *(
+            select(
+                literal(number, Integer).label("number"),
+                instant(start).label("window_start"),
+                instant(end).label("window_end"),
+            )
+            for number, (_, start, end) in enumerate(windows)
         )
-    return history
+    ).subquery("months")
+    start, end = months.c.window_start, months.c.window_end
+    if variant == "team_licences":
+        query = (
+            select(months.c.number, func.count(Team.id))
+            .join_from(months, Team, team_billed(start, end))
+            .where(Team.workspace_id == workspace.id)
+            .group_by(months.c.number)
+        )
+    else:
+        billed = (
+            billing_memberships(start, end, [workspace.id]).add_columns(months.c.number).subquery()
+        )
+        query = select(billed.c.number, func.count(billed.c.person_id.distinct())).group_by(
+            billed.c.number
+        )
+    counts = dict(session.execute(query).all())
+    return [(month, counts.get(number, 0)) for number, (month, _, _) in enumerate(windows)]

@@ -30,7 +30,7 @@ from .. import validators, wording
 from ..models import Invoice
 from ..rules import NoPriceError, PricingRules
 from ..rules.pricing import Quote, Totals, with_tax_rate
-from ..rules.vat import VatTreatment, vat_treatment
+from ..rules.vat import VatTreatment
 from . import audit, billing_details, outbox
 from .closed import Reopening, reopen_after_credit
 from .holders import record_issued
@@ -235,15 +235,16 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
             plan.nothing_to_bill += 1
             continue
         record = details.get(ws.id)
-        lacking = billing_details.missing(record, ws.invoice_mailbox)
-        if lacking:
-            plan.held.append(HeldWorkspace(ws.key, ws.name, tuple(lacking)))
+        vat = billing_details.customer_vat(rules, record, ws.invoice_mailbox)
+        if vat.missing:
+            plan.held.append(HeldWorkspace(ws.key, ws.name, vat.missing))
             continue
         buyer = billing_details.buyer_snapshot(record, ws.invoice_mailbox)
-        vat = vat_treatment(rules, buyer["country"], buyer["vat_id"])
-        totals = with_tax_rate(priced.totals, vat.rate, rules.currency_exponent)
+        totals = with_tax_rate(priced.totals, vat.treatment.rate, rules.currency_exponent)
         plan.planned.append(
-            PlannedInvoice(ws, priced, buyer, vat, totals, rules.currency, credited.get(ws.id))
+            PlannedInvoice(
+                ws, priced, buyer, vat.treatment, totals, rules.currency, credited.get(ws.id)
+            )
         )
     if problems:
         raise InvoicingError("cannot price every workspace:\n" + "\n".join(problems))

@@ -55,6 +55,11 @@ def instant(value: datetime) -> ColumnElement[datetime]:
     return literal(value, UTCDateTime())
 
 
+def _bound(value: datetime | ColumnElement[datetime]) -> ColumnElement[datetime]:
+    """A window bound: an instant, or a column (one window per row, as in the history)."""
+    return instant(value) if isinstance(value, datetime) else value
+
+
 def active_over(team_id: Any, lo: Any, hi: Any) -> ColumnElement[bool]:
     """``[lo, hi)`` has positive length and the team is not archived for all of it."""
     covering = select(TeamArchivePeriod.id).where(
@@ -69,9 +74,12 @@ def _workspace_filter(column: Any, workspace_ids: Iterable[int] | None) -> list[
     return [] if workspace_ids is None else [column.in_(list(workspace_ids))]
 
 
-def team_billed(start: datetime, end: datetime) -> ColumnElement[bool]:
-    """The team (``Team`` in the query) is billed for ``[start, end)`` (team licences)."""
-    return active_over(Team.id, greatest(Team.created_at, instant(start)), instant(end))
+def team_billed(start: Any, end: Any) -> ColumnElement[bool]:
+    """The team (``Team`` in the query) is billed for ``[start, end)`` (team licences).
+
+    ``start`` and ``end``: instants, or columns of a table of windows joined in.
+    """
+    return active_over(Team.id, greatest(Team.created_at, _bound(start)), _bound(end))
 
 
 def billed_teams(start: datetime, end: datetime, workspace_ids: Iterable[int] | None = None):
@@ -81,16 +89,20 @@ def billed_teams(start: datetime, end: datetime, workspace_ids: Iterable[int] | 
     )
 
 
-def billing_memberships(start: datetime, end: datetime, workspace_ids: Iterable[int] | None = None):
-    """SELECT (workspace_id, person_id, team_id) of the memberships that bill their member."""
-    lo = greatest(TeamMembership.joined_at, Team.created_at, instant(start))
-    hi = least(func.coalesce(TeamMembership.left_at, instant(end)), instant(end))
+def billing_memberships(start: Any, end: Any, workspace_ids: Iterable[int] | None = None):
+    """SELECT (workspace_id, person_id, team_id) of the memberships that bill their member.
+
+    ``start`` and ``end``: as in :func:`team_billed`.
+    """
+    start, end = _bound(start), _bound(end)
+    lo = greatest(TeamMembership.joined_at, Team.created_at, start)
+    hi = least(func.coalesce(TeamMembership.left_at, end), end)
     return (
         select(Team.workspace_id, TeamMembership.person_id, TeamMembership.team_id)
         .join(Team, Team.id == TeamMembership.team_id)
         .where(
-            TeamMembership.joined_at < instant(end),
-            or_(TeamMembership.left_at.is_(None), TeamMembership.left_at > instant(start)),
+            TeamMembership.joined_at < end,
+            or_(TeamMembership.left_at.is_(None), TeamMembership.left_at > start),
             active_over(Team.id, lo, hi),
             *_workspace_filter(Team.workspace_id, workspace_ids),
         )

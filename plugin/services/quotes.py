@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from ..models import Workspace
 from ..rules import PricingRules, explain, quote
 from ..rules.pricing import Quote
+from . import billing_details
 from .licences import count_licences
 from .periods import Month
 
@@ -118,15 +119,22 @@ def explain_month(
     now: datetime,
     quantity: int | None = None,
 ) -> list[str]:
-    """The arithmetic of a workspace's month, line by line, as the invoice will use it."""
+    """The arithmetic of a workspace's month, line by line, as the invoice will use it:
+    with the VAT the close decides from the workspace's billing details."""
     workspace = get_workspace(session, key)
     priced = workspace_quote(session, rules, workspace, month, now, quantity)
+    record = billing_details.details_by_workspace(session, [workspace.id]).get(workspace.id)
+    vat = billing_details.customer_vat(rules, record, workspace.invoice_mailbox)
     lines = explain(
-        rules, workspace.key, quantity=priced.quantity, **_inputs(rules, workspace, month)
+        rules, workspace.key, quantity=priced.quantity, vat=vat.treatment,
+        **_inputs(rules, workspace, month),
     )
     window_end = month.bounds(rules.zoneinfo)[1]
     if quantity is None and window_end > now:
         lines.insert(1, f"(month in progress: licences counted up to {now:%Y-%m-%d %H:%M} UTC)")
     elif quantity is not None:
         lines.insert(1, "(quantity given on the command line, not counted)")
+    if vat.missing:
+        lines.insert(-1, f"(billing details incomplete, missing {', '.join(vat.missing)}: "
+                         "the close holds this workspace until they are complete)")
     return lines

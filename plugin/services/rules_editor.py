@@ -16,18 +16,20 @@ import difflib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from ..rules import NoPriceError, PricingRules, load_rules
 from ..rules.loader import MAX_BYTES
-from . import audit
+from ..rules.pricing import percent, with_tax_rate
+from . import audit, billing_details
 from .licences import count_licences
 from .periods import Month
 from .quotes import MonthWindow, billable_workspaces, price_counted
@@ -68,7 +70,11 @@ class OnDisk:
 
 @dataclass(frozen=True)
 class Priced:
-    """One workspace's current month so far under one set of rules (or why it cannot be)."""
+    """One workspace's current month so far under one set of rules (or why it cannot be).
+
+    The gross is taxed as the close would tax the workspace's invoice: the VAT
+    category and rate decided from its billing details under these rules.
+    """
 
     month: Month
     variant: str | None
@@ -77,6 +83,17 @@ class Priced:
     net: Decimal | None = None
     gross: Decimal | None = None
     error: str | None = None
+    vat_category: str | None = None
+    tax_rate: Decimal | None = None
+    #: What the billing details lack: the close holds the workspace until they are complete.
+    held: tuple[str, ...] = ()
+
+    @property
+    def vat(self) -> str:
+        """``S 19 %``, ``AE 0 %``: the VAT category and rate applied to the gross."""
+        if self.vat_category is None or self.tax_rate is None:
+            return ""
+        return f"{self.vat_category} {percent(self.tax_rate)} %"
 
 
 @dataclass(frozen=True)
@@ -111,6 +128,8 @@ def _outcome(priced: Priced) -> tuple:
         priced.net,
         priced.gross,
         priced.error,
+        priced.vat_category,
+        priced.tax_rate,
     )
 
 
@@ -184,11 +203,17 @@ def preview_totals(
     pricing in Python.  A workspace that cannot be priced shows why instead.
     """
     workspaces = billable_workspaces(session)
+    details = billing_details.details_by_workspace(session)
     current = _Pricer(session, current_rules, now)
     same_window = draft_rules.timezone == current_rules.timezone
     draft = _Pricer(session, draft_rules, now, current.counts if same_window else None)
     return [
-        PreviewRow(workspace.key, workspace.name, current.price(workspace), draft.price(workspace))
+        PreviewRow(
+            workspace.key,
+            workspace.name,
+            current.price(workspace, details.get(workspace.id)),
+            draft.price(workspace, details.get(workspace.id)),
+        )
         for workspace in workspaces
     ]
 
@@ -209,15 +234,17 @@ class _Pricer:
             counts = count_licences(session, self.window.start, self.window.end)
         self.counts = counts
 
-    def price(self, workspace: Row) -> Priced:
+    def price(self, workspace: Row, details: Mapping[str, Any] | None) -> Priced:
         rules, month = self.rules, self.window.month
         try:
             priced = price_counted(rules, workspace, month, self.counts)
         except (NoPriceError, ValueError) as exc:
             return Priced(month, None, None, rules.currency, error=str(exc))
-        totals = priced.totals
+        vat = billing_details.customer_vat(rules, details, workspace.invoice_mailbox)
+        totals = with_tax_rate(priced.totals, vat.treatment.rate, rules.currency_exponent)
         return Priced(
-            month, priced.variant, priced.quantity, rules.currency, totals.net, totals.gross
+            month, priced.variant, priced.quantity, rules.currency, totals.net, totals.gross,
+            vat_category=vat.treatment.category, tax_rate=vat.treatment.rate, held=vat.missing,
         )
 
 
