@@ -454,15 +454,3 @@ def test_with_send_in_request_a_resend_and_one_mailbox_change_go_out_at_once(
     waiting = session.scalars(select(OutboxMail.status).where(OutboxMail.status == "queued"))
     assert len(list(waiting)) == 4
 
-
-def test_the_dashboard_shows_the_workers_state(app, accounting, session):
-    def panel() -> str:
-        page = accounting.get("/admin/billing_dashboard/").get_data(as_text=True)
-        return re.search(r'id="dashboard-worker">(.*?)</div>', page, re.S)[1]
-
-    assert panel().startswith("No worker has been seen yet")
-    workers.beat(session, "a-worker", now=utcnow())
-    assert re.match(r"Worker seen \d+ s ago", panel())
-    close_without_pdfs(session, app, "2026-10")
-    workers.beat(session, "a-worker", now=utcnow() - timedelta(hours=1))
-    assert panel().endswith(": PDFs or mail are waiting.")
