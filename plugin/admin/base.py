@@ -148,11 +148,13 @@ def worker_state() -> WorkerState | None:
     stale = current_app.config["BILLING_WORKER_STALE_SECONDS"]
     if not stale:
         return None
-    if "billing_worker_state" not in g:
-        g.billing_worker_state = workers.worker_state(
+    # On the request, not on ``g``: an app context can outlive many requests.
+    cached = request.environ.get("billing.worker_state")
+    if cached is None:
+        cached = request.environ["billing.worker_state"] = workers.worker_state(
             billing().session, now=utcnow(), stale_after=timedelta(seconds=float(stale))
         )
-    return g.billing_worker_state
+    return cached
 
 
 #: The billed unit of each variant, one and many.
