@@ -30,14 +30,29 @@ def alembic_config(connection: Connection) -> Config:
     return config
 
 
+def _begin_ddl(connection: Connection) -> None:
+    """Make SQLite's DDL part of the transaction, as PostgreSQL's is.
+
+    Python's ``sqlite3`` opens a transaction only before a DML statement, so a
+    ``DROP TABLE`` before it commits at once: a migration refused halfway (a
+    downgrade that raises) would leave dropped tables behind while the version
+    stays.  An explicit ``BEGIN`` first makes all of it one transaction.
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN")
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (the latest schema by default)."""
+    """Bring the database to ``revision`` (the latest schema by default), all or nothing."""
     with engine.begin() as connection:
+        _begin_ddl(connection)
         command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
+    """Take the database back to ``revision``, all or nothing."""
     with engine.begin() as connection:
+        _begin_ddl(connection)
         command.downgrade(alembic_config(connection), revision)
 
 
