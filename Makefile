@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 FLASK := DEMO_MODE=1 $(BIN)/flask --app examples.backoffice:create_app
 DEMO_SCALE ?= tiny
 
-.PHONY: demo test lint docs screenshots system-deps venv demo-data clean bench load
+.PHONY: demo test lint translations docs screenshots system-deps venv demo-data clean bench load
 
 # Debian packages: installed only when a command they provide is missing.
 system-deps:
@@ -56,6 +56,17 @@ demo: demo-data
 
 lint: venv
 	$(BIN)/ruff check .
+
+# The plugin's German catalogue: extract the marked strings (babel.cfg) into
+# translations/billing.pot, merge them into each translations/*/LC_MESSAGES/billing.po
+# and compile those (builds of the package compile them too, hatch_build.py).
+BABEL_KEYWORDS := -k _ -k _l -k _b -k _bn:1,2 -k lazy_gettext -k ngettext:1,2
+translations: venv
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-default-keywords \
+		--project flask-workspace-billing --sort-by-file -o translations/billing.pot .
+	$(BIN)/pybabel update -i translations/billing.pot -d translations -D billing \
+		--no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d translations -D billing --statistics
 
 # The documentation site (docs/, Sphinx with MyST Markdown); warnings are errors.
 docs: venv

@@ -81,6 +81,9 @@ class WorkspaceBilling:
         app.register_blueprint(
             Blueprint("billing_plugin", __name__, template_folder=str(resource_path("templates")))
         )
+        from .i18n import gettext, ngettext
+
+        app.jinja_env.globals.update(_b=gettext, _bn=ngettext)
 
         admin = admin or self.admin or _admin_of(app)
         if admin is not None:

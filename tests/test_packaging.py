@@ -35,6 +35,7 @@ def test_wheel_ships_migrations_templates_and_rules(wheel):
     assert "plugin/pricing_rules.yaml" in names
     assert "plugin/templates/billing/invoice_pdf.html" in names
     assert "plugin/templates/billing/admin/workspace.html" in names
+    assert "plugin/translations/de/LC_MESSAGES/billing.mo" in names
     assert not any(name.startswith("tests/") for name in names)
 
 
@@ -66,6 +67,12 @@ def test_installed_wheel_migrates_a_database_outside_the_checkout(wheel, tmp_pat
         "templates = resource_path('templates')\n"
         "assert str(templates).startswith({site!r}), templates\n"
         "assert (templates / 'billing' / 'invoice_pdf.html').is_file()\n"
+        "import flask, flask_babel\n"
+        "from plugin.i18n import gettext\n"
+        "app = flask.Flask('host')\n"
+        "flask_babel.Babel(app)\n"
+        "with app.test_request_context(), flask_babel.force_locale('de'):\n"
+        "    assert gettext('Billing dashboard') == 'Abrechnungsübersicht'\n"
         "print(migrate.current_revision(engine))\n"
     ).format(site=str(target), db=str(tmp_path / "db.sqlite"))
     env = {**os.environ, "PYTHONPATH": str(target)}

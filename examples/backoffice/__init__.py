@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Blueprint, Flask, abort, has_request_context, redirect, session
+from flask import Blueprint, Flask, abort, has_request_context, redirect, request, session
 from flask_admin import Admin
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.menu import MenuLink
+from flask_babel import Babel
 
 from plugin import WorkspaceBilling
 from plugin.config import default_actor
@@ -63,6 +64,26 @@ def switch_role(role: str) -> Any:
     return redirect("/admin/")
 
 
+#: The back-office's languages; the plugin and Flask-Admin ship both.
+DEMO_LANGUAGES = {"de": "Deutsch", "en": "English"}
+
+
+def demo_locale() -> str:
+    """The language chosen under Demo › Language, else the browser's preferred one."""
+    chosen = session.get("demo_language")
+    if chosen in DEMO_LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(DEMO_LANGUAGES) or "en"
+
+
+@demo_roles_blueprint.get("/language/<language>")
+def switch_language(language: str) -> Any:
+    if language not in DEMO_LANGUAGES:
+        abort(404)
+    session["demo_language"] = language
+    return redirect(request.referrer or "/admin/")
+
+
 #: Signs the demo's sessions; known to everybody, so fit for nothing but the demo.
 DEMO_SECRET_KEY = "demo-only-secret"
 
@@ -95,9 +116,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("BILLING_CURRENT_ACTOR", demo_actor)
 
     db.init_app(app)
+    Babel(app, locale_selector=demo_locale)
     admin = Admin(app, name="Demo back-office")
     admin.add_view(ModelView(SupportTicket, db, name="Support tickets", endpoint="tickets"))
     admin.add_link(MenuLink(name="Switch role", url="/demo/role", category="Demo"))
+    for code, name in DEMO_LANGUAGES.items():
+        admin.add_link(MenuLink(name=name, url=f"/demo/language/{code}", category="Demo"))
     WorkspaceBilling(app, db=db, admin=admin)
     app.register_blueprint(demo_roles_blueprint)
 

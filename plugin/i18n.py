@@ -1,0 +1,62 @@
+"""The plugin's own strings in the back-office's language (Flask-Babel, domain ``billing``).
+
+The language is the host's: whatever Flask-Babel's locale selector of the
+host returns, the same one that translates Flask-Admin's own strings.  A host
+without Flask-Babel gets the English strings, unchanged.
+
+Python code marks a string with :func:`gettext` (``_``), :func:`ngettext` or,
+where the string is defined before any request (form labels, column names,
+menu entries), :func:`lazy_gettext` (``_l``).  Templates call ``_b("…")`` and
+``_bn("…", "…", n)``, registered by the extension as Jinja globals.  The
+catalogue lives in ``translations/`` (``make translations`` extracts and
+compiles it); the wheel holds it compiled (``hatch_build.py``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from flask import current_app, has_app_context
+from flask_babel import Domain, LazyString
+
+from .resources import resource_path
+
+#: The gettext domain of the plugin's catalogue: ``translations/<lang>/LC_MESSAGES/billing.mo``.
+DOMAIN = "billing"
+
+
+@cache
+def _domain() -> Domain:
+    return Domain(translation_directories=[str(resource_path("translations"))], domain=DOMAIN)
+
+
+def _babel_active() -> bool:
+    return has_app_context() and "babel" in current_app.extensions
+
+
+def gettext(string: str, **variables: Any) -> str:
+    """``string`` in the current locale, ``%(name)s`` placeholders filled from ``variables``."""
+    if _babel_active():
+        return str(_domain().gettext(string, **variables))
+    return string % variables if variables else string
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    """The singular or plural form for ``num`` (also available as ``%(num)d``)."""
+    if _babel_active():
+        return str(_domain().ngettext(singular, plural, num, **variables))
+    variables.setdefault("num", num)
+    return (singular if num == 1 else plural) % variables
+
+
+def lazy_gettext(string: str, **variables: Any) -> LazyString:
+    """A string translated each time it is shown, for labels defined at import or setup time."""
+    return LazyString(gettext, string, **variables)
+
+
+_ = gettext
+_l = lazy_gettext
+
+#: The languages the plugin ships a catalogue for (besides English, the source language).
+LANGUAGES = ("en", "de")
