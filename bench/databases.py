@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from plugin import migrate
 from plugin.rules import load_rules_file
-from plugin.services.generator import generate
+from plugin.synthetic.generator import generate
 from tests.postgres import postgres_server
 
 from .harness import log

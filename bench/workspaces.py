@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 
-from plugin.services.generator import (
+from plugin.synthetic.generator import (
     ACCESS,
     ARCHIVE,
     FIRST_NAMES,

@@ -27,7 +27,7 @@ from plugin.models import (
     WorkspaceAccess,
     WorkspaceOwner,
 )
-from plugin.services.generator import (
+from plugin.synthetic.generator import (
     CUTOVER,
     PER_WORKSPACE,
     PRESETS,

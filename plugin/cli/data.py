@@ -61,7 +61,7 @@ def import_command(file: Path) -> None:
 )
 def generate_command(seed: int, scale: str) -> None:
     """Add a deterministic synthetic data set (for demos and benchmarks)."""
-    from ..services.generator import generate
+    from ..synthetic.generator import generate
 
     ext = billing()
     session = ext.session

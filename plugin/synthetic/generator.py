@@ -44,8 +44,8 @@ from ..models import (
     WorkspaceAccess,
     WorkspaceOwner,
 )
+from ..services.common import chunked, start_of_day
 from ..types import UTCDateTime
-from .common import chunked, start_of_day
 
 Progress = Callable[[int, int], None]
 #: Where the rows go: a session (Flask-SQLAlchemy's ``db.session`` is scoped) or a connection.
