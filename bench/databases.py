@@ -67,7 +67,14 @@ def build(engine: Engine, scale: Scale, now: datetime) -> None:
     migrate.upgrade(engine)
     with engine.begin() as connection:
         log(f"  generating scale {scale.generator} on {engine.dialect.name}")
-        generate(connection, seed=SEED, scale=scale.generator, tz=RULES.zoneinfo, now=now)
+        generate(
+            connection,
+            seed=SEED,
+            scale=scale.generator,
+            tz=RULES.zoneinfo,
+            now=now,
+            cutover=RULES.cutover_date,
+        )
         log("  adding the big bench workspaces")
         add_bench_workspaces(
             connection,

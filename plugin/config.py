@@ -42,6 +42,10 @@ DEFAULTS: dict[str, Any] = {
     # the workspace's stamp (plugin.services.counts); 0 computes them anew on
     # every page.
     "BILLING_COUNTS_CACHE_SIZE": 10_000,
+    # `flask billing generate` (plugin.synthetic, docs/synthetic-data.md): only
+    # for a demo or a benchmark host.  On a real back-office its workspaces
+    # would be invoiced by the next close.
+    "BILLING_SYNTHETIC_COMMANDS": False,
     # Largest file `flask billing import` accepts, in bytes.
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
     # Niceness (0-19) the long-running `flask billing` commands lower their own

@@ -75,9 +75,9 @@ class WorkspaceBilling:
         self._counts[app] = CountsCache(size) if size else None
         app.extensions["billing"] = self
 
-        from .cli import billing_cli
+        from .cli import billing_group
 
-        app.cli.add_command(billing_cli)
+        app.cli.add_command(billing_group(bool(app.config["BILLING_SYNTHETIC_COMMANDS"])))
         app.register_blueprint(
             Blueprint("billing_plugin", __name__, template_folder=str(resource_path("templates")))
         )

@@ -27,14 +27,10 @@ from plugin.models import (
     WorkspaceAccess,
     WorkspaceOwner,
 )
-from plugin.synthetic.generator import (
-    CUTOVER,
-    PER_WORKSPACE,
-    PRESETS,
-    TABLES,
-    GenerateSummary,
-    generate,
-)
+from plugin.rules.schema import DEFAULT_CUTOVER as CUTOVER
+from plugin.synthetic.generator import GenerateSummary, generate
+from plugin.synthetic.scales import PER_WORKSPACE, PRESETS
+from plugin.synthetic.writer import TABLES
 
 TZ = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 6, 15, 12, 30, 15, 123456, tzinfo=UTC)
