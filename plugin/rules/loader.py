@@ -22,7 +22,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from .. import validators
-from ..yamldoc import (
+from ..documents import (
     DocumentError,
     LocatedError,
     format_path,

@@ -6,7 +6,7 @@ and lists the allowed ones.  The cross-field checks (tiers, version order,
 which keys a pricing model needs) run even when other fields of the same
 object are wrong, so that one run reports every error.
 
-Values arrive as text from :mod:`plugin.yamldoc`; amounts are parsed from that
+Values arrive as text from :mod:`plugin.documents`; amounts are parsed from that
 text straight into ``Decimal`` and never pass through a float.
 """
 
@@ -23,7 +23,7 @@ from zoneinfo import available_timezones
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .. import validators
-from ..yamldoc import CheckedText, checked
+from ..documents import CheckedText, checked
 from .currencies import MINOR_UNITS
 from .model import (
     DEFAULT_NOT_TAXABLE_NOTE,

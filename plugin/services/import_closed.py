@@ -19,8 +19,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..documents import DocPath, Document, LocatedError, format_path
 from ..models import Person
-from ..yamldoc import DocPath, Document, LocatedError, format_path
 from .closed import Closed, ClosedMonth, closed_periods
 from .common import among
 

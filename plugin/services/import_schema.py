@@ -19,8 +19,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from marshmallow.experimental.context import Context
 
 from .. import validators
+from ..documents import CheckedText, format_path
 from ..models import VARIANTS
-from ..yamldoc import CheckedText, format_path
 from .billing_details import FIELDS, BillingDetailsError, from_input, validate_details
 from .common import start_of_day
 from .mailbox import MailboxError, validate_mailbox

@@ -25,16 +25,7 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from ..models import (
-    Person,
-    Team,
-    TeamArchivePeriod,
-    TeamMembership,
-    Workspace,
-    WorkspaceAccess,
-    WorkspaceOwner,
-)
-from ..yamldoc import (
+from ..documents import (
     DocPath,
     Document,
     DocumentError,
@@ -43,6 +34,15 @@ from ..yamldoc import (
     located_errors,
     read_limited,
     schema_load,
+)
+from ..models import (
+    Person,
+    Team,
+    TeamArchivePeriod,
+    TeamMembership,
+    Workspace,
+    WorkspaceAccess,
+    WorkspaceOwner,
 )
 from . import audit
 from .billing_details import DetailsChange, apply_details
