@@ -38,7 +38,7 @@ from ..services.billing_details import (
 )
 from ..services.invoicing import InvoicingError, default_close_month, plan_month
 from ..services.periods import Month
-from ..services.quotes import UnknownWorkspace, get_workspace
+from ..services.workspace_lookup import UnknownWorkspace, get_workspace
 from ..types import utcnow
 from ..validators import LANGUAGES
 from .access import action_allowed, allowed

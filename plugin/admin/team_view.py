@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..extension import billing
 from ..models import Team
-from ..services.counts import team_archived_at
+from ..services.intervals import team_archived_at
 from ..services.teams import archive_teams, unarchive_teams
 from ..types import utcnow
 from .base import BillingModelView, CsrfForm, formatter, refuse_stale_form, workspace_link

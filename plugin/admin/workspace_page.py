@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..extension import billing
 from ..models import Team, Workspace
-from ..services.counts import current_counts, team_archived_at
+from ..services.counts import current_counts
 from ..services.einvoices import XmlNotAvailable, stored_xml
 from ..services.exports import (
     FORMATS,
@@ -27,13 +27,14 @@ from ..services.exports import (
     write_xlsx,
 )
 from ..services.history import licence_history, recent_months
+from ..services.intervals import team_archived_at
 from ..services.invoice_pdfs import PdfNotAvailable, stored_pdf
 from ..services.invoicing import list_invoices
 from ..services.mail_status import delivery_status
 from ..services.periods import Month
 from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_inactive
-from ..services.quotes import UnknownWorkspace, get_workspace
 from ..services.teams import TeamChange, archive_teams, resolve_teams, unarchive_teams
+from ..services.workspace_lookup import UnknownWorkspace, get_workspace
 from ..types import utcnow
 from .access import action_allowed
 from .billing_details_page import workspace_section

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cachetools import LRUCache
-from sqlalchemy import ColumnElement, case, exists, func, or_, select, true, union_all
+from sqlalchemy import ColumnElement, case, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -27,6 +27,7 @@ from ..models import (
     WorkspaceStamp,
 )
 from ..rules import PricingRules
+from .intervals import open_at, team_active_at
 from .licences import count_user_licences, instant, team_billed
 from .periods import Month
 
@@ -39,29 +40,6 @@ class WorkspaceCounts:
     active_members: int
     active_teams: int
     licences_this_month: int
-
-
-def team_archived_at(at: datetime) -> ColumnElement[bool]:
-    """The team (``Team`` in the query) is in an archived period at the instant ``at``."""
-    return exists(
-        select(TeamArchivePeriod.id).where(
-            TeamArchivePeriod.team_id == Team.id,
-            TeamArchivePeriod.archived_from <= instant(at),
-            or_(
-                TeamArchivePeriod.unarchived_at.is_(None),
-                TeamArchivePeriod.unarchived_at > instant(at),
-            ),
-        )
-    )
-
-
-def team_active_at(at: datetime) -> ColumnElement[bool]:
-    """The team (``Team`` in the query) exists and is not archived at the instant ``at``."""
-    return (Team.created_at <= instant(at)) & ~team_archived_at(at)
-
-
-def open_at(start: ColumnElement, end: ColumnElement, at: datetime) -> ColumnElement[bool]:
-    return (start <= instant(at)) & or_(end.is_(None), end > instant(at))
 
 
 class CountsCache:

@@ -55,7 +55,8 @@ from ..types import UTCDateTime
 from ..validators import holds_refused, suspect_bytes, visible
 from .licences import billed_teams, billing_memberships, instant
 from .periods import Month
-from .quotes import MonthWindow, get_workspace
+from .quotes import MonthWindow
+from .workspace_lookup import get_workspace
 
 FORMATS = ("csv", "xlsx")
 USER_COLUMNS = ("email", "name", "teams")
@@ -198,7 +199,7 @@ def licence_holders(
     """Prepare the export of ``workspace_key``'s licence holders for ``month``.
 
     The current month is exported as far as it has gone (up to ``now``).
-    Raises :class:`~.quotes.UnknownWorkspace` (a ``LookupError``) or
+    Raises :class:`~.workspace_lookup.UnknownWorkspace` (a ``LookupError``) or
     ``ValueError`` for a future month before anything is written.
     """
     workspace = get_workspace(session, workspace_key)

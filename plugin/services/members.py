@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 
 from ..models import Person, Team, TeamMembership, WorkspaceAccess, WorkspaceOwner
 from . import audit
-from .counts import open_at
 from .errors import Conflict
+from .intervals import open_at
 from .management import (
     Change,
     WorkspaceRow,

@@ -23,7 +23,7 @@ from ..models import (
     WorkspaceAccess,
 )
 from ..textsearch import contains_folded
-from .counts import open_at
+from .intervals import open_at
 from .periods import Month
 
 #: The newest audit entries the page lists; the audit list finds the rest.

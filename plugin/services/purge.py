@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from ..models import Person, Team, TeamMembership, Workspace, WorkspaceAccess, WorkspaceOwner
 from . import audit
 from .common import among
-from .counts import open_at, team_active_at
+from .intervals import open_at, team_active_at
 
 #: The audit action of a purge (one entry per purge, every removed person in it).
 AUDIT_ACTION = "purge_inactive"

@@ -14,11 +14,7 @@ from ..rules.pricing import Quote
 from . import billing_details
 from .licences import count_licences
 from .periods import Month
-
-
-class UnknownWorkspace(LookupError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"no workspace with the key {key!r}")
+from .workspace_lookup import get_workspace
 
 
 @dataclass(frozen=True)
@@ -75,13 +71,6 @@ def price_counted(
         quantity=quantity,
         contract_variant=workspace.contract_variant,
     )
-
-
-def get_workspace(session: Session, key: str) -> Workspace:
-    workspace = session.scalar(select(Workspace).where(Workspace.key == key))
-    if workspace is None:
-        raise UnknownWorkspace(key)
-    return workspace
 
 
 def _inputs(rules: PricingRules, workspace: Workspace, month: Month) -> dict:

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from ..models import Team, TeamArchivePeriod, Workspace
 from . import audit
 from .common import chunked
-from .counts import open_at, team_active_at
 from .errors import Conflict
+from .intervals import open_at, team_active_at
 from .licences import instant
 from .management import (
     Change,

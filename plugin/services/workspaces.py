@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from ..models import Person, Workspace, WorkspaceAccess, WorkspaceOwner
 from ..types import utcnow
 from . import audit
-from .counts import open_at
 from .errors import Conflict
+from .intervals import open_at
 from .management import (
     Change,
     WorkspaceRow,
