@@ -12,7 +12,20 @@ from typing import Any
 
 from flask import has_request_context
 
-from .pdf import PDF_DEFAULTS
+from .processes import DEFAULT_RENDER_NICE
+
+#: The PDF renderer's keys (plugin.pdf reads them from here with the others).
+PDF_DEFAULTS: dict[str, Any] = {
+    # Path of the wkhtmltopdf binary.  ``None``: ``wkhtmltopdf`` on the PATH.
+    "BILLING_WKHTMLTOPDF": None,
+    # Seconds one PDF may take before its wkhtmltopdf process is killed.
+    "BILLING_PDF_TIMEOUT": 30,
+    # Parallel wkhtmltopdf processes for many invoices.  ``None``: one per CPU.
+    "BILLING_PDF_WORKERS": None,
+    # Niceness of the renderer processes (wkhtmltopdf, Ghostscript), 0-19:
+    # rendering takes the CPU time the back-office's requests leave over.
+    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
+}
 
 
 def default_actor() -> str:

@@ -13,6 +13,7 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
+from ..formatting import amount
 from ..jobs import try_now
 from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
@@ -44,7 +45,7 @@ def _licences(view: InvoiceView, context: Any, model: Invoice, name: str) -> str
 
 
 def _gross(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
-    return f"{model.gross} {model.currency}"
+    return amount(model.gross, model.currency)
 
 
 def _status(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
