@@ -30,7 +30,7 @@ from .filters import (
     InvoiceStatusFilter,
     invoice_problem_filters,
 )
-from .workspace_page import pdf_response, xml_response
+from .responses import pdf_response, xml_response
 
 
 class CreditNoteForm(FlaskForm):
@@ -148,19 +148,15 @@ class InvoiceView(BillingModelView):
     column_default_sort = ("id", True)
     column_details_exclude_list = ("pdf", "einvoice_xml")  # noqa: RUF012
 
-    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
-        count, invoices = super().get_list(*args, **kwargs)
-        if kwargs.get("execute", True):
-            ids = [invoice.id for invoice in invoices]
-            g.billing_credited = set(
-                billing().session.scalars(
-                    select(Invoice.credits_invoice_id).where(Invoice.credits_invoice_id.in_(ids))
-                )
-            )
-            g.billing_mail = delivery_status(
-                billing().session, [invoice.number for invoice in invoices]
-            )
-        return count, invoices
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """Which of the page's invoices are credited, and their mail's state."""
+        session = billing().session
+        ids = [invoice.id for invoice in rows]
+        credited = select(Invoice.credits_invoice_id).where(Invoice.credits_invoice_id.in_(ids))
+        return {
+            "credited": set(session.scalars(credited)),
+            "mail": delivery_status(session, [invoice.number for invoice in rows]),
+        }
 
     @expose("/pdf/<path:number>")
     def invoice_pdf(self, number: str) -> Any:

@@ -38,16 +38,12 @@ class TeamView(BillingModelView):
     column_sortable_list = ("key", "name", "created_at", ("workspace.key", "workspace.key"))
     column_default_sort = "key"
 
-    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
-        count, teams = super().get_list(*args, **kwargs)
-        if kwargs.get("execute", True):
-            ids = [team.id for team in teams]
-            g.billing_archived = set(
-                billing().session.scalars(
-                    select(Team.id).where(Team.id.in_(ids), team_archived_at(utcnow()))
-                )
-            )
-        return count, teams
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """Which of the page's teams are archived now."""
+        archived = select(Team.id).where(
+            Team.id.in_([team.id for team in rows]), team_archived_at(utcnow())
+        )
+        return {"archived": set(billing().session.scalars(archived))}
 
     def _change(self, ids: list[int], *, archive: bool) -> None:
         ext = billing()

@@ -34,6 +34,7 @@ from .base import (
 )
 from .bulk import list_query_string, matching_ids
 from .filters import VARIANT_CHOICES, ChoiceFilter, VariantFilter
+from .responses import refuse
 
 TEAM_QUESTIONS = {
     "archive": "Archive {team}? It is still billed this month, no more from the next.",
@@ -123,14 +124,13 @@ class WorkspaceView(BillingModelView):
             with_expression(Workspace.listed_stamp, listed_stamp(session))
         )
 
-    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
-        count, workspaces = super().get_list(*args, **kwargs)
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """The page's workspaces' current counts (through the counts cache)."""
         ext = billing()
-        g.billing_counts = current_counts(
-            ext.session, ext.rules(), workspaces, utcnow(), cache=ext.counts_cache(),
-            stamped=True,
+        counts = current_counts(
+            ext.session, ext.rules(), rows, utcnow(), cache=ext.counts_cache(), stamped=True
         )
-        return count, workspaces
+        return {"counts": counts}
 
     def action_export(self, ids: list[str]) -> Any:
         return redirect(url_for(".export_selected", ids=",".join(ids)))
@@ -263,7 +263,7 @@ class WorkspaceView(BillingModelView):
                         key=form.key.data, name=form.name.data, actor=billing().actor()
                     )
                 except api.ManagementError as exc:
-                    workspace_manage.refuse(form, exc)
+                    refuse(form, exc)
                 else:
                     flash(f"Created the workspace {row.name} ({row.key}).", "success")
                     return redirect(url_for(".workspace_page", key=row.key))
