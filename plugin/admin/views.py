@@ -1,8 +1,8 @@
 """Flask-Admin views of the plugin's models.
 
-The views are read-only: every change goes through a domain service (import,
-and later archive, purge, mailbox changes) so that it is validated and lands
-in the audit log.  Endpoints are prefixed ``billing_`` so that they never
+The lists are read-only: every change (archiving, the purge, mailbox changes,
+user management, billing details, credit notes) goes through a domain
+service, so that it is validated and lands in the audit log.  Endpoints are prefixed ``billing_`` so that they never
 collide with the host's own views.
 """
 

@@ -37,7 +37,7 @@ def among(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bo
     connection); a generic plan then compares each row with every id.  An
     ``unnest()`` semi-join instead led the planner, guessing 200 distinct
     ids, to probe an index once per id: measured on the purge of 110,000
-    members (issue 7), 3.5 s against 2.6 s for the access UPDATE.  On SQLite
+    members (``make bench``), 3.5 s against 2.6 s for the access UPDATE.  On SQLite
     a JSON array unpacked by ``json_each``, which SQLite puts in a temporary
     index.
     """

@@ -113,7 +113,7 @@ def _bytewise_postgresql(element: bytewise, compiler: Any, **kw: Any) -> str:
 class formula_safe(GenericFunction):  # noqa: N801 - named like the SQL functions beside it
     """:func:`neutralise` done by the database, from the same :data:`FORMULA_TRIGGERS`.
 
-    Measured at 116,000 rows (issue 7), checking every cell in Python took
+    Measured at 116,000 rows (``make bench``), checking every cell in Python took
     about a third of the CSV export's time.  The first character is compared
     by its code (``ascii()`` on PostgreSQL; on SQLite the first byte, each
     trigger being one byte in UTF-8), because SQLite's text functions stop
@@ -310,7 +310,7 @@ def _stream(session: Session, statement: Select) -> Iterator[Any]:
     The cursor is closed when the rows run out or the reader stops early (a
     download broken off), not whenever the garbage collector gets to it.
     Core, not the ORM: the rows are plain values, and the ORM's loading
-    added a step per row (issue 7).
+    added a step per row (``make bench``).
     """
     options = {"stream_results": True, "yield_per": FETCH_ROWS}
     with session.connection().execute(statement.execution_options(**options)) as result:
@@ -374,7 +374,7 @@ def user_holders_query(dialect: str, ordered: Select) -> Select:
     (:func:`user_rows_query` or :func:`stored_user_rows_query`).  The
     database joins the team names in team-name order, so a person with
     three teams crosses the wire once and no Python groups or checks rows:
-    measured at 116,000 holders (issue 7), that per-row work was the slower
+    measured at 116,000 holders (``make bench``), that per-row work was the slower
     side of the export's target.  PostgreSQL orders inside ``string_agg``;
     SQLite's ``group_concat`` takes the rows in the order of the ordered
     subquery (where each person's rows are adjacent and in team order).

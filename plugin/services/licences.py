@@ -1,4 +1,4 @@
-"""Who or what is billed for a period: DESIGN.md §3 as set-based SQL.
+"""Who or what is billed for a period: the billing rules (docs/design.md) as set-based SQL.
 
 A team is active from its creation except during its archived periods.  For
 a window ``[start, end)``:

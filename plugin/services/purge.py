@@ -1,6 +1,6 @@
 """Removing inactive workspace members: a preview, then a race-safe, set-based removal.
 
-An *inactive member* (DESIGN.md §3) has workspace access now but is, right
+An *inactive member* (docs/design.md, the billing rules) has workspace access now but is, right
 now, in no active team of the workspace.  Owners are never removed.  The
 removal closes the person's open access interval at ``now`` and ends their
 open memberships (which can only be in archived teams) at ``now``: history
@@ -344,7 +344,7 @@ def _record(session: Session, result: PurgeResult, actor: str) -> None:
     person's e-mail with the archived teams they were in; ``after`` the
     member count (the removed people have no access and no team any more,
     the same for all, so it is not repeated per person).  One entry, not one
-    per person: measured at 110,000 people (issue 7), an entry per person cost
+    per person: measured at 110,000 people (``make bench``), an entry per person cost
     1.1 to 1.4 s on PostgreSQL (a row with its foreign-key check and five
     index entries each), a third of the time of the two UPDATEs themselves;
     the single entry costs one ``json.dumps`` of about 4 MB.

@@ -1,7 +1,7 @@
 """Archiving and unarchiving teams: closing or opening archived periods, set-based.
 
 A team's archived periods ``[archived_from, unarchived_at)`` never overlap or
-touch (DESIGN.md §3; :class:`~plugin.models.TeamArchivePeriod`), because the
+touch (docs/design.md, the billing rules; :class:`~plugin.models.TeamArchivePeriod`), because the
 licence queries rely on "archived for the whole of an interval" being a
 question about one row.  So the writes here keep that invariant instead of
 blindly adding rows:
