@@ -7,7 +7,6 @@ extension is initialised, so a host overrides any of them in its own config.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
 from typing import Any
 
 from flask import has_request_context
@@ -105,5 +104,3 @@ DEFAULTS: dict[str, Any] = {
     # notices) in the request, with the SMTP timeout cut to IN_REQUEST_SMTP_TIMEOUT.
     "BILLING_SEND_IN_REQUEST": False,
 }
-
-ActorCallable = Callable[[], str]

@@ -34,9 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, query_expression, relationship
 
+from .rules.model import VARIANTS
 from .types import ExactDecimal, UTCDateTime, utcnow
-
-VARIANTS = ("team_licences", "user_licences")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_N_label)s",

@@ -285,5 +285,5 @@ def _outcome(future: Any) -> bytes | PdfRenderError:
     """A worker's result; any unexpected exception in it is that document's error."""
     try:
         return future.result()
-    except Exception as exc:  # noqa: BLE001 - any crash becomes a recorded, retried failure
+    except Exception as exc:
         return PdfRenderError(f"the PDF worker failed: {exc!r}")

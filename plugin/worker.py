@@ -251,7 +251,7 @@ class Worker:
             return None
         try:
             return Listener(engine)
-        except Exception as exc:  # noqa: BLE001 - polling still works
+        except Exception as exc:
             log.warning("cannot LISTEN, polling only: %s", exc)
             return None
 
@@ -268,7 +268,7 @@ class Worker:
         if self._listener is not None and self._listener in readable:
             try:
                 self._listener.drain()
-            except Exception as exc:  # noqa: BLE001 - the database went away: poll, retry
+            except Exception as exc:
                 log.warning("lost the LISTEN connection, polling only: %s", exc)
                 self._listener.close()
                 self._listener = self._listen()

@@ -210,8 +210,8 @@ class _TableCount:
 class BillingModelView(PermissionMixin, ModelView):
     """Read-only lists: every change goes through a domain service and the audit log."""
 
-    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: local_time}  # noqa: RUF012
-    column_type_formatters_detail = column_type_formatters  # noqa: RUF012
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: local_time}
+    column_type_formatters_detail = column_type_formatters
     form_base_class = FlaskForm
     filter_converter = BillingFilterConverter()
     can_create = False

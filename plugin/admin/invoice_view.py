@@ -116,14 +116,14 @@ class InvoiceView(BillingModelView):
         "mail",
         "pdf",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "workspace_key": "Workspace",
         "workspace_name": "workspace name",
         "quantity": "Licences",
         "pdf": "PDF",
         "mail": "E-mail",
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "quantity": _licences,
         "gross": _gross,
         "status": _status,
@@ -146,7 +146,7 @@ class InvoiceView(BillingModelView):
     )
     column_sortable_list = ("number", "period", "workspace_key", "gross")
     column_default_sort = ("id", True)
-    column_details_exclude_list = ("pdf", "einvoice_xml")  # noqa: RUF012
+    column_details_exclude_list = ("pdf", "einvoice_xml")
 
     def page_data(self, rows: list[Any]) -> dict[str, Any]:
         """Which of the page's invoices are credited, and their mail's state."""

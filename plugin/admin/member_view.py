@@ -28,13 +28,13 @@ class MemberView(BillingModelView):
         "granted_at",
         "revoked_at",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "workspace.key": "Workspace",
         "person.email": "E-mail",
         "person.name": "Name",
         "member": "In an active team",
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "member": _active,
         "workspace.key": formatter(lambda m: workspace_link(m.workspace.key)),
         "person.email": formatter(lambda m: person_link(m.person_id, m.person.email)),

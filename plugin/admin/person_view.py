@@ -56,7 +56,7 @@ class PersonView(BillingModelView):
     column_list = ("email", "name")
     column_searchable_list = ("email", "name")
     column_filters = ("email", "name")
-    column_formatters = {"email": formatter(lambda m: person_link(m.id, m.email))}  # noqa: RUF012
+    column_formatters = {"email": formatter(lambda m: person_link(m.id, m.email))}
     column_default_sort = "email"
 
     @expose("/p/<int:person_id>/")

@@ -28,8 +28,8 @@ class TeamView(BillingModelView):
     list_template = "billing/admin/team_list.html"
     column_select_related_list = (Team.workspace,)
     column_list = ("workspace.key", "key", "name", "status", "created_at")
-    column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
-    column_formatters = {  # noqa: RUF012
+    column_labels = {"workspace.key": "Workspace"}
+    column_formatters = {
         "status": _status,
         "workspace.key": formatter(lambda m: workspace_link(m.workspace.key)),
     }

@@ -2,8 +2,8 @@
 
 The lists are read-only: every change (archiving, the purge, mailbox changes,
 user management, billing details, credit notes) goes through a domain
-service, so that it is validated and lands in the audit log.  Endpoints are prefixed ``billing_`` so that they never
-collide with the host's own views.
+service, so that it is validated and lands in the audit log.  Endpoints are
+prefixed ``billing_`` so that they never collide with the host's own views.
 """
 
 from __future__ import annotations
@@ -92,12 +92,12 @@ class WorkspaceView(BillingModelView):
         "licences_this_month",
         "invoice_mailbox",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "licences_this_month": "Licences this month",
         "active_members": "Active members",
         "active_teams": "Active teams",
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "name": _workspace_link,
         "variant": _variant,
         "members": _counted("members"),

@@ -89,7 +89,7 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
-class bytewise(GenericFunction):  # noqa: N801 - named like the SQL functions beside it
+class bytewise(GenericFunction):
     """Code-point order on every database, so SQLite and PostgreSQL sort an export alike.
 
     SQLite compares text bytewise already; PostgreSQL follows the database's
@@ -110,7 +110,7 @@ def _bytewise_postgresql(element: bytewise, compiler: Any, **kw: Any) -> str:
     return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
 
 
-class formula_safe(GenericFunction):  # noqa: N801 - named like the SQL functions beside it
+class formula_safe(GenericFunction):
     """:func:`neutralise` done by the database, from the same :data:`FORMULA_TRIGGERS`.
 
     Measured at 116,000 rows (``make bench``), checking every cell in Python took

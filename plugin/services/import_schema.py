@@ -38,7 +38,7 @@ ImportContext = Context[ImportContextValue]
 class Instant(fields.Field):
     """A date (00:00 in the billing time zone) or an ISO 8601 instant with its offset."""
 
-    default_error_messages = {  # noqa: RUF012 - marshmallow's own convention
+    default_error_messages = {
         "invalid": (
             "Not a valid date or instant: write a date such as 2024-01-31 or an instant "
             "with its UTC offset such as 2024-01-31T09:00:00+01:00."

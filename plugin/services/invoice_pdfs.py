@@ -371,7 +371,7 @@ def _give_back(session: Session, token: str, ids: Sequence[int]) -> None:
             held=_TABLE.c.pdf_claim_token == token,
             values={"pdf_claim_token": None, "pdf_claimed_until": None},
         )
-    except Exception:  # noqa: BLE001 - the original error is what the caller must see
+    except Exception:
         session.rollback()
 
 

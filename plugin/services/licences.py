@@ -30,12 +30,12 @@ from ..models import Team, TeamArchivePeriod, TeamMembership
 from ..types import UTCDateTime
 
 
-class greatest(GenericFunction):  # noqa: N801 - named like the SQL function
+class greatest(GenericFunction):
     type = UTCDateTime()
     inherit_cache = True
 
 
-class least(GenericFunction):  # noqa: N801
+class least(GenericFunction):
     type = UTCDateTime()
     inherit_cache = True
 
