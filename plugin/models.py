@@ -10,6 +10,11 @@ History is kept as half-open intervals ``[start, end)``; ``end`` is NULL while
 the interval is open.  Nothing here is ever deleted by the plugin: archiving,
 unarchiving, leaving a team and losing workspace access close or open
 intervals, so any past month can be recomputed identically.
+
+It stays one module (about 600 lines) on purpose: the tables, their
+constraints and their relationships refer to each other, and the Alembic
+history in ``migrations/`` mirrors them as one schema; split, each half would
+import the other.
 """
 
 from __future__ import annotations

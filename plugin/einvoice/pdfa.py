@@ -6,6 +6,10 @@ Ghostscript exits 0 even when it could not read the profile (it then prints a
 warning and writes a PDF without output intent), so the result is opened
 with pypdf and checked for the markers a PDF/A-3 file needs; the XMP that
 factur-x writes later would claim PDF/A whatever the container is.
+
+It stays one module (about 520 lines): the conversion, its check and the pool
+of long-running Ghostscript servers share the same command line and the same
+private directories.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ a changed file updates rows instead of duplicating them.
 
 The work is set-based: one SELECT per table for everything the file touches,
 then bulk INSERT / UPDATE / DELETE statements; never a query per row.
+
+It stays one module (about 600 lines): it is one transaction whose steps
+share the file's matched keys; the schema of the file (:mod:`.import_schema`)
+and the closed-month guard (:mod:`.import_closed`) are apart.
 """
 
 from __future__ import annotations
