@@ -27,6 +27,23 @@ PDF_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: The PDF/A conversion's keys (plugin.einvoice.pdfa reads them from here).
+PDFA_DEFAULTS: dict[str, Any] = {
+    # Path of the Ghostscript binary.  ``None``: ``gs`` on the PATH.
+    "BILLING_GHOSTSCRIPT": None,
+    # The sRGB ICC profile of the output intent (Debian: package libgs-common).
+    "BILLING_ICC_PROFILE": "/usr/share/color/icc/ghostscript/srgb.icc",
+    # Seconds one conversion may take before Ghostscript is killed.
+    "BILLING_PDFA_TIMEOUT": 30,
+    # Niceness of Ghostscript, as of wkhtmltopdf (plugin.pdf).
+    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
+    # True: one long-running Ghostscript per worker converts document after document
+    # (it starts up once; the bytes then depend on the documents it converted before).
+    # False: a fresh Ghostscript per document, started ahead (byte-reproducible output).
+    "BILLING_PDFA_LONG_RUNNING": True,
+}
+
+
 def default_actor() -> str:
     """Who the audit log names when the host says nothing: the OS user on the CLI."""
     if has_request_context():
@@ -67,6 +84,8 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_BATCH_NICE": 10,
     # wkhtmltopdf path, timeout, parallel processes and niceness (plugin.pdf).
     **PDF_DEFAULTS,
+    # Ghostscript path, ICC profile, timeout and long-running servers (plugin.einvoice.pdfa).
+    **PDFA_DEFAULTS,
     # Invoice mail (plugin.mail.smtp, docs/mail.md).  The defaults deliver to a
     # plain SMTP server on localhost:25: point HOST and PORT at yours.
     "BILLING_SMTP_HOST": "localhost",

@@ -50,6 +50,47 @@ class WorkspaceBilling:
     def init_app(
         self, app: Flask, *, db: SQLAlchemy | None = None, admin: Admin | None = None
     ) -> None:
+        """Register the plugin on ``app``: its config defaults, CLI, templates and views.
+
+        ``db`` and ``admin`` as for the constructor.  Raises ``RuntimeError``
+        without a Flask-SQLAlchemy instance, or when the app has the plugin
+        already.  The pricing rules are read now; a broken file is logged and
+        refused wherever prices are needed, so the app still starts.
+
+        These config keys are read; each is set to its default
+        (:data:`plugin.config.DEFAULTS`) unless the host set it:
+
+        - ``BILLING_RULES_PATH``: accounting's pricing rules file
+          (``pricing_rules.yaml`` in the instance folder).
+        - ``BILLING_MENU_CATEGORY``: the admin menu category (``"Billing"``).
+        - ``BILLING_CURRENT_ACTOR``: a callable naming who acts, for the audit log.
+        - ``BILLING_CURRENT_ROLES``: a callable returning the current user's roles.
+        - ``BILLING_ACCESS``, ``BILLING_VIEWS``, ``BILLING_ACTIONS``: overrides of
+          the access table, views switched off or renamed, actions switched off
+          (:mod:`plugin.manifest`).
+        - ``BILLING_COUNTS_CACHE_SIZE``: workspaces whose current counts each
+          process keeps (``0``: none).
+        - ``BILLING_SYNTHETIC_COMMANDS``: register ``flask billing generate``
+          (off; only for a demo or a benchmark host).
+        - ``BILLING_IMPORT_MAX_BYTES``: the largest import file.
+        - ``BILLING_BATCH_NICE``: niceness of the long-running commands.
+        - ``BILLING_WKHTMLTOPDF``, ``BILLING_PDF_TIMEOUT``, ``BILLING_PDF_WORKERS``,
+          ``BILLING_RENDER_NICE``: the PDF renderer (:mod:`plugin.pdf`).
+        - ``BILLING_GHOSTSCRIPT``, ``BILLING_ICC_PROFILE``, ``BILLING_PDFA_TIMEOUT``,
+          ``BILLING_PDFA_LONG_RUNNING``: the PDF/A conversion of e-invoices.
+        - ``BILLING_SMTP_HOST``, ``BILLING_SMTP_PORT``, ``BILLING_SMTP_SECURITY``,
+          ``BILLING_SMTP_USERNAME``, ``BILLING_SMTP_PASSWORD``,
+          ``BILLING_SMTP_TIMEOUT``, ``BILLING_MAIL_SENDER``, ``BILLING_MAIL_DOMAIN``:
+          invoice mail.
+        - ``BILLING_WORKER_POLL_SECONDS``, ``BILLING_WORKER_LISTEN``,
+          ``BILLING_WORKER_LEASE_SECONDS``, ``BILLING_WORKER_STALE_SECONDS``: the
+          worker and the warning when none was seen.
+        - ``BILLING_RENDER_IN_REQUEST``, ``BILLING_SEND_IN_REQUEST``: whether an
+          admin action renders its PDF or sends its mails in the request.
+
+        The configuration reference (docs/host-integration.md) gives every
+        default and its meaning.
+        """
         if db is not None:
             self.db = db
         if self.db is None:

@@ -11,7 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from plugin import WorkspaceBilling
 from plugin.models import Workspace
-from tests.conftest import RULES_PATH, make_app
+from tests.conftest import REPOSITORY, RULES_PATH, make_app
 
 
 def host(database_url: str, billing: WorkspaceBilling, db: SQLAlchemy, **config) -> Flask:
@@ -185,3 +185,12 @@ def test_generate_is_only_in_hosts_that_ask_for_the_synthetic_commands(databases
     for app, db in ((plain, plain_db), (demo_like, demo_db)):
         with app.app_context():
             db.engine.dispose()
+
+
+def test_init_app_documents_every_config_key_it_reads():
+    from plugin.config import DEFAULTS
+
+    doc = WorkspaceBilling.init_app.__doc__
+    reference = (REPOSITORY / "docs" / "host-integration.md").read_text()
+    assert [key for key in DEFAULTS if f"``{key}``" not in doc] == []
+    assert [key for key in DEFAULTS if f"`{key}`" not in reference] == []

@@ -30,23 +30,9 @@ from typing import Any, Protocol
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 
+from ..config import PDFA_DEFAULTS
 from ..processes import DEFAULT_RENDER_NICE, ProcessExited, ProcessTimeout, Running, stderr_text
 from ..validators import InvalidValue, niceness
-
-PDFA_DEFAULTS: dict[str, Any] = {
-    # Path of the Ghostscript binary.  ``None``: ``gs`` on the PATH.
-    "BILLING_GHOSTSCRIPT": None,
-    # The sRGB ICC profile of the output intent (Debian: package libgs-common).
-    "BILLING_ICC_PROFILE": "/usr/share/color/icc/ghostscript/srgb.icc",
-    # Seconds one conversion may take before Ghostscript is killed.
-    "BILLING_PDFA_TIMEOUT": 30,
-    # Niceness of Ghostscript, as of wkhtmltopdf (plugin.pdf).
-    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
-    # True: one long-running Ghostscript per worker converts document after document
-    # (it starts up once; the bytes then depend on the documents it converted before).
-    # False: a fresh Ghostscript per document, started ahead (byte-reproducible output).
-    "BILLING_PDFA_LONG_RUNNING": True,
-}
 
 #: A long-running Ghostscript is replaced after this many documents: its memory grows
 #: by some 150 kB per document (measured with Ghostscript 10.00), so it stays below
