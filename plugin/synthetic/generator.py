@@ -78,6 +78,7 @@ LAST_NAMES = (
     "Schmidt", "Tanaka", "Ueda", "Vargas", "Weber", "Xu", "Yılmaz", "Zimmermann",
 )
 
+
 @dataclass(frozen=True)
 class GenerateSummary:
     """Rows written per table by one :func:`generate` run."""
@@ -130,8 +131,8 @@ def generate(
     billing time zone (workspace and team creation are midnights there, like
     imported dates); ``now`` bounds every instant; ``cutover`` is the rules'
     cut-over date (``PricingRules.cutover_date``; the rules file's default when
-    not given), so that both billing variants appear.  Raises ``ValueError`` for a
-    bad argument or when generated keys or e-mails are already in the
+    not given), so that both billing variants appear.  Raises ``ValueError``
+    for a bad argument or when generated keys or e-mails are already in the
     database, before writing anything.
     """
     label, preset = resolve_scale(scale)

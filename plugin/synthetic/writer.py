@@ -66,7 +66,7 @@ def person_email(number: int) -> str:
 class Writer:
     """Buffers rows per table, assigns ids, writes them in foreign-key order."""
 
-    def __init__(self, target: Target, total: int, progress: Progress | None):
+    def __init__(self, target: Target, total: int, progress: Progress | None) -> None:
         self.target = target
         self.total = total
         self.progress = progress
