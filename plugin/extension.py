@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 from weakref import WeakKeyDictionary, WeakSet
 
 from flask import Blueprint, Flask, Response, current_app
@@ -145,11 +146,19 @@ class WorkspaceBilling:
     # What the adapters (CLI, views) use ------------------------------------
 
     @property
+    def database(self) -> SQLAlchemy:
+        """The host's Flask-SQLAlchemy instance (``init_app`` refuses to start without one)."""
+        if self.db is None:
+            raise RuntimeError("WorkspaceBilling is not initialised: init_app(app, db=db)")
+        return self.db
+
+    @property
     def session(self) -> Session:
-        return self.db.session
+        # The scoped session stands for the request's (or command's) Session.
+        return cast("Session", self.database.session)
 
     def rules_store(self, app: Flask | None = None) -> RulesStore:
-        return self._rules[app or current_app._get_current_object()]
+        return self._rules[app or _current_app()]
 
     def rules(self, app: Flask | None = None) -> PricingRules:
         """The pricing rules in force, re-read if accounting changed the file."""
@@ -157,18 +166,19 @@ class WorkspaceBilling:
 
     def module(self, app: Flask | None = None) -> Module:
         """The module's declaration as this app configured it (views, menu, actions, access)."""
-        return self._modules[app or current_app._get_current_object()]
+        return self._modules[app or _current_app()]
 
     def counts_cache(self, app: Flask | None = None) -> CountsCache | None:
         """This process's cache of the workspaces' current counts (``None``: disabled)."""
-        return self._counts[app or current_app._get_current_object()]
+        return self._counts[app or _current_app()]
 
     def actor(self) -> str:
-        return current_app.config["BILLING_CURRENT_ACTOR"]()
+        current_actor: Callable[[], str] = current_app.config["BILLING_CURRENT_ACTOR"]
+        return current_actor()
 
     def migrate(self) -> None:
         """Bring the plugin's tables to the latest schema."""
-        migrate.upgrade(self.db.engine)
+        migrate.upgrade(self.database.engine)
 
 
 def _rules_store(app: Flask) -> RulesStore:
@@ -205,4 +215,11 @@ def _admin_of(app: Flask) -> Any:
 
 def billing() -> WorkspaceBilling:
     """The extension of the current app."""
-    return current_app.extensions["billing"]
+    ext: WorkspaceBilling = current_app.extensions["billing"]
+    return ext
+
+
+def _current_app() -> Flask:
+    """The app behind ``current_app`` (a weak key must be the app itself, not the proxy)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    return app

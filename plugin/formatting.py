@@ -38,7 +38,8 @@ def rounded(value: Any, currency: str, *, exact: bool = False) -> Decimal:
     """
     amount = Decimal(str(value))
     places = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
-    if not exact or amount.as_tuple().exponent >= places.as_tuple().exponent:
+    exponent = amount.as_tuple().exponent
+    if not exact or (isinstance(exponent, int) and exponent >= -MINOR_UNITS.get(currency, 2)):
         amount = amount.quantize(places, rounding=ROUND_HALF_UP)
     return amount
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -33,13 +33,14 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, query_expression, relationship
 
-from .rules.model import VARIANTS
+from .rules.model import VARIANTS as VARIANTS
 from .types import ExactDecimal, UTCDateTime, utcnow
 
 NAMING_CONVENTION = {
@@ -52,6 +53,10 @@ NAMING_CONVENTION = {
 
 
 class Base(DeclarativeBase):
+    if TYPE_CHECKING:
+        # Every model here is mapped to a Table (not a select or a join).
+        __table__: ClassVar[Table]
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime, Decimal: ExactDecimal}
 

@@ -178,7 +178,8 @@ class PdfRenderer:
             wkhtmltopdf=self.wkhtmltopdf, meta_tag_prefix=_meta_tag_prefix()
         )
         kit = pdfkit.PDFKit(html, "string", options=OPTIONS, configuration=configuration)
-        return kit.command()
+        command: list[str] = kit.command()
+        return command
 
     def render_html(self, html: str) -> bytes:
         """``html`` as PDF bytes; :class:`PdfRenderError` on any failure or the timeout."""
@@ -284,6 +285,7 @@ class Rendering:
 def _outcome(future: Any) -> bytes | PdfRenderError:
     """A worker's result; any unexpected exception in it is that document's error."""
     try:
-        return future.result()
+        outcome: bytes | PdfRenderError = future.result()
     except Exception as exc:
         return PdfRenderError(f"the PDF worker failed: {exc!r}")
+    return outcome

@@ -44,12 +44,14 @@ class BillingFilterConverter(FilterConverter):
     strings = (FoldedLike, FoldedNotLike, *FilterConverter.strings[2:])
 
     @filters.convert("utcdatetime")
-    def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list:
-        return self.conv_datetime(column, name, **kwargs)
+    def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list[Any]:
+        converted: list[Any] = self.conv_datetime(column, name, **kwargs)
+        return converted
 
     @filters.convert("exactdecimal")
-    def conv_exact_decimal(self, column: Any, name: str, **kwargs: Any) -> list:
-        return self.conv_float(column, name, **kwargs)
+    def conv_exact_decimal(self, column: Any, name: str, **kwargs: Any) -> list[Any]:
+        converted: list[Any] = self.conv_float(column, name, **kwargs)
+        return converted
 
 
 def refuse_stale_form() -> NoReturn:
@@ -71,6 +73,9 @@ class PermissionMixin:
     """
 
     declaration: View
+    # Set by Flask-Admin's BaseView, which every view combines this mixin with.
+    _template_args: dict[str, Any]
+    admin: Any
 
     def __init__(self, *args: Any, declaration: View, **kwargs: Any) -> None:
         self.declaration = declaration
@@ -134,7 +139,7 @@ class PermissionMixin:
         """
         self._template_args.update(
             admin_base_template="billing/admin/base.html",
-            billing_host_base_template=self.admin.theme.base_template,  # type: ignore[attr-defined]
+            billing_host_base_template=self.admin.theme.base_template,
             billing_worker=worker_state(),
         )
         return super().render(template, **kwargs)  # type: ignore[misc]
@@ -233,7 +238,7 @@ class BillingModelView(PermissionMixin, ModelView):
         filters: Any,
         *args: Any,
         **kwargs: Any,
-    ) -> tuple[int | None, list]:
+    ) -> tuple[int | None, list[Any]]:
         g.billing_unfiltered = not search and not filters
         try:
             count, rows = super().get_list(
@@ -271,8 +276,13 @@ class BillingModelView(PermissionMixin, ModelView):
         )
 
     def _apply_search(
-        self, query: Any, count_query: Any, joins: dict, count_joins: dict, search: str
-    ) -> tuple[Any, Any, dict, dict]:
+        self,
+        query: Any,
+        count_query: Any,
+        joins: dict[str, Any],
+        count_joins: dict[str, Any],
+        search: str,
+    ) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
         """Flask-Admin's search (every word in some searchable column), in any case.
 
         Flask-Admin compares with ``ILIKE``, which SQLite and PostgreSQL under

@@ -9,6 +9,7 @@ prefixed ``billing_`` so that they never collide with the host's own views.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, g, redirect, request, url_for
@@ -44,7 +45,7 @@ VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licen
 REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
 
 
-def _counted(attribute: str):
+def _counted(attribute: str) -> Callable[[WorkspaceView, Any, Workspace, str], Any]:
     def formatter(view: WorkspaceView, context: Any, model: Workspace, name: str) -> Any:
         counts = g.billing_counts.get(model.id)
         return getattr(counts, attribute) if counts else ""
@@ -207,7 +208,7 @@ class WorkspaceView(BillingModelView):
     def workspace_page(self, key: str) -> Any:
         return self._workspace_page(workspace_page.load_workspace(key))
 
-    def _workspace_page(self, workspace: Workspace, forms: dict | None = None) -> str:
+    def _workspace_page(self, workspace: Workspace, forms: dict[str, Any] | None = None) -> str:
         ext = billing()
         total, members = current_members(ext.session, workspace.id, utcnow())
         return self.render(

@@ -135,7 +135,7 @@ def message(action: str, result: Any, form: FlaskForm) -> str:
     """What the flash says after a change."""
     text = getattr(result, "message", None)
     if text:
-        return text
+        return str(text)
     if action == "create_team":
         return f"Created the team {form.name.data} ({result.team_key})."
     return "Done."

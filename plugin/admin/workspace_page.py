@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +38,7 @@ from .access import action_allowed
 from .charts import FINAL, PARTIAL, Chart, Point, bar_chart
 
 
-def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:
+def teams_now(session: Session, workspace_id: int, now: datetime) -> Sequence[Any]:
     """The workspace's teams with whether each is archived right now: one query."""
     return session.execute(
         select(

@@ -76,7 +76,7 @@ def format_path(path: DocPath) -> str:
     return text
 
 
-def located_errors(messages: dict | list, doc: Document) -> list[LocatedError]:
+def located_errors(messages: dict[str, Any] | list[Any], doc: Document) -> list[LocatedError]:
     """Flatten marshmallow's ``ValidationError.messages`` into located errors.
 
     Integer keys are list indexes; ``_schema`` holds the containing object's own
@@ -109,7 +109,7 @@ def _line_near(doc: Document, path: DocPath) -> int | None:
     return None
 
 
-def sort_key(path: DocPath) -> tuple:
+def sort_key(path: DocPath) -> tuple[Any, ...]:
     return tuple((0, part, "") if isinstance(part, int) else (1, 0, part) for part in path)
 
 

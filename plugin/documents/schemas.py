@@ -72,15 +72,17 @@ def schema_load(schema: Schema, doc: Document) -> Any:
     try:
         result = schema.load(doc.data)
     except ValidationError as exc:
-        messages = copy.deepcopy(exc.messages)
+        found: dict[str | int, Any] = (
+            copy.deepcopy(exc.messages) if isinstance(exc.messages, dict) else {}
+        )
         for path, message in traps:
-            _put(messages, path, message)
-        raise ValidationError(messages) from exc
+            _put(found, path, message)
+        raise ValidationError(found) from exc
     if traps:
-        messages: dict = {}
+        refused: dict[str | int, Any] = {}
         for path, message in traps:
-            _put(messages, path, message)
-        raise ValidationError(messages)
+            _put(refused, path, message)
+        raise ValidationError(refused)
     return result
 
 
@@ -119,7 +121,7 @@ def _field_at(schema: Schema, path: DocPath) -> Any:
     return node
 
 
-def _schema_field(schema: Schema, key: str) -> fields.Field | None:
+def _schema_field(schema: Schema, key: str) -> fields.Field[Any] | None:
     for name, candidate in schema.load_fields.items():
         if (candidate.data_key or name) == key:
             return candidate
@@ -132,7 +134,7 @@ def _value_at(data: Any, path: DocPath) -> Any:
     return data
 
 
-def _put(messages: dict, path: DocPath, message: str) -> None:
+def _put(messages: dict[str | int, Any], path: DocPath, message: str) -> None:
     node = messages
     for part in path[:-1]:
         child = node.setdefault(part, {})

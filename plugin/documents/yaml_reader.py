@@ -113,11 +113,13 @@ class StrictLoader(yaml.SafeLoader):
         self._tagged_text: set[int] = set()
         self._depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
-        event = self.peek_event()
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
         if isinstance(event, yaml.AliasEvent):
-            self.get_event()
-            node = ScalarNode(NULL_TAG, "", event.start_mark, event.end_mark)
+            self.get_event()  # type: ignore[no-untyped-call]
+            # The stubs type the C loader's marks apart; both have what a node needs.
+            marks = (event.start_mark, event.end_mark)
+            node: Node | None = ScalarNode(NULL_TAG, "", *marks)  # type: ignore[arg-type]
             self._refused[id(node)] = (
                 f"aliases (*{event.anchor}) are not allowed: write the value out in full"
             )
@@ -227,7 +229,7 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> LocatedError:
         message = f"syntax error: {exc.context}, {exc.problem}"
     elif exc.problem and exc.context:
         where = ""
-        if exc.context_mark is not None and exc.context_mark.line != mark.line:
+        if exc.context_mark is not None and mark is not None and exc.context_mark.line != mark.line:
             where = f" on line {exc.context_mark.line + 1}"
         message += f" ({exc.context}{where})"
     if "'\\t'" in message:

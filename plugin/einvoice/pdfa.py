@@ -25,10 +25,11 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
+from pypdf.generic import DictionaryObject
 
 from ..config import PDFA_DEFAULTS
 from ..processes import DEFAULT_RENDER_NICE, ProcessExited, ProcessTimeout, Running, stderr_text
@@ -452,7 +453,7 @@ def pdfa_markers(pdf: bytes) -> PdfaMarkers:
     """The PDF/A-3 markers of ``pdf``: XMP ``pdfaid``, the sRGB output intent, ``/AF`` files."""
     try:
         reader = PdfReader(io.BytesIO(pdf))
-        catalog = reader.trailer["/Root"]
+        catalog = cast(DictionaryObject, reader.trailer["/Root"])
         metadata = reader.xmp_metadata
         pages = len(reader.pages)
     except (PdfReadError, KeyError, ValueError) as exc:
@@ -476,7 +477,7 @@ def _is_srgb_intent(intent: Any) -> bool:
     if intent.get("/S") != "/GTS_PDFA1" or intent.get("/DestOutputProfile") is None:
         return False
     profile = intent["/DestOutputProfile"].get_object().get_data()
-    return profile[36:40] == b"acsp" and profile[16:20] == b"RGB "
+    return bool(profile[36:40] == b"acsp" and profile[16:20] == b"RGB ")
 
 
 def _xmp_value(metadata: Any, name: str) -> str | None:
@@ -486,7 +487,7 @@ def _xmp_value(metadata: Any, name: str) -> str | None:
         "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "Description"
     ):
         if description.hasAttributeNS(namespace, name):
-            return description.getAttributeNS(namespace, name)
+            return str(description.getAttributeNS(namespace, name))
         for node in description.getElementsByTagNameNS(namespace, name):
             return "".join(child.data for child in node.childNodes if child.nodeType == 3)
     return None

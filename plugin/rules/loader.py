@@ -142,7 +142,7 @@ def _seller(seller: dict[str, Any]) -> Seller:
     )
 
 
-def _versions(prices: Any, path: tuple) -> tuple[PriceVersion, ...]:
+def _versions(prices: Any, path: tuple[Any, ...]) -> tuple[PriceVersion, ...]:
     return tuple(
         PriceVersion(
             effective_from=version["effective_from"],

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cachetools import LRUCache
 from sqlalchemy import ColumnElement, case, func, select, true, union_all
@@ -56,16 +57,16 @@ class CountsCache:
     """
 
     def __init__(self, size: int) -> None:
-        self._entries: LRUCache[tuple, tuple[WorkspaceCounts, datetime]] = LRUCache(size)
+        self._entries: LRUCache[tuple[Any, ...], tuple[WorkspaceCounts, datetime]] = LRUCache(size)
         self._tables: dict[str, tuple[bytes, int]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple, now: datetime) -> WorkspaceCounts | None:
+    def get(self, key: tuple[Any, ...], now: datetime) -> WorkspaceCounts | None:
         with self._lock:
             entry = self._entries.get(key)
         return entry[0] if entry is not None and now < entry[1] else None
 
-    def put(self, key: tuple, counts: WorkspaceCounts, valid_until: datetime) -> None:
+    def put(self, key: tuple[Any, ...], counts: WorkspaceCounts, valid_until: datetime) -> None:
         with self._lock:
             self._entries[key] = (counts, valid_until)
 
@@ -181,14 +182,13 @@ def _all_stamps(session: Session) -> bytes | None:
         WorkspaceStamp.workspace_id
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.add_columns(func.txid_current_if_assigned())
-        rows = session.execute(query).all()
-        if rows and rows[0][2] is not None:
+        with_txid = session.execute(query.add_columns(func.txid_current_if_assigned())).all()
+        if with_txid and with_txid[0][2] is not None:
             return None
-        rows = [row[:2] for row in rows]
+        rows = [tuple(row[:2]) for row in with_txid]
     else:
-        rows = session.execute(query).all()
-    return hashlib.sha256(repr([tuple(row) for row in rows]).encode()).digest()
+        rows = [tuple(row) for row in session.execute(query).all()]
+    return hashlib.sha256(repr(rows).encode()).digest()
 
 
 def _valid_until(

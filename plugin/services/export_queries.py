@@ -25,7 +25,7 @@ from ..models import (
     TeamArchivePeriod,
     TeamMembership,
 )
-from ..types import UTCDateTime
+from ..types import AnySelect, UTCDateTime
 from .licences import billed_teams, billing_memberships, instant
 from .quotes import MonthWindow
 
@@ -45,7 +45,7 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
-class bytewise(GenericFunction):
+class bytewise(GenericFunction[Any]):
     """Code-point order on every database, so SQLite and PostgreSQL sort an export alike.
 
     SQLite compares text bytewise already; PostgreSQL follows the database's
@@ -58,7 +58,7 @@ class bytewise(GenericFunction):
 
 @compiles(bytewise)
 def _bytewise_default(element: bytewise, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
+    return str(compiler.process(element.clauses, **kw))
 
 
 @compiles(bytewise, "postgresql")
@@ -66,7 +66,7 @@ def _bytewise_postgresql(element: bytewise, compiler: Any, **kw: Any) -> str:
     return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
 
 
-class formula_safe(GenericFunction):
+class formula_safe(GenericFunction[Any]):
     """:func:`neutralise` done by the database, from the same :data:`FORMULA_TRIGGERS`.
 
     Measured at 116,000 rows (``make bench``), checking every cell in Python took
@@ -103,7 +103,7 @@ def _formula_safe_postgresql(element: formula_safe, compiler: Any, **kw: Any) ->
 
 
 
-def stream(session: Session, statement: Select) -> Iterator[Any]:
+def stream(session: Session, statement: AnySelect) -> Iterator[Any]:
     """Rows of ``statement`` fetched :data:`FETCH_ROWS` at a time (server-side cursor).
 
     The cursor is closed when the rows run out or the reader stops early (a
@@ -116,7 +116,7 @@ def stream(session: Session, statement: Select) -> Iterator[Any]:
         yield from result
 
 
-def user_pairs_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> Select:
+def user_pairs_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> AnySelect:
     """(workspace, person, e-mail, name, team, team name) per billed person and billing team.
 
     A person with several membership intervals in one team that month is
@@ -124,8 +124,11 @@ def user_pairs_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -
     rows as the invoice's licence holders (:mod:`.holders`).
     """
     billing = billing_memberships(window.start, window.end, workspace_ids).subquery()
-    pairs = select(billing.c.workspace_id, billing.c.person_id, billing.c.team_id).distinct()
-    pairs = pairs.subquery()
+    pairs = (
+        select(billing.c.workspace_id, billing.c.person_id, billing.c.team_id)
+        .distinct()
+        .subquery()
+    )
     return (
         select(
             pairs.c.workspace_id,
@@ -140,7 +143,7 @@ def user_pairs_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -
     )
 
 
-def user_rows_query(window: MonthWindow, workspace_id: int) -> Select:
+def user_rows_query(window: MonthWindow, workspace_id: int) -> AnySelect:
     """One row per (billed person, team that billed them), by e-mail then team name."""
     pairs = user_pairs_query(window, [workspace_id]).subquery()
     return _ordered_user_rows(
@@ -148,7 +151,7 @@ def user_rows_query(window: MonthWindow, workspace_id: int) -> Select:
     )
 
 
-def stored_user_rows_query(invoice_id: int) -> Select:
+def stored_user_rows_query(invoice_id: int) -> AnySelect:
     """The same rows as :func:`user_rows_query`, from an invoice's stored licence holders."""
     holder = InvoiceHolder
     return _ordered_user_rows(
@@ -156,7 +159,7 @@ def stored_user_rows_query(invoice_id: int) -> Select:
     ).where(holder.invoice_id == invoice_id)
 
 
-def _ordered_user_rows(person_id: Any, email: Any, name: Any, team: Any, team_id: Any) -> Select:
+def _ordered_user_rows(person_id: Any, email: Any, name: Any, team: Any, team_id: Any) -> AnySelect:
     return select(
         person_id.label("id"),
         email.label("email"),
@@ -166,7 +169,7 @@ def _ordered_user_rows(person_id: Any, email: Any, name: Any, team: Any, team_id
     ).order_by(bytewise(email), person_id, bytewise(team), team_id)
 
 
-def user_holders_query(dialect: str, ordered: Select) -> Select:
+def user_holders_query(dialect: str, ordered: AnySelect) -> Select:
     """One row per billed person (e-mail, name, teams joined), neutralised, in export order.
 
     ``ordered`` gives the (person, team) rows in export order
@@ -198,7 +201,7 @@ def user_holders_query(dialect: str, ordered: Select) -> Select:
     )
 
 
-def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> Select:
+def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> AnySelect:
     """(workspace, team, name, members) per billed team: its members at the end of its
     active time.
 
@@ -244,7 +247,7 @@ def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None)
     )
 
 
-def team_rows_query(window: MonthWindow, workspace_id: int) -> Select:
+def team_rows_query(window: MonthWindow, workspace_id: int) -> AnySelect:
     """One row per billed team: its name (neutralised) and member count, by name."""
     teams = team_members_query(window, [workspace_id]).subquery()
     return select(formula_safe(teams.c.name), teams.c.members).order_by(
@@ -252,7 +255,7 @@ def team_rows_query(window: MonthWindow, workspace_id: int) -> Select:
     )
 
 
-def stored_team_rows_query(invoice_id: int) -> Select:
+def stored_team_rows_query(invoice_id: int) -> AnySelect:
     """The same rows as :func:`team_rows_query`, from an invoice's stored licence holders."""
     holder = InvoiceHolder
     return (

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, or_, select
 
 from ..models import Team, TeamArchivePeriod
+from ..types import Expression
 from .licences import instant
 
 
@@ -35,7 +36,7 @@ def team_active_at(at: datetime) -> ColumnElement[bool]:
 
 
 def open_at(
-    start: ColumnElement[datetime], end: ColumnElement[datetime | None], at: datetime
+    start: Expression[datetime], end: Expression[datetime | None], at: datetime
 ) -> ColumnElement[bool]:
     """The interval ``[start, end)`` (``end`` ``NULL``: still open) holds the instant ``at``."""
     return (start <= instant(at)) & or_(end.is_(None), end > instant(at))

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, case, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..einvoice.hybrid import HybridOutcome
 from ..models import Invoice
-from ..types import utcnow
+from ..types import AnyRow, utcnow
 from . import job_queue
 from .einvoices import einvoice_of, is_einvoice
 from .job_queue import retry_delay
@@ -266,7 +266,7 @@ def _line(line: dict[str, Any]) -> dict[str, str]:
 
 def pending_invoices(
     session: Session, *, limit: int | None = None, now: datetime | None = None
-) -> Sequence[Row]:
+) -> Sequence[AnyRow]:
     """The invoices without a PDF that no worker holds, in one query, least tried first.
 
     Least-tried first, so that with a ``limit`` one invoice that keeps failing
@@ -405,7 +405,7 @@ def render_pending(
     return RenderSummary(rendered, tuple(failures))
 
 
-def _document(row: Row, tz: tzinfo) -> dict[str, Any] | Exception:
+def _document(row: AnyRow, tz: tzinfo) -> dict[str, Any] | Exception:
     """The template's document, with the e-invoice of an invoice issued with billing details.
 
     Stored data that cannot be mapped (a bug, or a hand-edited row) is that
@@ -431,13 +431,13 @@ def _render(renderer: Renderer, documents: list[dict[str, Any] | Exception]) -> 
 
 
 def _store(
-    session: Session, rows: Sequence[Row], outcomes: Sequence[Outcome], *, now: datetime
+    session: Session, rows: Sequence[AnyRow], outcomes: Sequence[Outcome], *, now: datetime
 ) -> tuple[int, list[RenderFailure]]:
     """Write one batch's outcomes: one UPDATE statement per kind, whatever the batch size."""
     plain, hybrid, invalid, failed = [], [], [], []
     failures = []
 
-    def next_try(row: Row) -> datetime:
+    def next_try(row: AnyRow) -> datetime:
         return now + retry_delay(row.pdf_attempts + 1)
 
     for row, outcome in zip(rows, outcomes, strict=True):

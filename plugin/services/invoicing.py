@@ -163,7 +163,7 @@ class MonthPlan:
     nothing_to_bill: int = 0
 
     def by_category(self) -> list[CategoryTotal]:
-        sums: dict[tuple[str, str], list] = {}
+        sums: dict[tuple[str, str], list[Any]] = {}
         for item in self.planned:
             entry = sums.setdefault(
                 (item.vat.category, item.currency), [0, Decimal(0), Decimal(0), Decimal(0)]

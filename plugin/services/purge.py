@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ..models import Person, Team, TeamMembership, Workspace, WorkspaceAccess, WorkspaceOwner
+from ..types import Expression
 from . import audit
 from .common import among
 from .intervals import open_at, team_active_at
@@ -120,14 +121,14 @@ def _has_access(workspace_id: int, now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _is_owner(workspace_id: int, person_id: ColumnElement[int]) -> ColumnElement[bool]:
+def _is_owner(workspace_id: int, person_id: Expression[int]) -> ColumnElement[bool]:
     return exists().where(
         WorkspaceOwner.workspace_id == workspace_id, WorkspaceOwner.person_id == person_id
     )
 
 
 def _in_active_team(
-    workspace_id: int, person_id: ColumnElement[int], now: datetime
+    workspace_id: int, person_id: Expression[int], now: datetime
 ) -> ColumnElement[bool]:
     return exists(
         select(TeamMembership.id)
@@ -324,7 +325,7 @@ def _end_memberships(
     return left
 
 
-def _people(session: Session, person_ids: set[int]) -> Sequence[Row[tuple[int, str, str]]]:
+def _people(session: Session, person_ids: set[int]) -> Sequence[Row[int, str, str]]:
     """Id, e-mail and name of each person id, by e-mail (ids that no longer exist are left out)."""
     return (
         session.connection()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..models import RulesVersion
 from ..rules import PricingRules
 from ..types import utcnow
-
-_INSERT = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+from .common import DIALECT_INSERT as _INSERT
 
 
 def record_rules_version(session: Session, rules: PricingRules) -> int:

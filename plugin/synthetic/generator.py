@@ -162,6 +162,12 @@ def generate(
         accesses=counts[ACCESS],
         memberships=counts[MEMBERSHIP],
     )
+
+
+# -- generating one workspace ---------------------------------------------------
+
+
+@dataclass
 class _SharedPeople:
     """Numbers people across the run and remembers recent ones to share."""
 

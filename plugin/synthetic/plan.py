@@ -236,6 +236,3 @@ def _plan_workspace(
         outside_teams=outside,
         memberships=memberships,
     )
-
-
-# -- writing ------------------------------------------------------------------

@@ -171,7 +171,9 @@ def write_billing_details(target: Target, keys: list[str], now: datetime) -> Non
 
 def _is_generated_email(email: str, people: int) -> bool:
     match = EMAIL_PATTERN.fullmatch(email)
-    return bool(match) and 1 <= int(match[1]) <= people and email == person_email(int(match[1]))
+    if match is None:
+        return False
+    return 1 <= int(match[1]) <= people and email == person_email(int(match[1]))
 
 
 def advance_sequences(target: Target, writer: Writer) -> None:
@@ -191,6 +193,3 @@ def advance_sequences(target: Target, writer: Writer) -> None:
                     f"(SELECT max(id) FROM {table.name}))"
                 )
             )
-
-
-# -- generating one workspace ---------------------------------------------------
