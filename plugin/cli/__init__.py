@@ -41,6 +41,6 @@ def billing_group(synthetic: bool) -> click.Group:
 
     return BillingGroup(
         billing_cli.name,
-        commands={**billing_cli.commands, generate_command.name: generate_command},
+        commands={**billing_cli.commands, "generate": generate_command},
         help=billing_cli.help,
     )

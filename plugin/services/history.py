@@ -61,5 +61,5 @@ def licence_history(
         query = select(billed.c.number, func.count(billed.c.person_id.distinct())).group_by(
             billed.c.number
         )
-    counts: dict[int, int] = dict(session.execute(query).tuples().all())
+    counts: dict[int, int] = dict(session.execute(query).all())
     return [(month, counts.get(number, 0)) for number, (month, _, _) in enumerate(windows)]

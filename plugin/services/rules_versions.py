@@ -23,7 +23,8 @@ def record_rules_version(session: Session, rules: PricingRules) -> int:
         .values(sha256=rules.sha256, content=rules.content, first_used_at=utcnow())
         .on_conflict_do_nothing(index_elements=["sha256"])
     )
-    return session.scalar(select(RulesVersion.id).where(RulesVersion.sha256 == rules.sha256))
+    query = select(RulesVersion.id).where(RulesVersion.sha256 == rules.sha256)
+    return session.execute(query).scalar_one()
 
 
 def rules_version_content(session: Session, sha256: str) -> str | None:
