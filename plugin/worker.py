@@ -68,7 +68,10 @@ class Listener:
 
     def __init__(self, engine: Engine) -> None:
         self._raw = engine.raw_connection()
-        self._connection: Any = self._raw.driver_connection
+        connection = self._raw.driver_connection
+        if connection is None:
+            raise RuntimeError("the pool gave a connection without its driver connection")
+        self._connection: Any = connection
         # Never handed back to the pool: it listens for as long as the worker runs.
         self._raw.detach()
         if hasattr(self._connection, "notifies") and callable(self._connection.notifies):
@@ -246,7 +249,7 @@ class Worker:
     # Waiting and signals ----------------------------------------------------
 
     def _listen(self) -> Listener | None:
-        engine = billing().db.engine
+        engine = billing().database.engine
         if not self.listen or engine.dialect.name != "postgresql" or self.until_idle:
             return None
         try:

@@ -92,7 +92,7 @@ _DOCUMENT_COLUMNS = (
 # once, the first stored PDF stays (the bytes are the same anyway).  Each
 # ends the worker's claim; a failure sets when the next try may start.
 _DONE = {"pdf_claim_token": None, "pdf_claimed_until": None, "pdf_next_attempt_at": None}
-_RETRY = {**_DONE, "pdf_next_attempt_at": bindparam("b_next")}
+_RETRY: dict[str, Any] = {**_DONE, "pdf_next_attempt_at": bindparam("b_next")}
 _STORE_PDF = (
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.pdf_sha256.is_(None))
@@ -488,7 +488,7 @@ def stored_pdf(session: Session, number: str) -> bytes:
         )
     if row.pdf is None:
         raise PdfNotAvailable(_not_rendered(number, row.pdf_error, row.pdf_attempts))
-    return row.pdf
+    return bytes(row.pdf)
 
 
 def _not_rendered(number: str, error: str | None, attempts: int) -> str:

@@ -85,7 +85,7 @@ def validate_mailbox(value: object) -> str:
         )
     except EmailNotValidError as exc:
         raise MailboxError(f"{_shown(address)} is not a valid e-mail address: {exc}") from None
-    normalised = result.ascii_email.lower()
+    normalised = (result.ascii_email or result.normalized).lower()
     if len(normalised) > MAX_LENGTH:
         raise MailboxError(f"{_shown(address)} is longer than {MAX_LENGTH} characters in ASCII")
     return normalised
