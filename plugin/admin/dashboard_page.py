@@ -94,7 +94,8 @@ def filter_url(view_key: str, filter_name: str, value: str) -> str | None:
                 continue
             for arg, (_, flt) in view._filter_args.items():
                 if str(flt.name) == filter_name:
-                    return url_for(f"{endpoint}.index_view", **{f"flt0_{arg}": value})
+                    query: dict[str, Any] = {f"flt0_{arg}": value}
+                    return url_for(f"{endpoint}.index_view", **query)
     return None
 
 
