@@ -16,6 +16,7 @@ from sqlalchemy import String, and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.functions import GenericFunction
 
 from ..models import (
@@ -187,7 +188,7 @@ def user_holders_query(dialect: str, ordered: AnySelect) -> AnySelect:
             literal(TEAM_SEPARATOR), bytewise(pairs.c.team), pairs.c.team_id
         )
         teams = func.string_agg(pairs.c.team, in_order)
-        groups = (pairs.c.id, pairs.c.email, pairs.c.name)
+        groups: tuple[ColumnElement[Any], ...] = (pairs.c.id, pairs.c.email, pairs.c.name)
     else:
         pairs = ordered.subquery()
         teams = func.group_concat(pairs.c.team, TEAM_SEPARATOR)
