@@ -10,6 +10,7 @@ from flask_wtf import FlaskForm
 
 from .. import api
 from ..extension import billing
+from ..i18n import _, _l
 from ..models import Person
 from ..services.person_overview import person_overview
 from ..types import utcnow
@@ -43,6 +44,7 @@ CHANGES = {
 
 class PersonView(BillingModelView):
     column_list = ("email", "name")
+    column_labels = {"email": _l("E-mail"), "name": _l("Name")}  # noqa: RUF012
     column_searchable_list = ("email", "name")
     column_filters = ("email", "name")
     column_formatters = {"email": formatter(lambda m: person_link(m.id, m.email))}  # noqa: RUF012
@@ -80,7 +82,7 @@ class PersonView(BillingModelView):
         ext = billing()
         person = ext.session.get(Person, person_id)
         if person is None:
-            abort(404, description=f"No person with the id {person_id}.")
+            abort(404, description=_("No person with the id %(id)s.", id=person_id))
         email = person.email
         form_class, call = CHANGES[action]
         form = form_class(formdata=request.form)
