@@ -222,8 +222,8 @@ def test_a_valid_draft_shows_the_diff_and_this_months_totals_side_by_side(
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     diff = html.unescape(text.split('id="rules-diff">')[1].split("</pre>")[0])
-    assert '<span class="text-danger">-        unit_price: 32.00</span>' in diff
-    assert '<span class="text-success">+        unit_price: 35.00</span>' in diff
+    assert '<span class="diff-line diff-removed">-        unit_price: 32.00</span>' in diff
+    assert '<span class="diff-line diff-added">+        unit_price: 35.00</span>' in diff
     assert "tax_rate" not in diff
     quantity = nordwind_team_licences(app, session)
     assert preview_cell(text, "nordwind", "current-quantity") == str(quantity)

@@ -60,7 +60,12 @@ from .quotes import MonthWindow, get_workspace
 FORMATS = ("csv", "xlsx")
 USER_COLUMNS = ("email", "name", "teams")
 TEAM_COLUMNS = ("team", "members")
+#: The extra column of a team export that lists each team's members.
+MEMBER_LIST_COLUMN = "member_emails"
 TEAM_SEPARATOR = "; "
+#: The CSV separators offered, by the names a form or the command line may use too:
+#: ``;`` is what German spreadsheet programs expect (their decimal comma takes ``,``).
+SEPARATORS = {",": ",", "comma": ",", ";": ";", "semicolon": ";"}
 
 #: Rows fetched from the database per round trip.
 FETCH_ROWS = 1000
@@ -73,11 +78,48 @@ BOM = "\ufeff"
 #: First characters that make a spreadsheet program evaluate a cell (OWASP, ASVS V1.2.10).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
-XLSX_WIDTHS = {"email": 36, "name": 28, "teams": 48, "team": 36, "members": 10}
+XLSX_WIDTHS = {
+    "email": 36,
+    "name": 28,
+    "teams": 48,
+    "team": 36,
+    "members": 10,
+    MEMBER_LIST_COLUMN: 60,
+}
 SHEET_TITLES = {"user_licences": "User licences", "team_licences": "Team licences"}
 
 Cell = str | int
 Row = tuple[Cell, ...]
+
+
+def parse_separator(value: str) -> str:
+    """The CSV separator a form or ``--separator`` asked for: ``,`` or ``;``.
+
+    One check for the admin and the command line; raises ``ValueError`` with
+    the choices for anything else.
+    """
+    separator = SEPARATORS.get(value.strip().lower()) if value.strip() else ","
+    if separator is None:
+        raise ValueError(
+            f"{value!r} is not a CSV separator: use , (comma) or ; (semicolon, "
+            "for German spreadsheet programs)"
+        )
+    return separator
+
+
+def default_export_month(session: Session, rules: PricingRules, now: datetime) -> Month:
+    """The month an export offers first: the last closed month, never the unfinished one.
+
+    The latest month that invoices were issued for (one query), or, before
+    any close, the last complete month.
+    """
+    last_complete = Month.of(now, rules.zoneinfo).previous()
+    latest = session.scalar(
+        select(func.max(Invoice.period)).where(
+            Invoice.kind == "invoice", Invoice.period <= str(last_complete)
+        )
+    )
+    return Month.parse(latest) if latest else last_complete
 
 
 def neutralise(text: str) -> str:
@@ -161,10 +203,14 @@ class LicenceExport:
     session: Session = field(repr=False, compare=False)
     #: The month's invoice, when it has stored licence holders: the export reads those.
     invoice_id: int | None = None
+    #: A team export lists each team's members (their e-mails) in one more column.
+    with_members: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return USER_COLUMNS if self.variant == "user_licences" else TEAM_COLUMNS
+        if self.variant == "user_licences":
+            return USER_COLUMNS
+        return (*TEAM_COLUMNS, MEMBER_LIST_COLUMN) if self.with_members else TEAM_COLUMNS
 
     def filename(self, fmt: str) -> str:
         """A download name such as ``acme-2026-10-user-licences.csv``."""
@@ -185,25 +231,40 @@ class LicenceExport:
                 else stored_user_rows_query(self.invoice_id)
             )
             query = user_holders_query(dialect, ordered)
-        elif self.invoice_id is None:
-            query = team_rows_query(self.window, self.workspace_id)
         else:
-            query = stored_team_rows_query(self.invoice_id)
+            lists = (
+                team_member_lists_query(dialect, self.window, self.workspace_id)
+                if self.with_members
+                else None
+            )
+            query = (
+                team_rows_query(self.window, self.workspace_id, lists)
+                if self.invoice_id is None
+                else stored_team_rows_query(self.invoice_id, lists)
+            )
         return _stream(self.session, query)
 
 
 def licence_holders(
-    session: Session, rules: PricingRules, workspace_key: str, month: Month, now: datetime
+    session: Session,
+    rules: PricingRules,
+    workspace_key: str,
+    month: Month,
+    now: datetime,
+    *,
+    with_members: bool = False,
 ) -> LicenceExport:
     """Prepare the export of ``workspace_key``'s licence holders for ``month``.
 
     The current month is exported as far as it has gone (up to ``now``).
-    Raises :class:`~.quotes.UnknownWorkspace` (a ``LookupError``) or
-    ``ValueError`` for a future month before anything is written.
+    ``with_members``: a team export lists each team's members too.  Raises
+    :class:`~.quotes.UnknownWorkspace` (a ``LookupError``) or ``ValueError``
+    for a future month before anything is written.
     """
     workspace = get_workspace(session, workspace_key)
     window = MonthWindow.at(month, rules, now)
-    return _export_of(session, rules, workspace, window, _invoiced(session, [workspace.id], window))
+    invoiced = _invoiced(session, [workspace.id], window)
+    return _export_of(session, rules, workspace, window, invoiced, with_members)
 
 
 def licence_holders_of(
@@ -212,6 +273,8 @@ def licence_holders_of(
     workspace_ids: Iterable[int],
     month: Month,
     now: datetime,
+    *,
+    with_members: bool = False,
 ) -> list[LicenceExport]:
     """The exports of several workspaces for ``month`` (workspaces loaded in one query)."""
     window = MonthWindow.at(month, rules, now)
@@ -220,7 +283,10 @@ def licence_holders_of(
         select(Workspace).where(Workspace.id.in_(ids)).order_by(Workspace.key)
     )
     invoiced = _invoiced(session, ids, window)
-    return [_export_of(session, rules, workspace, window, invoiced) for workspace in workspaces]
+    return [
+        _export_of(session, rules, workspace, window, invoiced, with_members)
+        for workspace in workspaces
+    ]
 
 
 def _invoiced(
@@ -256,21 +322,28 @@ def _export_of(
     workspace: Workspace,
     window: MonthWindow,
     invoiced: dict[int, tuple[int, str]],
+    with_members: bool = False,
 ) -> LicenceExport:
     if workspace.id in invoiced:
         invoice_id, variant = invoiced[workspace.id]
-        return LicenceExport(workspace.id, workspace.key, variant, window, session, invoice_id)
+        return LicenceExport(
+            workspace.id, workspace.key, variant, window, session, invoice_id, with_members
+        )
     variant = rules.variant_of(workspace)[0]
-    return LicenceExport(workspace.id, workspace.key, variant, window, session)
+    return LicenceExport(
+        workspace.id, workspace.key, variant, window, session, with_members=with_members
+    )
 
 
-def write_exports_zip(exports: Iterable[LicenceExport], fmt: str, out: IO[bytes]) -> int:
+def write_exports_zip(
+    exports: Iterable[LicenceExport], fmt: str, out: IO[bytes], *, separator: str = ","
+) -> int:
     """Several exports as one ZIP archive, a file per workspace; return the rows in all."""
     rows = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for export in exports:
             with archive.open(export.filename(fmt), "w", force_zip64=True) as entry:
-                rows += write_export(export, fmt, entry)
+                rows += write_export(export, fmt, entry, separator=separator)
     return rows
 
 
@@ -291,10 +364,13 @@ def export_licence_holders(
     return write_export(licence_holders(session, rules, workspace_key, month, now), fmt, out)
 
 
-def write_export(export: LicenceExport, fmt: str, out: IO[Any]) -> int:
-    """Write ``export`` in ``fmt`` to ``out``; return the number of rows (header excluded)."""
+def write_export(export: LicenceExport, fmt: str, out: IO[Any], *, separator: str = ",") -> int:
+    """Write ``export`` in ``fmt`` to ``out``; return the number of rows (header excluded).
+
+    ``separator`` separates a CSV's cells (:func:`parse_separator`).
+    """
     if fmt == "csv":
-        return write_csv(export, out)
+        return write_csv(export, out, separator=separator)
     if fmt == "xlsx":
         return write_xlsx(export, out)
     raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -398,13 +474,11 @@ def user_holders_query(dialect: str, ordered: Select) -> Select:
     )
 
 
-def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> Select:
-    """(workspace, team, name, members) per billed team: its members at the end of its
-    active time.
+def _team_ends(window: MonthWindow, workspace_ids: Iterable[int] | None) -> Any:
+    """(workspace, team, name, active end) per billed team, as a subquery.
 
     The active time ends at the window end, unless an archived period covers
-    the window end: then it ends where that period starts.  A membership
-    counts when it was open just before that instant.  Raw values, unordered.
+    the window end: then it ends where that period starts.
     """
     end = instant(window.end)
     billed = billed_teams(window.start, window.end, workspace_ids).subquery()
@@ -413,7 +487,7 @@ def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None)
         TeamArchivePeriod.archived_from < end,
         or_(TeamArchivePeriod.unarchived_at.is_(None), TeamArchivePeriod.unarchived_at >= end),
     )
-    ends = (
+    return (
         select(
             Team.workspace_id,
             Team.id.label("team_id"),
@@ -426,11 +500,21 @@ def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None)
         .outerjoin(TeamArchivePeriod, covering)
         .subquery()
     )
-    member_then = and_(
+
+
+def _member_then(ends: Any) -> Any:
+    """A membership of the team open just before the end of its active time."""
+    return and_(
         TeamMembership.team_id == ends.c.team_id,
         TeamMembership.joined_at < ends.c.active_end,
         or_(TeamMembership.left_at.is_(None), TeamMembership.left_at >= ends.c.active_end),
     )
+
+
+def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> Select:
+    """(workspace, team, name, members) per billed team: its members at the end of its
+    active time (:func:`_team_ends`).  Raw values, unordered."""
+    ends = _team_ends(window, workspace_ids)
     return (
         select(
             ends.c.workspace_id,
@@ -439,27 +523,61 @@ def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None)
             func.count(TeamMembership.person_id.distinct()).label("members"),
         )
         .select_from(ends)
-        .outerjoin(TeamMembership, member_then)
+        .outerjoin(TeamMembership, _member_then(ends))
         .group_by(ends.c.workspace_id, ends.c.team_id, ends.c.name)
     )
 
 
-def team_rows_query(window: MonthWindow, workspace_id: int) -> Select:
-    """One row per billed team: its name (neutralised) and member count, by name."""
-    teams = team_members_query(window, [workspace_id]).subquery()
-    return select(formula_safe(teams.c.name), teams.c.members).order_by(
-        bytewise(teams.c.name), teams.c.team_id
+def team_member_lists_query(dialect: str, window: MonthWindow, workspace_id: int) -> Any:
+    """(team, e-mails joined by ``; ``) per billed team: the members that
+    :func:`team_members_query` counts, in e-mail order, joined by the database."""
+    ends = _team_ends(window, [workspace_id])
+    people = (
+        select(ends.c.team_id, Person.email)
+        .select_from(ends)
+        .join(TeamMembership, _member_then(ends))
+        .join(Person, Person.id == TeamMembership.person_id)
+        .distinct()
+    )
+    if dialect == "postgresql":
+        rows = people.subquery()
+        emails = func.string_agg(
+            rows.c.email, aggregate_order_by(literal(TEAM_SEPARATOR), bytewise(rows.c.email))
+        )
+    else:
+        rows = people.order_by(ends.c.team_id, bytewise(Person.email)).subquery()
+        emails = func.group_concat(rows.c.email, TEAM_SEPARATOR)
+    return select(rows.c.team_id, emails.label("emails")).group_by(rows.c.team_id).subquery()
+
+
+def _with_member_lists(query: Select, team_id: Any, lists: Any) -> Select:
+    if lists is None:
+        return query
+    return query.add_columns(formula_safe(func.coalesce(lists.c.emails, ""))).outerjoin(
+        lists, lists.c.team_id == team_id
     )
 
 
-def stored_team_rows_query(invoice_id: int) -> Select:
-    """The same rows as :func:`team_rows_query`, from an invoice's stored licence holders."""
+def team_rows_query(window: MonthWindow, workspace_id: int, lists: Any = None) -> Select:
+    """One row per billed team: its name (neutralised), member count and, with ``lists``
+    (:func:`team_member_lists_query`), its members' e-mails; by name."""
+    teams = team_members_query(window, [workspace_id]).subquery()
+    query = select(formula_safe(teams.c.name), teams.c.members).order_by(
+        bytewise(teams.c.name), teams.c.team_id
+    )
+    return _with_member_lists(query, teams.c.team_id, lists)
+
+
+def stored_team_rows_query(invoice_id: int, lists: Any = None) -> Select:
+    """The same rows as :func:`team_rows_query`, from an invoice's stored licence holders
+    (the member lists, if asked for, from the history, which a close leaves unchanged)."""
     holder = InvoiceHolder
-    return (
+    query = (
         select(formula_safe(holder.team_name), holder.members)
         .where(holder.invoice_id == invoice_id)
         .order_by(bytewise(holder.team_name), holder.team_id, holder.id)
     )
+    return _with_member_lists(query, holder.team_id, lists)
 
 
 # CSV ----------------------------------------------------------------------
@@ -483,14 +601,15 @@ class CsvText:
     written again, its cells made visible.  ``rows`` counts the rows written so far.
     """
 
-    def __init__(self, columns: Iterable[str], rows: Iterable[Row]) -> None:
+    def __init__(self, columns: Iterable[str], rows: Iterable[Row], separator: str = ",") -> None:
         self.header = [neutralise(column) for column in columns]
         self._source = iter(rows)
+        self.separator = parse_separator(separator)
         self.rows = 0
 
     def __iter__(self) -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csv.writer(buffer, delimiter=self.separator)
         buffer.write(BOM)
         writer.writerow(self.header)
         chunk, size = [_drain(buffer)], 0
@@ -534,15 +653,15 @@ def visible_rows(rows: Iterable[Row]) -> list[Row]:
     ]
 
 
-def csv_chunks(export: LicenceExport) -> Iterator[bytes]:
+def csv_chunks(export: LicenceExport, separator: str = ",") -> Iterator[bytes]:
     """The export as UTF-8 CSV byte chunks (with BOM): the body of a streamed response."""
-    for text in CsvText(export.columns, export.rows()):
+    for text in CsvText(export.columns, export.rows(), separator):
         yield text.encode("utf-8")
 
 
-def write_csv(export: LicenceExport, out: IO[Any]) -> int:
+def write_csv(export: LicenceExport, out: IO[Any], *, separator: str = ",") -> int:
     """Write the export as CSV to a binary stream (UTF-8) or a text stream; return the rows."""
-    document = CsvText(export.columns, export.rows())
+    document = CsvText(export.columns, export.rows(), separator)
     text_stream = isinstance(out, io.TextIOBase)
     for text in document:
         out.write(text if text_stream else text.encode("utf-8"))

@@ -20,12 +20,13 @@ refused with a :class:`~.errors.ManagementError` before anything is written.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..instants import format_instant
 from ..models import Person, Team, TeamMembership, WorkspaceAccess, WorkspaceOwner
 from . import audit
 from .counts import open_at
@@ -98,6 +99,7 @@ def invite(
     name: str = "",
     actor: str,
     at: datetime,
+    zone: tzinfo = UTC,
 ) -> Invitation:
     """Give ``email`` access to the workspace from ``at`` on, creating the person if new.
 
@@ -137,7 +139,7 @@ def invite(
         INVITE_ACTION,
         target,
         True,
-        f"Invited {address} to {row.key} at {at.isoformat()}",
+        f"Invited {address} to {row.key} at {format_instant(at, zone)}",
         person_id,
         created,
     )
@@ -165,7 +167,14 @@ def _memberships(session: Session, team_id: int, person_id: int) -> list:
 
 
 def add_to_team(
-    session: Session, *, workspace: str, team: str, email: str, actor: str, at: datetime
+    session: Session,
+    *,
+    workspace: str,
+    team: str,
+    email: str,
+    actor: str,
+    at: datetime,
+    zone: tzinfo = UTC,
 ) -> Change:
     """Put a member of the workspace into one of its teams from ``at`` on.
 
@@ -205,12 +214,19 @@ def add_to_team(
         ADD_TO_TEAM_ACTION,
         target,
         True,
-        f"Added {person.email} to {row.key}/{team_row.key} at {at.isoformat()}",
+        f"Added {person.email} to {row.key}/{team_row.key} at {format_instant(at, zone)}",
     )
 
 
 def remove_from_team(
-    session: Session, *, workspace: str, team: str, email: str, actor: str, at: datetime
+    session: Session,
+    *,
+    workspace: str,
+    team: str,
+    email: str,
+    actor: str,
+    at: datetime,
+    zone: tzinfo = UTC,
 ) -> Change:
     """Take a person out of a team at ``at``; they stay a member of the workspace.
 
@@ -245,12 +261,12 @@ def remove_from_team(
         REMOVE_FROM_TEAM_ACTION,
         target,
         True,
-        f"Took {person.email} out of {row.key}/{team_row.key} at {at.isoformat()}",
+        f"Took {person.email} out of {row.key}/{team_row.key} at {format_instant(at, zone)}",
     )
 
 
 def remove_member(
-    session: Session, *, workspace: str, email: str, actor: str, at: datetime
+    session: Session, *, workspace: str, email: str, actor: str, at: datetime, zone: tzinfo = UTC
 ) -> Change:
     """End a member's access to the workspace and every team membership of theirs in it.
 
@@ -320,5 +336,5 @@ def remove_member(
         REMOVE_MEMBER_ACTION,
         target,
         True,
-        f"Removed {person.email} from {row.key} at {at.isoformat()}{left}",
+        f"Removed {person.email} from {row.key} at {format_instant(at, zone)}{left}",
     )
