@@ -274,7 +274,7 @@ class InvoiceView(BillingModelView):
                 ready = try_now(invoices=[credit.note.number]).rendered
                 pdf = "Its PDF is ready." if ready else "The worker renders its PDF."
                 flash(
-                    " ".join([*credit.lines(), pdf]),
+                    " ".join([*credit.lines(ext.zone()), pdf]),
                     "success" if credit.reopening.reopened else "info",
                 )
                 # The credit note's page: its PDF, and the link back to the invoice it credits.
