@@ -96,18 +96,18 @@ class AuditView(BillingModelView):
     column_list = ("at", "actor", "action", "workspace.key", "target", "detail", "changes")
     column_details_list = ("at", "actor", "action", "workspace", "target", "detail", "changes")
     # Plain strings: Flask-Admin turns its labels into text when the view is built.
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "workspace.key": "Workspace",
         "changes": "Changed fields",
     }
     column_filters = ("workspace.key", "actor", "action", "target", "at", MentionsFilter())
     column_searchable_list = ("target", "detail")
     column_sortable_list = ("at", "actor", "action", "target")
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "changes": _list_changes,
         "detail": _detail(LIST_DIFF_LINES),
     }
-    column_formatters_detail = {  # noqa: RUF012
+    column_formatters_detail = {
         "changes": _whole_changes,
         "detail": _detail(None),
         "workspace": lambda view, context, model, name: (
