@@ -15,6 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import Unicode, cast, or_
 
 from ..extension import billing
+from ..instants import format_instant
 from ..manifest import View
 from ..services import workers
 from ..services.workers import WorkerState
@@ -141,6 +142,7 @@ class PermissionMixin:
             admin_base_template="billing/admin/base.html",
             billing_host_base_template=self.admin.theme.base_template,
             billing_worker=worker_state(),
+            billing_when=local_minute,
         )
         return super().render(template, **kwargs)  # type: ignore[misc]
 
@@ -173,8 +175,9 @@ def licences_label(count: int, variant: str) -> str:
 
 
 def local_minute(value: datetime) -> str:
-    """Instants as the back-office reads them: minutes, in the billing time zone."""
-    return value.astimezone(billing().rules().zoneinfo).strftime("%Y-%m-%d %H:%M")
+    """Instants as the back-office reads them: minutes, in the billing time zone, with its
+    abbreviation (:func:`plugin.instants.format_instant`)."""
+    return format_instant(value, billing().rules().zoneinfo)
 
 
 def local_time(view: Any, value: datetime, name: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import with_expression
 
 from .. import api, models
 from ..extension import billing
+from ..i18n import _, _l
 from ..manifest import Module
 from ..models import Workspace
 from ..services.counts import current_counts, listed_stamp
@@ -38,8 +39,14 @@ from .filters import VARIANT_CHOICES, ChoiceFilter, VariantFilter
 from .responses import refuse
 
 TEAM_QUESTIONS = {
-    "archive": "Archive {team}? It is still billed this month, no more from the next.",
-    "unarchive": "Unarchive {team}? It is billed again from this month.",
+    "archive": _l(
+        "Archive the team %(team)s of the workspace %(workspace)s? "
+        "It is still billed this month, no more from the next."
+    ),
+    "unarchive": _l(
+        "Unarchive the team %(team)s of the workspace %(workspace)s? "
+        "It is billed again from this month."
+    ),
 }
 VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
 REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
@@ -284,14 +291,24 @@ class WorkspaceView(BillingModelView):
         form = CsrfForm()
         if request.method == "GET":
             workspace = workspace_page.load_workspace(key)
+            teams = workspace_page.teams_now(billing().session, workspace.id, utcnow())
+            team = next((team for team in teams if team.key == team_key), None)
+            if team is None:
+                abort(404, description=_("No team %(team)r in %(workspace)s.", team=team_key,
+                                         workspace=workspace.key))
             verb = "archive" if archive else "unarchive"
+            names = {
+                "team": f"{team.name} ({team.key})",
+                "workspace": f"{workspace.name} ({workspace.key})",
+            }
             return self.render(
                 "billing/admin/confirm_team.html",
                 form=form,
                 workspace=workspace,
+                team=team,
                 team_key=team_key,
                 archived="yes" if archive else "no",
-                question=TEAM_QUESTIONS[verb].format(team=team_key),
+                question=str(TEAM_QUESTIONS[verb]) % names,
                 verb=verb,
             )
         if not form.validate_on_submit():

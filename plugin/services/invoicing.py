@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -440,11 +440,12 @@ class CreditNote:
     credits: str
     reopening: Reopening
 
-    def lines(self) -> list[str]:
+    def lines(self, zone: tzinfo = UTC) -> list[str]:
+        """What it did, the reopened history's instant written in ``zone``."""
         return [
             f"Credit note {self.note.number} issued for {self.credits}: "
             f"{self.note.gross} {self.note.currency}",
-            *self.reopening.lines(),
+            *self.reopening.lines(zone),
         ]
 
 
