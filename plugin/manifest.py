@@ -55,7 +55,7 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "export_licences": frozenset({"admin", "accounting"}),
     "download_invoices": frozenset({"support", "admin", "accounting"}),
     "credit_notes": frozenset({"admin", "accounting"}),
-    "view_rules": frozenset({"support", "accounting"}),
+    "view_rules": frozenset({"support", "admin", "accounting"}),
     "edit_rules": frozenset({"accounting"}),
     "change_mailbox": frozenset({"accounting"}),
     "resend_invoices": frozenset({"accounting"}),

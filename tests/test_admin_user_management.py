@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from plugin.models import AuditEntry, Person, Team, TeamMembership, Workspace, WorkspaceAccess
-from plugin.services.counts import open_at
+from plugin.services.intervals import open_at
 from plugin.types import utcnow
 from tests.helpers import QueryCounter, snapshot
 from tests.test_admin_lists import cells, csrf
@@ -383,7 +383,10 @@ def test_removing_an_owner_is_refused_with_the_reason(client, session):
 
 def test_archiving_from_the_workspace_page_is_confirmed_first(client, session):
     question = page(client, "/admin/billing_workspaces/w/nordwind/teams/dispatch?archived=yes")
-    assert "Archive dispatch? It is still billed this month" in question
+    assert (
+        "Archive the team Disposition (dispatch) of the workspace Nordwind Logistik AG "
+        "(nordwind)? It is still billed this month"
+    ) in question
     archived = select(AuditEntry).where(AuditEntry.action == "archive_team")
     assert session.scalars(archived).all() == []
     client.post(

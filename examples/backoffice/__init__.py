@@ -68,8 +68,14 @@ def switch_role(role: str) -> Any:
 DEMO_LANGUAGES = {"de": "Deutsch", "en": "English"}
 
 
-def demo_locale() -> str:
-    """The language chosen under Demo › Language, else the browser's preferred one."""
+def demo_locale() -> str | None:
+    """The language chosen under Demo › Language, else the browser's preferred one.
+
+    Outside a request (the CLI, a filter built in an app context) there is no
+    browser to ask: ``None`` is Flask-Babel's default locale.
+    """
+    if not has_request_context():
+        return None
     chosen = session.get("demo_language")
     if chosen in DEMO_LANGUAGES:
         return chosen
@@ -114,6 +120,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.config.setdefault("BILLING_CURRENT_ROLES", demo_roles)
     app.config.setdefault("BILLING_CURRENT_ACTOR", demo_actor)
+    # The demo fills itself with `flask billing generate` (make demo).
+    app.config.setdefault("BILLING_SYNTHETIC_COMMANDS", True)
 
     db.init_app(app)
     Babel(app, locale_selector=demo_locale)

@@ -16,6 +16,7 @@ from sqlalchemy import Unicode, cast, or_
 
 from ..extension import billing
 from ..i18n import _, _l, ngettext
+from ..instants import format_instant
 from ..manifest import View
 from ..services import workers
 from ..services.workers import WorkerState
@@ -45,12 +46,14 @@ class BillingFilterConverter(FilterConverter):
     strings = (FoldedLike, FoldedNotLike, *FilterConverter.strings[2:])
 
     @filters.convert("utcdatetime")
-    def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list:
-        return self.conv_datetime(column, name, **kwargs)
+    def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list[Any]:
+        converted: list[Any] = self.conv_datetime(column, name, **kwargs)
+        return converted
 
     @filters.convert("exactdecimal")
-    def conv_exact_decimal(self, column: Any, name: str, **kwargs: Any) -> list:
-        return self.conv_float(column, name, **kwargs)
+    def conv_exact_decimal(self, column: Any, name: str, **kwargs: Any) -> list[Any]:
+        converted: list[Any] = self.conv_float(column, name, **kwargs)
+        return converted
 
 
 def refuse_stale_form() -> NoReturn:
@@ -72,6 +75,9 @@ class PermissionMixin:
     """
 
     declaration: View
+    # Set by Flask-Admin's BaseView, which every view combines this mixin with.
+    _template_args: dict[str, Any]
+    admin: Any
 
     def __init__(self, *args: Any, declaration: View, **kwargs: Any) -> None:
         self.declaration = declaration
@@ -142,8 +148,9 @@ class PermissionMixin:
         """
         self._template_args.update(
             admin_base_template="billing/admin/base.html",
-            billing_host_base_template=self.admin.theme.base_template,  # type: ignore[attr-defined]
+            billing_host_base_template=self.admin.theme.base_template,
             billing_worker=worker_state(),
+            billing_when=local_minute,
         )
         return super().render(template, **kwargs)  # type: ignore[misc]
 
@@ -173,8 +180,9 @@ def licences_label(count: int, variant: str) -> str:
 
 
 def local_minute(value: datetime) -> str:
-    """Instants as the back-office reads them: minutes, in the billing time zone."""
-    return value.astimezone(billing().rules().zoneinfo).strftime("%Y-%m-%d %H:%M")
+    """Instants as the back-office reads them: minutes, in the billing time zone, with its
+    abbreviation (:func:`plugin.instants.format_instant`)."""
+    return format_instant(value, billing().rules().zoneinfo)
 
 
 def local_time(view: Any, value: datetime, name: str) -> str:
@@ -215,8 +223,8 @@ class _TableCount:
 class BillingModelView(PermissionMixin, ModelView):
     """Read-only lists: every change goes through a domain service and the audit log."""
 
-    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: local_time}  # noqa: RUF012
-    column_type_formatters_detail = column_type_formatters  # noqa: RUF012
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: local_time}
+    column_type_formatters_detail = column_type_formatters
     form_base_class = FlaskForm
     filter_converter = BillingFilterConverter()
     can_create = False
@@ -238,12 +246,27 @@ class BillingModelView(PermissionMixin, ModelView):
         filters: Any,
         *args: Any,
         **kwargs: Any,
-    ) -> tuple[int | None, list]:
+    ) -> tuple[int | None, list[Any]]:
         g.billing_unfiltered = not search and not filters
         try:
-            return super().get_list(page, sort_column, sort_desc, search, filters, *args, **kwargs)
+            count, rows = super().get_list(
+                page, sort_column, sort_desc, search, filters, *args, **kwargs
+            )
         finally:
             g.billing_unfiltered = False
+        if kwargs.get("execute", True):
+            for name, value in self.page_data(rows).items():
+                setattr(g, f"billing_{name}", value)
+        return count, rows
+
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """What the list's formatters read about the page's rows, in a few set-based queries.
+
+        Each entry is put on ``g`` as ``billing_<name>`` before the page is
+        rendered, so that a column's formatter looks its row up instead of
+        querying once per row.  Nothing by default.
+        """
+        return {}
 
     def get_count_query(self) -> Any:
         """Flask-Admin's ``SELECT count(*)``; for the whole table, through the counts cache.
@@ -261,8 +284,13 @@ class BillingModelView(PermissionMixin, ModelView):
         )
 
     def _apply_search(
-        self, query: Any, count_query: Any, joins: dict, count_joins: dict, search: str
-    ) -> tuple[Any, Any, dict, dict]:
+        self,
+        query: Any,
+        count_query: Any,
+        joins: dict[str, Any],
+        count_joins: dict[str, Any],
+        search: str,
+    ) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
         """Flask-Admin's search (every word in some searchable column), in any case.
 
         Flask-Admin compares with ``ILIKE``, which SQLite and PostgreSQL under

@@ -13,15 +13,25 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
+from ..formatting import amount
+from ..i18n import _
 from ..jobs import try_now
 from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
 from ..services.closed import standing_after
+from ..services.invoice_detail import invoice_page
 from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.mail_status import deliveries, delivery_status
 from ..services.outbox import MailError, resend_invoice
 from ..types import utcnow
-from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
+from .base import (
+    BillingModelView,
+    CsrfForm,
+    licences_label,
+    local_minute,
+    refuse_stale_form,
+    workspace_link,
+)
 from .filters import (
     VARIANT_CHOICES,
     ChoiceFilter,
@@ -29,7 +39,7 @@ from .filters import (
     InvoiceStatusFilter,
     invoice_problem_filters,
 )
-from .workspace_page import pdf_response, xml_response
+from .responses import pdf_response, xml_response
 
 
 class CreditNoteForm(FlaskForm):
@@ -43,8 +53,13 @@ def _licences(view: InvoiceView, context: Any, model: Invoice, name: str) -> str
     return licences_label(model.quantity, model.variant)
 
 
+def _number(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
+    """The number, linking to the invoice's page."""
+    return Markup('<a href="{}">{}</a>').format(url_for(".details_view", id=model.id), model.number)
+
+
 def _gross(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
-    return f"{model.gross} {model.currency}"
+    return amount(model.gross, model.currency)
 
 
 def _status(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
@@ -115,14 +130,15 @@ class InvoiceView(BillingModelView):
         "mail",
         "pdf",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "workspace_key": "Workspace",
         "workspace_name": "workspace name",
         "quantity": "Licences",
         "pdf": "PDF",
         "mail": "E-mail",
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
+        "number": _number,
         "quantity": _licences,
         "gross": _gross,
         "status": _status,
@@ -145,21 +161,42 @@ class InvoiceView(BillingModelView):
     )
     column_sortable_list = ("number", "period", "workspace_key", "gross")
     column_default_sort = ("id", True)
-    column_details_exclude_list = ("pdf", "einvoice_xml")  # noqa: RUF012
+    column_details_exclude_list = ("pdf", "einvoice_xml")
 
-    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
-        count, invoices = super().get_list(*args, **kwargs)
-        if kwargs.get("execute", True):
-            ids = [invoice.id for invoice in invoices]
-            g.billing_credited = set(
-                billing().session.scalars(
-                    select(Invoice.credits_invoice_id).where(Invoice.credits_invoice_id.in_(ids))
-                )
-            )
-            g.billing_mail = delivery_status(
-                billing().session, [invoice.number for invoice in invoices]
-            )
-        return count, invoices
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """Which of the page's invoices are credited, and their mail's state."""
+        session = billing().session
+        ids = [invoice.id for invoice in rows]
+        credited = select(Invoice.credits_invoice_id).where(Invoice.credits_invoice_id.in_(ids))
+        return {
+            "credited": set(session.scalars(credited)),
+            "mail": delivery_status(session, [invoice.number for invoice in rows]),
+        }
+
+    @expose("/details/")
+    def details_view(self) -> Any:
+        """The invoice's page: its lines as a table, the totals, the customer, the link to its
+        credit note (or to the invoice a credit note credits), the mail deliveries, and the
+        PDF and XML downloads, as the role allows."""
+        try:
+            page = invoice_page(billing().session, int(request.args.get("id", "")))
+        except ValueError:
+            page = None
+        if page is None:
+            abort(404, description=_("No invoice with this id."))
+        invoice = page.invoice
+        return self.render(
+            "billing/admin/invoice_details.html",
+            page=page,
+            invoice=invoice,
+            einvoice_problem=einvoice_problem(invoice)
+            if invoice.einvoice_status == "invalid"
+            else None,
+            can_download=self.can("download"),
+            can_credit=self.can("credit") and invoice.kind == "invoice" and page.related is None,
+            when=local_minute,
+            workspace_link=workspace_link,
+        )
 
     @expose("/pdf/<path:number>")
     def invoice_pdf(self, number: str) -> Any:
@@ -234,10 +271,11 @@ class InvoiceView(BillingModelView):
                 ready = try_now(invoices=[credit.note.number]).rendered
                 pdf = "Its PDF is ready." if ready else "The worker renders its PDF."
                 flash(
-                    " ".join([*credit.lines(), pdf]),
+                    " ".join([*credit.lines(ext.zone()), pdf]),
                     "success" if credit.reopening.reopened else "info",
                 )
-                return redirect(url_for(".index_view"))
+                # The credit note's page: its PDF, and the link back to the invoice it credits.
+                return redirect(url_for(".details_view", id=credit.note.id))
         elif request.method == "POST" and not form.errors.get("reason"):
             refuse_stale_form()
         session = billing().session

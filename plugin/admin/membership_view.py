@@ -21,7 +21,7 @@ class MembershipView(BillingModelView):
         "joined_at",
         "left_at",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "team.workspace.key": _l("Workspace"),
         "team.key": _l("Team key"),
         "team.name": _l("Team"),
@@ -30,7 +30,7 @@ class MembershipView(BillingModelView):
         "joined_at": _l("Joined"),
         "left_at": _l("Left"),
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "team.workspace.key": formatter(lambda m: workspace_link(m.team.workspace.key)),
         "person.email": formatter(lambda m: person_link(m.person_id, m.person.email)),
     }

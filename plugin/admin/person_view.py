@@ -7,6 +7,8 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import InputRequired
 
 from .. import api
 from ..extension import billing
@@ -14,7 +16,6 @@ from ..i18n import _, _l
 from ..models import Person
 from ..services.person_overview import person_overview
 from ..types import utcnow
-from . import workspace_manage
 from .base import (
     BillingModelView,
     formatter,
@@ -24,17 +25,27 @@ from .base import (
     refuse_stale_form,
     workspace_link,
 )
+from .responses import TEXT, attempt
+
+
+class PersonNameForm(FlaskForm):
+    name = StringField(_l("Name"), TEXT)
+
+
+class PersonEmailForm(FlaskForm):
+    new_email = StringField(_l("New e-mail address"), [InputRequired(), *TEXT])
+
 
 #: action -> (form class, the API call with the person's e-mail, the form and the actor).
 CHANGES = {
     "rename_person": (
-        workspace_manage.PersonNameForm,
+        PersonNameForm,
         lambda email, form, actor: api.rename_person(
             email=email, name=form.name.data or "", actor=actor
         ),
     ),
     "change_email": (
-        workspace_manage.PersonEmailForm,
+        PersonEmailForm,
         lambda email, form, actor: api.change_email(
             email=email, new_email=form.new_email.data, actor=actor
         ),
@@ -44,10 +55,10 @@ CHANGES = {
 
 class PersonView(BillingModelView):
     column_list = ("email", "name")
-    column_labels = {"email": _l("E-mail"), "name": _l("Name")}  # noqa: RUF012
+    column_labels = {"email": _l("E-mail"), "name": _l("Name")}
     column_searchable_list = ("email", "name")
     column_filters = ("email", "name")
-    column_formatters = {"email": formatter(lambda m: person_link(m.id, m.email))}  # noqa: RUF012
+    column_formatters = {"email": formatter(lambda m: person_link(m.id, m.email))}
     column_default_sort = "email"
 
     @expose("/p/<int:person_id>/")
@@ -90,7 +101,7 @@ class PersonView(BillingModelView):
         if "csrf_token" in form.errors:
             refuse_stale_form()
         result = (
-            workspace_manage.attempt(form, lambda: call(email, form, ext.actor()))
+            attempt(form, lambda: call(email, form, ext.actor()))
             if valid
             else None
         )

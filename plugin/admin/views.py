@@ -1,14 +1,15 @@
 """Flask-Admin views of the plugin's models.
 
-The views are read-only: every change goes through a domain service (import,
-and later archive, purge, mailbox changes) so that it is validated and lands
-in the audit log.  Endpoints are prefixed ``billing_`` so that they never
-collide with the host's own views.
+The lists are read-only: every change (archiving, the purge, mailbox changes,
+user management, billing details, credit notes) goes through a domain
+service, so that it is validated and lands in the audit log.  Endpoints are
+prefixed ``billing_`` so that they never collide with the host's own views.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, g, redirect, request, url_for
@@ -35,16 +36,23 @@ from .base import (
 )
 from .bulk import list_query_string, matching_ids
 from .filters import VARIANT_CHOICES, ChoiceFilter, VariantFilter
+from .responses import refuse
 
 TEAM_QUESTIONS = {
-    "archive": _l("Archive %(team)s? It is still billed this month, no more from the next."),
-    "unarchive": _l("Unarchive %(team)s? It is billed again from this month."),
+    "archive": _l(
+        "Archive the team %(team)s of the workspace %(workspace)s? "
+        "It is still billed this month, no more from the next."
+    ),
+    "unarchive": _l(
+        "Unarchive the team %(team)s of the workspace %(workspace)s? "
+        "It is billed again from this month."
+    ),
 }
 VARIANT_LABELS = {"team_licences": _l("Team licences"), "user_licences": _l("User licences")}
 REASON_LABELS = {"contract": _l("individual contract"), "cutover": _l("by creation date")}
 
 
-def _counted(attribute: str):
+def _counted(attribute: str) -> Callable[[WorkspaceView, Any, Workspace, str], Any]:
     def formatter(view: WorkspaceView, context: Any, model: Workspace, name: str) -> Any:
         counts = g.billing_counts.get(model.id)
         return getattr(counts, attribute) if counts else ""
@@ -92,7 +100,7 @@ class WorkspaceView(BillingModelView):
         "licences_this_month",
         "invoice_mailbox",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "name": _l("Name"),
         "key": _l("Key"),
         "variant": _l("Variant"),
@@ -104,7 +112,7 @@ class WorkspaceView(BillingModelView):
         "contract_variant": _l("Contract variant"),
         "created_at": _l("Created at"),
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "name": _workspace_link,
         "variant": _variant,
         "members": _counted("members"),
@@ -133,18 +141,13 @@ class WorkspaceView(BillingModelView):
             .options(with_expression(Workspace.listed_stamp, listed_stamp(session)))
         )
 
-    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
-        count, workspaces = super().get_list(*args, **kwargs)
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """The page's workspaces' current counts (through the counts cache)."""
         ext = billing()
-        g.billing_counts = current_counts(
-            ext.session,
-            ext.rules(),
-            workspaces,
-            utcnow(),
-            cache=ext.counts_cache(),
-            stamped=True,
+        counts = current_counts(
+            ext.session, ext.rules(), rows, utcnow(), cache=ext.counts_cache(), stamped=True
         )
-        return count, workspaces
+        return {"counts": counts}
 
     def action_export(self, ids: list[str]) -> Any:
         return redirect(url_for(".export_selected", ids=",".join(ids)))
@@ -222,7 +225,7 @@ class WorkspaceView(BillingModelView):
     def workspace_page(self, key: str) -> Any:
         return self._workspace_page(workspace_page.load_workspace(key))
 
-    def _workspace_page(self, workspace: Workspace, forms: dict | None = None) -> str:
+    def _workspace_page(self, workspace: Workspace, forms: dict[str, Any] | None = None) -> str:
         ext = billing()
         total, members = current_members(ext.session, workspace.id, utcnow())
         return self.render(
@@ -276,7 +279,7 @@ class WorkspaceView(BillingModelView):
                         key=form.key.data, name=form.name.data, actor=billing().actor()
                     )
                 except api.ManagementError as exc:
-                    workspace_manage.refuse(form, exc)
+                    refuse(form, exc)
                 else:
                     flash(
                         _("Created the workspace %(name)s (%(key)s).", name=row.name, key=row.key),
@@ -299,14 +302,24 @@ class WorkspaceView(BillingModelView):
         form = CsrfForm()
         if request.method == "GET":
             workspace = workspace_page.load_workspace(key)
+            teams = workspace_page.teams_now(billing().session, workspace.id, utcnow())
+            team = next((team for team in teams if team.key == team_key), None)
+            if team is None:
+                abort(404, description=_("No team %(team)r in %(workspace)s.", team=team_key,
+                                         workspace=workspace.key))
             verb = "archive" if archive else "unarchive"
+            names = {
+                "team": f"{team.name} ({team.key})",
+                "workspace": f"{workspace.name} ({workspace.key})",
+            }
             return self.render(
                 "billing/admin/confirm_team.html",
                 form=form,
                 workspace=workspace,
+                team=team,
                 team_key=team_key,
                 archived="yes" if archive else "no",
-                question=str(TEAM_QUESTIONS[verb]) % {"team": team_key},
+                question=str(TEAM_QUESTIONS[verb]) % names,
                 verb=verb,
             )
         if not form.validate_on_submit():

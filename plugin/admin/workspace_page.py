@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,33 +14,35 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..extension import billing
+from ..i18n import _
 from ..models import Team, Workspace
-from ..services.counts import current_counts, team_archived_at
-from ..services.einvoices import XmlNotAvailable, stored_xml
+from ..services.billing_details import details_by_workspace, empty_details, missing
+from ..services.counts import current_counts
 from ..services.exports import (
     FORMATS,
     LicenceExport,
     csv_chunks,
+    default_export_month,
     licence_holders,
     licence_holders_of,
+    parse_separator,
     write_exports_zip,
     write_xlsx,
 )
 from ..services.history import licence_history, recent_months
-from ..services.invoice_pdfs import PdfNotAvailable, stored_pdf
+from ..services.intervals import team_archived_at
 from ..services.invoicing import list_invoices
 from ..services.mail_status import delivery_status
 from ..services.periods import Month
 from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_inactive
-from ..services.quotes import UnknownWorkspace, get_workspace
 from ..services.teams import TeamChange, archive_teams, resolve_teams, unarchive_teams
+from ..services.workspace_lookup import UnknownWorkspace, get_workspace
 from ..types import utcnow
 from .access import action_allowed
-from .billing_details_page import workspace_section
 from .charts import FINAL, PARTIAL, Chart, Point, bar_chart
 
 
-def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:
+def teams_now(session: Session, workspace_id: int, now: datetime) -> Sequence[Any]:
     """The workspace's teams with whether each is archived right now: one query."""
     return session.execute(
         select(
@@ -79,7 +81,7 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
         "history": history,
         "chart": licence_chart(history),
         **export_choices(),
-        **workspace_section(workspace),
+        **billing_details_section(workspace),
         # What the page offers, as the host's switches and the user's role allow.
         "can": {
             "archive_teams": action_allowed("workspaces", "archive_team"),
@@ -89,6 +91,16 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
             "download_invoices": action_allowed("invoices", "download"),
             "credit_notes": action_allowed("invoices", "credit"),
         },
+    }
+
+
+def billing_details_section(workspace: Workspace) -> dict[str, Any]:
+    """What the workspace page's billing-details section shows."""
+    record = details_by_workspace(billing().session, [workspace.id]).get(workspace.id)
+    return {
+        "billing_details": record or empty_details(),
+        "billing_details_missing": missing(record, workspace.invoice_mailbox),
+        "can_edit_billing_details": action_allowed("details", "edit"),
     }
 
 
@@ -113,8 +125,15 @@ def licence_chart(history: list[tuple[Month, int]]) -> Chart:
 
 
 def export_choices() -> dict[str, Any]:
+    """The export form's choices: months (the last closed one chosen), formats, separators."""
     ext = billing()
-    return {"export_months": recent_months(utcnow(), ext.rules(), 13)[::-1], "formats": FORMATS}
+    now, rules = utcnow(), ext.rules()
+    return {
+        "export_months": recent_months(now, rules, 13)[::-1],
+        "export_default_month": default_export_month(ext.session, rules, now),
+        "formats": FORMATS,
+        "separators": ((",", _("comma (,)")), (";", _("semicolon (;), for German spreadsheets"))),
+    }
 
 
 def keys_of(workspace_ids: list[int]) -> list[str]:
@@ -130,12 +149,30 @@ def parse_ids(text: str) -> list[int]:
         abort(400, description="The list of workspaces was altered: ids are numbers.")
 
 
-def _month_and_format() -> tuple[Month, str]:
-    fmt = request.args.get("format", "csv")
+@dataclass(frozen=True)
+class ExportRequest:
+    """What the export form asked for, checked: nothing is read before all of it is valid."""
+
+    month: Month
+    fmt: str
+    separator: str
+    with_members: bool
+
+
+def _export_request() -> ExportRequest:
+    """The form's month, format, CSV separator and member-list choice, or a 400 saying which
+    one is wrong."""
+    args = request.args
+    fmt = args.get("format", "csv")
     try:
         if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}")
-        return Month.parse(request.args.get("month", "")), fmt
+            raise ValueError(_("unknown format %(format)r", format=fmt))
+        return ExportRequest(
+            Month.parse(args.get("month", "")),
+            fmt,
+            parse_separator(args.get("separator", ",")),
+            args.get("members", "") in ("1", "yes", "on"),
+        )
     except ValueError as exc:
         abort(400, description=str(exc))
 
@@ -143,17 +180,25 @@ def _month_and_format() -> tuple[Month, str]:
 def exports_response(workspace_ids: list[int]) -> Response:
     """One workspace: its file; several: a ZIP with a file per workspace."""
     ext = billing()
-    month, fmt = _month_and_format()
+    asked = _export_request()
+    month, fmt = asked.month, asked.fmt
     try:
-        exports = licence_holders_of(ext.session, ext.rules(), workspace_ids, month, utcnow())
+        exports = licence_holders_of(
+            ext.session,
+            ext.rules(),
+            workspace_ids,
+            month,
+            utcnow(),
+            with_members=asked.with_members,
+        )
     except ValueError as exc:
         abort(400, description=str(exc))
     if not exports:
         abort(400, description="No workspace selected.")
     if len(exports) == 1:
-        return _export_file(exports[0], fmt)
+        return _export_file(exports[0], asked)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - sent by Flask
-    write_exports_zip(exports, fmt, spool)
+    write_exports_zip(exports, fmt, spool, separator=asked.separator)
     spool.seek(0)
     return send_file(
         spool,
@@ -166,19 +211,27 @@ def exports_response(workspace_ids: list[int]) -> Response:
 def export_response(workspace: Workspace) -> Response:
     """The licence-holder export of the month asked for, streamed (CSV) or as a file (XLSX)."""
     ext = billing()
-    month, fmt = _month_and_format()
+    asked = _export_request()
     try:
-        export = licence_holders(ext.session, ext.rules(), workspace.key, month, utcnow())
+        export = licence_holders(
+            ext.session,
+            ext.rules(),
+            workspace.key,
+            asked.month,
+            utcnow(),
+            with_members=asked.with_members,
+        )
     except (ValueError, LookupError) as exc:
         abort(400, description=str(exc))
-    return _export_file(export, fmt)
+    return _export_file(export, asked)
 
 
-def _export_file(export: LicenceExport, fmt: str) -> Response:
+def _export_file(export: LicenceExport, asked: ExportRequest) -> Response:
+    fmt = asked.fmt
     name = export.filename(fmt)
     if fmt == "csv":
         return Response(
-            stream_with_context(csv_chunks(export)),
+            stream_with_context(csv_chunks(export, asked.separator)),
             mimetype="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
@@ -202,31 +255,6 @@ def change_team(key: str, team_key: str, *, archive: bool) -> TeamChange:
         abort(400, description=str(exc))
     session.commit()
     return change
-
-
-def pdf_response(number: str) -> Response:
-    """The stored PDF of an invoice, byte for byte as issued."""
-    return _stored_file(number, stored_pdf, PdfNotAvailable, "pdf")
-
-
-def xml_response(number: str) -> Response:
-    """The stored e-invoice XML of an invoice (only a valid one), byte for byte."""
-    return _stored_file(number, stored_xml, XmlNotAvailable, "xml")
-
-
-def _stored_file(
-    number: str, read: Callable[[Any, str], bytes], missing: type[LookupError], suffix: str
-) -> Response:
-    try:
-        data = read(billing().session, number)
-    except missing as exc:
-        abort(404, description=str(exc))
-    return send_file(
-        io.BytesIO(data),
-        mimetype=f"application/{suffix}",
-        as_attachment=True,
-        download_name=f"invoice-{number}.{suffix}",
-    )
 
 
 def purge_preview(workspace: Workspace) -> PurgePreview:

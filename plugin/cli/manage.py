@@ -34,12 +34,15 @@ class InstantType(click.ParamType):
 
     name = "DATE|INSTANT"
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
         if isinstance(value, datetime):
             return value
         with ImportContext({"tz": billing().rules().zoneinfo}):
             try:
-                return Instant().deserialize(str(value))
+                instant: datetime = Instant().deserialize(str(value))
+                return instant
             except ValidationError as exc:
                 self.fail(" ".join(exc.messages), param, ctx)
 

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..instants import format_instant
 from ..models import ClosedPeriod, Invoice, Workspace
+from ..types import AnySelect
 from . import audit
 from .common import among
 from .errors import ManagementError
@@ -158,8 +160,9 @@ class Reopening:
         """Whether the history of the credited month is open for corrections now."""
         return not self.later
 
-    def lines(self) -> list[str]:
-        """What it means for support, as the CLI prints it and the back-office shows it."""
+    def lines(self, zone: tzinfo = UTC) -> list[str]:
+        """What it means for support, as the CLI prints it and the back-office shows it;
+        the instant written in ``zone`` (the billing time zone)."""
         close = f"flask billing close-month {self.period}"
         if self.later:
             numbers = ", ".join(f"{item.number} ({item.period})" for item in self.later)
@@ -171,7 +174,7 @@ class Reopening:
                 f"{close} issues a new invoice for {self.period} from the history as it "
                 "is (a correction of the price or the billing details).",
             ]
-        if self.closed_by is None:
+        if self.closed_by is None or self.closed_until is None:
             head = (
                 f"The history of workspace {self.workspace_key} is open again: no invoice "
                 "of it stands."
@@ -179,7 +182,7 @@ class Reopening:
         else:
             head = (
                 f"The history of workspace {self.workspace_key} is reopened after "
-                f"{self.closed_until.isoformat()}, the end of {self.closed_by.period} "
+                f"{format_instant(self.closed_until, zone)}, the end of {self.closed_by.period} "
                 f"(invoice {self.closed_by.number} still stands)."
             )
         return [
@@ -190,7 +193,7 @@ class Reopening:
         ]
 
 
-def _standing(workspace_id: int) -> Select:
+def _standing(workspace_id: int) -> AnySelect:
     return (
         select(Invoice.id, Invoice.number, Invoice.period)
         .where(
@@ -240,7 +243,7 @@ def reopen_after_credit(
         .join(Invoice, Invoice.id == ClosedPeriod.invoice_id)
         .where(ClosedPeriod.workspace_id == workspace_id)
     ).first()
-    key = session.scalar(select(Workspace.key).where(Workspace.id == workspace_id))
+    key = session.execute(select(Workspace.key).where(Workspace.id == workspace_id)).scalar_one()
     if later or stored is None:
         closed_by = later[0] if later else None
         closed_until = stored.closed_until if stored is not None else None

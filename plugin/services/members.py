@@ -19,17 +19,20 @@ refused with a :class:`~.errors.ManagementError` before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..instants import format_instant
 from ..models import Person, Team, TeamMembership, WorkspaceAccess, WorkspaceOwner
 from . import audit
-from .counts import open_at
 from .errors import Conflict
+from .intervals import open_at
 from .management import (
     Change,
     WorkspaceRow,
@@ -82,7 +85,7 @@ def _person(session: Session, email: str, name: str) -> tuple[int, bool]:
     return person_id, False
 
 
-def _access_rows(session: Session, workspace_id: int, person_id: int) -> list:
+def _access_rows(session: Session, workspace_id: int, person_id: int) -> Sequence[Any]:
     return session.execute(
         select(WorkspaceAccess.id, WorkspaceAccess.granted_at, WorkspaceAccess.revoked_at).where(
             WorkspaceAccess.workspace_id == workspace_id, WorkspaceAccess.person_id == person_id
@@ -98,6 +101,7 @@ def invite(
     name: str = "",
     actor: str,
     at: datetime,
+    zone: tzinfo = UTC,
 ) -> Invitation:
     """Give ``email`` access to the workspace from ``at`` on, creating the person if new.
 
@@ -137,7 +141,7 @@ def invite(
         INVITE_ACTION,
         target,
         True,
-        f"Invited {address} to {row.key} at {at.isoformat()}",
+        f"Invited {address} to {row.key} at {format_instant(at, zone)}",
         person_id,
         created,
     )
@@ -156,7 +160,7 @@ def _member_at(session: Session, row: WorkspaceRow, person: Person, at: datetime
     )
 
 
-def _memberships(session: Session, team_id: int, person_id: int) -> list:
+def _memberships(session: Session, team_id: int, person_id: int) -> Sequence[Any]:
     return session.execute(
         select(TeamMembership.id, TeamMembership.joined_at, TeamMembership.left_at).where(
             TeamMembership.team_id == team_id, TeamMembership.person_id == person_id
@@ -165,7 +169,14 @@ def _memberships(session: Session, team_id: int, person_id: int) -> list:
 
 
 def add_to_team(
-    session: Session, *, workspace: str, team: str, email: str, actor: str, at: datetime
+    session: Session,
+    *,
+    workspace: str,
+    team: str,
+    email: str,
+    actor: str,
+    at: datetime,
+    zone: tzinfo = UTC,
 ) -> Change:
     """Put a member of the workspace into one of its teams from ``at`` on.
 
@@ -205,12 +216,19 @@ def add_to_team(
         ADD_TO_TEAM_ACTION,
         target,
         True,
-        f"Added {person.email} to {row.key}/{team_row.key} at {at.isoformat()}",
+        f"Added {person.email} to {row.key}/{team_row.key} at {format_instant(at, zone)}",
     )
 
 
 def remove_from_team(
-    session: Session, *, workspace: str, team: str, email: str, actor: str, at: datetime
+    session: Session,
+    *,
+    workspace: str,
+    team: str,
+    email: str,
+    actor: str,
+    at: datetime,
+    zone: tzinfo = UTC,
 ) -> Change:
     """Take a person out of a team at ``at``; they stay a member of the workspace.
 
@@ -245,12 +263,12 @@ def remove_from_team(
         REMOVE_FROM_TEAM_ACTION,
         target,
         True,
-        f"Took {person.email} out of {row.key}/{team_row.key} at {at.isoformat()}",
+        f"Took {person.email} out of {row.key}/{team_row.key} at {format_instant(at, zone)}",
     )
 
 
 def remove_member(
-    session: Session, *, workspace: str, email: str, actor: str, at: datetime
+    session: Session, *, workspace: str, email: str, actor: str, at: datetime, zone: tzinfo = UTC
 ) -> Change:
     """End a member's access to the workspace and every team membership of theirs in it.
 
@@ -320,5 +338,5 @@ def remove_member(
         REMOVE_MEMBER_ACTION,
         target,
         True,
-        f"Removed {person.email} from {row.key} at {at.isoformat()}{left}",
+        f"Removed {person.email} from {row.key} at {format_instant(at, zone)}{left}",
     )

@@ -1,7 +1,7 @@
 """Archiving and unarchiving teams: closing or opening archived periods, set-based.
 
 A team's archived periods ``[archived_from, unarchived_at)`` never overlap or
-touch (DESIGN.md §3; :class:`~plugin.models.TeamArchivePeriod`), because the
+touch (docs/design.md, the billing rules; :class:`~plugin.models.TeamArchivePeriod`), because the
 licence queries rely on "archived for the whole of an interval" being a
 question about one row.  So the writes here keep that invariant instead of
 blindly adding rows:
@@ -23,16 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import ColumnElement, Executable, Select, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..instants import format_instant
 from ..models import Team, TeamArchivePeriod, Workspace
 from . import audit
 from .common import chunked
-from .counts import open_at, team_active_at
 from .errors import Conflict
+from .intervals import open_at, team_active_at
 from .licences import instant
 from .management import (
     Change,
@@ -106,10 +107,12 @@ class TeamChange:
     changed: tuple[TeamRef, ...]
     unchanged: tuple[TeamRef, ...]
 
-    def lines(self) -> list[str]:
+    def lines(self, zone: tzinfo = UTC) -> list[str]:
+        """One line per team, the instant written in ``zone`` (the billing time zone)."""
         verb = "Archived" if self.archived else "Unarchived"
         state = "already archived" if self.archived else "already active (not archived)"
-        lines = [f"{verb} {ref.target} at {self.at.isoformat()}" for ref in self.changed]
+        at = format_instant(self.at, zone)
+        lines = [f"{verb} {ref.target} at {at}" for ref in self.changed]
         lines += [f"{ref.target} is {state}: nothing changed" for ref in self.unchanged]
         return lines
 
@@ -151,7 +154,7 @@ def teams_matching(
     now: datetime,
     workspace_ids: Iterable[int] | None = None,
     archived: bool | None = None,
-) -> Select[tuple[int]]:
+) -> Select[int]:
     """SELECT of the ids of the teams matching a list view's filters, at ``now``.
 
     This is "apply to everything matching the filter": the admin counts it for
@@ -382,11 +385,11 @@ def create_team(
     taken = select(Team.id).where(Team.workspace_id == row.id, Team.key == key)
     if session.scalar(taken) is not None:
         raise Conflict(f"workspace {row.key} already has a team with the key {key!r}", field="key")
-    team_id = session.scalar(
+    team_id = session.execute(
         insert(Team)
         .values(workspace_id=row.id, key=key, name=name, created_at=at)
         .returning(Team.id)
-    )
+    ).scalar_one()
     ref = TeamRef(row.key, key, team_id, row.id)
     audit.record(
         session,
