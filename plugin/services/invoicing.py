@@ -23,11 +23,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, exists, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from .. import validators, wording
-from ..models import Invoice
+from ..models import Invoice, Workspace
 from ..rules import NoPriceError, PricingRules
 from ..rules.pricing import Quote, Totals, with_tax_rate
 from ..rules.vat import VatTreatment
@@ -198,15 +198,11 @@ def default_close_month(rules: PricingRules, now: datetime) -> Month:
 def plan_month(session: Session, rules: PricingRules, month: Month, now: datetime) -> MonthPlan:
     """What a close of ``month`` at ``now`` would issue, hold and skip: reads only.
 
-    ``flask billing check-month`` and the back-office preview show it; the
-    close issues exactly it.  Refuses (``InvoicingError``) a month in the
-    future and one some workspace cannot be priced for.
+    ``flask billing check-month``, the back-office preview and the close page
+    show it; the close issues exactly it.  Refuses (``InvoicingError``) a
+    month in the future and one some workspace cannot be priced for.
     """
-    try:
-        window = MonthWindow.at(month, rules, now)
-    except ValueError as exc:
-        raise InvoicingError(str(exc)) from exc
-    plan = MonthPlan(month, window.complete)
+    window = _window(month, rules, now)
     invoiced: set[int] = set()
     credited: dict[int, str] = {}
     for row in session.execute(
@@ -218,16 +214,90 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
             invoiced.add(row.workspace_id)
         else:
             credited[row.workspace_id] = row.number
-    workspaces = billable_workspaces(session, created_before=window.end)
+    workspaces = billable_workspaces(session, window.end)
+    plan = MonthPlan(month, window.complete)
     plan.already_invoiced = sum(1 for ws in workspaces if ws.id in invoiced)
-    teams, users = count_licences(session, window.start, window.end)
-    details = billing_details.details_by_workspace(session)
+    _plan_workspaces(
+        session,
+        rules,
+        plan,
+        window,
+        [ws for ws in workspaces if ws.id not in invoiced],
+        credited,
+        count_licences(session, window.start, window.end),
+        billing_details.details_by_workspace(session),
+    )
+    return plan
+
+
+def held_in_month(
+    session: Session, rules: PricingRules, month: Month, now: datetime
+) -> list[HeldWorkspace]:
+    """The workspaces :func:`plan_month` would hold, without planning the rest.
+
+    Only the workspaces without a current invoice for ``month`` whose billing
+    details look incomplete are read, counted and priced (the dashboard's
+    counter): a few queries whose cost follows those workspaces, not all of
+    them.  The same per-workspace decision as :func:`plan_month`.
+    """
+    window = _window(month, rules, now)
+    workspaces = billable_workspaces(
+        session, window.end, ~current_invoice(month), billing_details.maybe_incomplete()
+    )
+    plan = MonthPlan(month, window.complete)
+    if workspaces:
+        ids = [ws.id for ws in workspaces]
+        _plan_workspaces(
+            session,
+            rules,
+            plan,
+            window,
+            workspaces,
+            {},
+            count_licences(session, window.start, window.end, ids),
+            billing_details.details_by_workspace(session, ids),
+            held_only=True,
+        )
+    return plan.held
+
+
+def current_invoice(month: Month) -> ColumnElement[bool]:
+    """The workspace (``Workspace`` in the query) has a current invoice for ``month``."""
+    return exists(
+        select(Invoice.id).where(
+            Invoice.workspace_id == Workspace.id,
+            Invoice.period == str(month),
+            Invoice.kind == "invoice",
+            Invoice.credited_by_id.is_(None),
+        )
+    )
+
+
+def _window(month: Month, rules: PricingRules, now: datetime) -> MonthWindow:
+    try:
+        return MonthWindow.at(month, rules, now)
+    except ValueError as exc:
+        raise InvoicingError(str(exc)) from exc
+
+
+def _plan_workspaces(
+    session: Session,
+    rules: PricingRules,
+    plan: MonthPlan,
+    window: MonthWindow,
+    workspaces: Sequence[Any],
+    credited: dict[int, str],
+    counts: tuple[dict[int, int], dict[int, int]],
+    details: dict[int, dict[str, Any]],
+    *,
+    held_only: bool = False,
+) -> None:
+    """Price each workspace not invoiced yet and sort it into ``plan``: planned, held or
+    nothing to bill.  Refuses the month when some workspace cannot be priced."""
     problems = []
     for ws in workspaces:
-        if ws.id in invoiced:
-            continue
         try:
-            priced = price_counted(rules, ws, month, (teams, users))
+            priced = price_counted(rules, ws, plan.month, counts)
         except NoPriceError as exc:
             problems.append(str(exc))
             continue
@@ -239,6 +309,8 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
         if vat.missing:
             plan.held.append(HeldWorkspace(ws.key, ws.name, vat.missing))
             continue
+        if held_only:
+            continue
         buyer = billing_details.buyer_snapshot(record, ws.invoice_mailbox)
         totals = with_tax_rate(priced.totals, vat.treatment.rate, rules.currency_exponent)
         plan.planned.append(
@@ -248,7 +320,6 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
         )
     if problems:
         raise InvoicingError("cannot price every workspace:\n" + "\n".join(problems))
-    return plan
 
 
 def close_month(
@@ -271,10 +342,7 @@ def close_month(
     and the summary names it and what it lacks; closing the month again once
     its details are complete issues it, with the next numbers of the year.
     """
-    try:
-        window = MonthWindow.at(month, rules, now)
-    except ValueError as exc:
-        raise InvoicingError(str(exc)) from exc
+    window = _window(month, rules, now)
     if not window.complete:
         raise InvoicingError(
             f"{month} is not over yet in {rules.timezone}: only past months can be closed"
@@ -485,9 +553,7 @@ def issue_credit_note(
         due = _issue_day(rules, now) + timedelta(days=rules.seller.payment_terms_days)
         terms = {
             "due_date": due,
-            "payment_terms": wording.payment_terms(
-                due, original.buyer["language"], credit=True
-            ),
+            "payment_terms": wording.payment_terms(due, original.buyer["language"], credit=True),
         }
     note = Invoice(
         number=rules.invoice_number(year, seq),

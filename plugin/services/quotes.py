@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, select
+from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.orm import Session
 
 from ..models import Workspace
@@ -38,8 +38,13 @@ class MonthWindow:
         return cls(month, start, min(end, now), end <= now)
 
 
-def billable_workspaces(session: Session, created_before: datetime | None = None) -> list[Row]:
-    """The columns pricing needs, of every workspace (created before an instant): one query."""
+def billable_workspaces(
+    session: Session,
+    created_before: datetime | None = None,
+    *conditions: ColumnElement[bool],
+) -> list[Row]:
+    """The columns pricing needs, of every workspace (created before an instant, meeting
+    ``conditions``): one query."""
     query = select(
         Workspace.id,
         Workspace.key,
@@ -50,6 +55,8 @@ def billable_workspaces(session: Session, created_before: datetime | None = None
     ).order_by(Workspace.key)
     if created_before is not None:
         query = query.where(Workspace.created_at < created_before)
+    if conditions:
+        query = query.where(*conditions)
     return list(session.execute(query).all())
 
 
@@ -126,7 +133,10 @@ def explain_month(
     record = billing_details.details_by_workspace(session, [workspace.id]).get(workspace.id)
     vat = billing_details.customer_vat(rules, record, workspace.invoice_mailbox)
     lines = explain(
-        rules, workspace.key, quantity=priced.quantity, vat=vat.treatment,
+        rules,
+        workspace.key,
+        quantity=priced.quantity,
+        vat=vat.treatment,
         **_inputs(rules, workspace, month),
     )
     window_end = month.bounds(rules.zoneinfo)[1]
@@ -135,6 +145,9 @@ def explain_month(
     elif quantity is not None:
         lines.insert(1, "(quantity given on the command line, not counted)")
     if vat.missing:
-        lines.insert(-1, f"(billing details incomplete, missing {', '.join(vat.missing)}: "
-                         "the close holds this workspace until they are complete)")
+        lines.insert(
+            -1,
+            f"(billing details incomplete, missing {', '.join(vat.missing)}: "
+            "the close holds this workspace until they are complete)",
+        )
     return lines
