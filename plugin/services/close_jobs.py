@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, Table, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ from .periods import Month
 
 #: How long a worker may hold a close job before another one takes it over.
 CLOSE_LEASE = timedelta(minutes=15)
-_TABLE = CloseJob.__table__
+_TABLE = cast(Table, CloseJob.__table__)
 
 
 @dataclass(frozen=True)
@@ -190,17 +190,20 @@ def work_next_close(
         _give_back(session, job_id, token)
         raise
     # One commit for the invoices and the outcome: a lost claim keeps neither.
-    result = session.execute(
-        update(_TABLE)
-        .where(_TABLE.c.id == job_id, held)
-        .values(
-            status="done",
-            summary=summary_record(session, summary),
-            finished_at=now,
-            claim_token=None,
-            claimed_until=None,
-            error=None,
-        )
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(_TABLE)
+            .where(_TABLE.c.id == job_id, held)
+            .values(
+                status="done",
+                summary=summary_record(session, summary),
+                finished_at=now,
+                claim_token=None,
+                claimed_until=None,
+                error=None,
+            )
+        ),
     )
     if result.rowcount != 1:
         session.rollback()
