@@ -3,8 +3,10 @@
 Each argument is a copy of ``bench/results.json`` from one ``make bench`` run.
 Prints a Markdown table: every ratio of every run, their median, the largest
 deviation from that median (the target is ±10 %), and whether every run met
-the target.  Exit status 1 when a ratio deviates more than 10 % or a target
-was missed.
+the target.  Exit status 1 when a ratio with a target deviates more than 10 %
+or a target was missed.  The figures without a target (the month close's
+invoices per second, the holders' seconds) are absolute throughputs, not
+ratios: they are printed for information and move with the machine's load.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def main(paths: list[str]) -> int:
         every = [met(run, key, db) for run in runs]
         target = runs[0].get("targets", {}).get(key, "")
         stable = deviation <= TOLERANCE
-        ok &= stable and False not in every
+        if target:
+            ok &= stable and False not in every
         print(
             f"| `{key}` | {db} | "
             + " | ".join(f"{v:g}" for v in series)
