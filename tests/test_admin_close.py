@@ -277,3 +277,14 @@ def test_two_requests_at_once_queue_one_close(app, backend, month):
     engine = app.extensions["sqlalchemy"].engine
     with Session(engine) as check:
         assert check.scalar(select(func.count()).select_from(CloseJob)) == 1
+
+
+def test_the_held_workspaces_agree_with_the_plan_on_the_demo_customers(app, customers_cli, session):
+    rules = app.extensions["billing"].rules(app)
+    now = utcnow()
+    last = Month.of(now, rules.zoneinfo).previous()
+    assert customers_cli("close-month", str(last.previous())).exit_code == 0
+    for month in (last.previous(), last, last.next()):
+        held = held_in_month(session, rules, month, now)
+        assert held == plan_month(session, rules, month, now).held, month
+    assert held, "the demo's customers include one with incomplete details"

@@ -34,7 +34,7 @@ from ..rules.vat import VatTreatment
 from . import audit, billing_details, outbox
 from .closed import Reopening, reopen_after_credit
 from .holders import record_issued
-from .licences import count_licences
+from .licences import count_licences, licensed_workspaces
 from .numbering import lock_numbering, take_numbers
 from .periods import Month
 from .quotes import MonthWindow, billable_workspaces, price_counted
@@ -236,9 +236,10 @@ def held_in_month(
     """The workspaces :func:`plan_month` would hold, without planning the rest.
 
     Only the workspaces without a current invoice for ``month`` whose billing
-    details look incomplete are read, counted and priced (the dashboard's
-    counter): a few queries whose cost follows those workspaces, not all of
-    them.  The same per-workspace decision as :func:`plan_month`.
+    details look incomplete are read and priced (the dashboard's counter), and
+    their licences are not counted, only found (:func:`_presence`): four
+    queries whose cost follows those workspaces, not all of them, nor their
+    size.  The same per-workspace decision as :func:`plan_month`.
     """
     window = _window(month, rules, now)
     workspaces = billable_workspaces(
@@ -254,11 +255,25 @@ def held_in_month(
             window,
             workspaces,
             {},
-            count_licences(session, window.start, window.end, ids),
+            _presence(session, window, ids),
             billing_details.details_by_workspace(session, ids),
             held_only=True,
         )
     return plan.held
+
+
+def _presence(
+    session: Session, window: MonthWindow, ids: list[int]
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Licences as 1 (some) or absent (none) per workspace, in place of the counts.
+
+    Whether a workspace has something to bill depends on its quantity only
+    through whether it is zero (:func:`plugin.rules.pricing.usage_lines`: no
+    line for 0, at least one otherwise), so the held workspaces need no count
+    of their people, only whether there is one (:func:`licensed_workspaces`).
+    """
+    teams, people = licensed_workspaces(session, window.start, window.end, ids)
+    return dict.fromkeys(teams, 1), dict.fromkeys(people, 1)
 
 
 def current_invoice(month: Month) -> ColumnElement[bool]:
