@@ -92,7 +92,7 @@ SCALE ?= large
 bench: system-deps venv
 	$(BIN)/python -m bench --scale $(SCALE)
 
-# Load test (issue 14): the back-office under gunicorn on a throw-away PostgreSQL at the
+# Load test (docs/benchmarks.md): the back-office under gunicorn on a throw-away PostgreSQL at the
 # benchmarks' scale, 50 locust users, a month close, a purge and a mailbox change meanwhile;
 # writes the "load" key of bench/results.json (docs/benchmarks.md). `make load SCALE=small`
 # takes about two minutes.

@@ -68,6 +68,7 @@ def bench_app(url: str) -> Flask:
             "BILLING_RULES_PATH": str(RULES_PATH),
             "BILLING_CURRENT_ROLES": lambda: {"admin", "accounting"},
             "BILLING_CURRENT_ACTOR": lambda: "bench",
+            "BILLING_SYNTHETIC_COMMANDS": True,
         }
     )
     admin = app.extensions["admin"][0]
@@ -129,5 +130,6 @@ def load_app() -> Flask:
             "BILLING_RULES_PATH": str(RULES_PATH),
             "BILLING_CURRENT_ROLES": lambda: {"admin", "accounting"},
             "BILLING_CURRENT_ACTOR": lambda: "load",
+            "BILLING_SYNTHETIC_COMMANDS": True,
         }
     )

@@ -24,7 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from plugin import migrate
 from plugin.rules import load_rules_file
-from plugin.services.generator import generate
+from plugin.synthetic.generator import generate
 from tests.postgres import postgres_server
 
 from .harness import log
@@ -67,7 +67,14 @@ def build(engine: Engine, scale: Scale, now: datetime) -> None:
     migrate.upgrade(engine)
     with engine.begin() as connection:
         log(f"  generating scale {scale.generator} on {engine.dialect.name}")
-        generate(connection, seed=SEED, scale=scale.generator, tz=RULES.zoneinfo, now=now)
+        generate(
+            connection,
+            seed=SEED,
+            scale=scale.generator,
+            tz=RULES.zoneinfo,
+            now=now,
+            cutover=RULES.cutover_date,
+        )
         log("  adding the big bench workspaces")
         add_bench_workspaces(
             connection,

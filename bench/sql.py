@@ -24,7 +24,8 @@ def _sql(statement: str, dialect: str) -> TextClause:
     return text(statement).bindparams(*(bindparam(n, type_=UTCDateTime()) for n in names))
 
 
-# What "billed in [start, end)" means (DESIGN.md §3), for a membership m of team t.
+# What "billed in [start, end)" means (docs/design.md, the billing rules),
+# for a membership m of team t.
 _LO = "GREATEST(m.joined_at, t.created_at, :start)"
 _HI = "LEAST(COALESCE(m.left_at, :end), :end)"
 BILLING_MEMBERSHIP = f"""

@@ -26,17 +26,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 
-from plugin.services.generator import (
+from plugin.synthetic.generator import FIRST_NAMES, LAST_NAMES, TEAM_NAMES
+from plugin.synthetic.writer import (
     ACCESS,
     ARCHIVE,
-    FIRST_NAMES,
-    LAST_NAMES,
     MEMBERSHIP,
     OWNER,
     PERSON,
     TABLES,
     TEAM,
-    TEAM_NAMES,
     WORKSPACE,
 )
 

@@ -10,7 +10,7 @@ sys.path.insert(0, str(ROOT))
 
 project = "Workspace billing for Flask back-offices"
 author = "The flask-workspace-billing developers"
-copyright = "2026, " + author  # noqa: A001 (Sphinx's name for it)
+copyright = "2026, " + author
 
 extensions = [
     "myst_parser",

@@ -7,12 +7,41 @@ extension is initialised, so a host overrides any of them in its own config.
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable
 from typing import Any
 
 from flask import has_request_context
 
-from .pdf import PDF_DEFAULTS
+from .processes import DEFAULT_RENDER_NICE
+
+#: The PDF renderer's keys (plugin.pdf reads them from here with the others).
+PDF_DEFAULTS: dict[str, Any] = {
+    # Path of the wkhtmltopdf binary.  ``None``: ``wkhtmltopdf`` on the PATH.
+    "BILLING_WKHTMLTOPDF": None,
+    # Seconds one PDF may take before its wkhtmltopdf process is killed.
+    "BILLING_PDF_TIMEOUT": 30,
+    # Parallel wkhtmltopdf processes for many invoices.  ``None``: one per CPU.
+    "BILLING_PDF_WORKERS": None,
+    # Niceness of the renderer processes (wkhtmltopdf, Ghostscript), 0-19:
+    # rendering takes the CPU time the back-office's requests leave over.
+    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
+}
+
+
+#: The PDF/A conversion's keys (plugin.einvoice.pdfa reads them from here).
+PDFA_DEFAULTS: dict[str, Any] = {
+    # Path of the Ghostscript binary.  ``None``: ``gs`` on the PATH.
+    "BILLING_GHOSTSCRIPT": None,
+    # The sRGB ICC profile of the output intent (Debian: package libgs-common).
+    "BILLING_ICC_PROFILE": "/usr/share/color/icc/ghostscript/srgb.icc",
+    # Seconds one conversion may take before Ghostscript is killed.
+    "BILLING_PDFA_TIMEOUT": 30,
+    # Niceness of Ghostscript, as of wkhtmltopdf (plugin.pdf).
+    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
+    # True: one long-running Ghostscript per worker converts document after document
+    # (it starts up once; the bytes then depend on the documents it converted before).
+    # False: a fresh Ghostscript per document, started ahead (byte-reproducible output).
+    "BILLING_PDFA_LONG_RUNNING": True,
+}
 
 
 def default_actor() -> str:
@@ -42,6 +71,10 @@ DEFAULTS: dict[str, Any] = {
     # the workspace's stamp (plugin.services.counts); 0 computes them anew on
     # every page.
     "BILLING_COUNTS_CACHE_SIZE": 10_000,
+    # `flask billing generate` (plugin.synthetic, docs/synthetic-data.md): only
+    # for a demo or a benchmark host.  On a real back-office its workspaces
+    # would be invoiced by the next close.
+    "BILLING_SYNTHETIC_COMMANDS": False,
     # Largest file `flask billing import` accepts, in bytes.
     "BILLING_IMPORT_MAX_BYTES": 50 * 1024 * 1024,
     # Niceness (0-19) the long-running `flask billing` commands lower their own
@@ -51,6 +84,8 @@ DEFAULTS: dict[str, Any] = {
     "BILLING_BATCH_NICE": 10,
     # wkhtmltopdf path, timeout, parallel processes and niceness (plugin.pdf).
     **PDF_DEFAULTS,
+    # Ghostscript path, ICC profile, timeout and long-running servers (plugin.einvoice.pdfa).
+    **PDFA_DEFAULTS,
     # Invoice mail (plugin.mail.smtp, docs/mail.md).  The defaults deliver to a
     # plain SMTP server on localhost:25: point HOST and PORT at yours.
     "BILLING_SMTP_HOST": "localhost",
@@ -88,5 +123,3 @@ DEFAULTS: dict[str, Any] = {
     # notices) in the request, with the SMTP timeout cut to IN_REQUEST_SMTP_TIMEOUT.
     "BILLING_SEND_IN_REQUEST": False,
 }
-
-ActorCallable = Callable[[], str]

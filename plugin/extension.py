@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 from weakref import WeakKeyDictionary, WeakSet
 
 from flask import Blueprint, Flask, Response, current_app
@@ -50,6 +51,47 @@ class WorkspaceBilling:
     def init_app(
         self, app: Flask, *, db: SQLAlchemy | None = None, admin: Admin | None = None
     ) -> None:
+        """Register the plugin on ``app``: its config defaults, CLI, templates and views.
+
+        ``db`` and ``admin`` as for the constructor.  Raises ``RuntimeError``
+        without a Flask-SQLAlchemy instance, or when the app has the plugin
+        already.  The pricing rules are read now; a broken file is logged and
+        refused wherever prices are needed, so the app still starts.
+
+        These config keys are read; each is set to its default
+        (:data:`plugin.config.DEFAULTS`) unless the host set it:
+
+        - ``BILLING_RULES_PATH``: accounting's pricing rules file
+          (``pricing_rules.yaml`` in the instance folder).
+        - ``BILLING_MENU_CATEGORY``: the admin menu category (``"Billing"``).
+        - ``BILLING_CURRENT_ACTOR``: a callable naming who acts, for the audit log.
+        - ``BILLING_CURRENT_ROLES``: a callable returning the current user's roles.
+        - ``BILLING_ACCESS``, ``BILLING_VIEWS``, ``BILLING_ACTIONS``: overrides of
+          the access table, views switched off or renamed, actions switched off
+          (:mod:`plugin.manifest`).
+        - ``BILLING_COUNTS_CACHE_SIZE``: workspaces whose current counts each
+          process keeps (``0``: none).
+        - ``BILLING_SYNTHETIC_COMMANDS``: register ``flask billing generate``
+          (off; only for a demo or a benchmark host).
+        - ``BILLING_IMPORT_MAX_BYTES``: the largest import file.
+        - ``BILLING_BATCH_NICE``: niceness of the long-running commands.
+        - ``BILLING_WKHTMLTOPDF``, ``BILLING_PDF_TIMEOUT``, ``BILLING_PDF_WORKERS``,
+          ``BILLING_RENDER_NICE``: the PDF renderer (:mod:`plugin.pdf`).
+        - ``BILLING_GHOSTSCRIPT``, ``BILLING_ICC_PROFILE``, ``BILLING_PDFA_TIMEOUT``,
+          ``BILLING_PDFA_LONG_RUNNING``: the PDF/A conversion of e-invoices.
+        - ``BILLING_SMTP_HOST``, ``BILLING_SMTP_PORT``, ``BILLING_SMTP_SECURITY``,
+          ``BILLING_SMTP_USERNAME``, ``BILLING_SMTP_PASSWORD``,
+          ``BILLING_SMTP_TIMEOUT``, ``BILLING_MAIL_SENDER``, ``BILLING_MAIL_DOMAIN``:
+          invoice mail.
+        - ``BILLING_WORKER_POLL_SECONDS``, ``BILLING_WORKER_LISTEN``,
+          ``BILLING_WORKER_LEASE_SECONDS``, ``BILLING_WORKER_STALE_SECONDS``: the
+          worker and the warning when none was seen.
+        - ``BILLING_RENDER_IN_REQUEST``, ``BILLING_SEND_IN_REQUEST``: whether an
+          admin action renders its PDF or sends its mails in the request.
+
+        The configuration reference (docs/host-integration.md) gives every
+        default and its meaning.
+        """
         if db is not None:
             self.db = db
         if self.db is None:
@@ -75,9 +117,9 @@ class WorkspaceBilling:
         self._counts[app] = CountsCache(size) if size else None
         app.extensions["billing"] = self
 
-        from .cli import billing_cli
+        from .cli import billing_group
 
-        app.cli.add_command(billing_cli)
+        app.cli.add_command(billing_group(bool(app.config["BILLING_SYNTHETIC_COMMANDS"])))
         app.register_blueprint(
             Blueprint("billing_plugin", __name__, template_folder=str(resource_path("templates")))
         )
@@ -104,11 +146,19 @@ class WorkspaceBilling:
     # What the adapters (CLI, views) use ------------------------------------
 
     @property
+    def database(self) -> SQLAlchemy:
+        """The host's Flask-SQLAlchemy instance (``init_app`` refuses to start without one)."""
+        if self.db is None:
+            raise RuntimeError("WorkspaceBilling is not initialised: init_app(app, db=db)")
+        return self.db
+
+    @property
     def session(self) -> Session:
-        return self.db.session
+        # The scoped session stands for the request's (or command's) Session.
+        return cast("Session", self.database.session)
 
     def rules_store(self, app: Flask | None = None) -> RulesStore:
-        return self._rules[app or current_app._get_current_object()]
+        return self._rules[app or _current_app()]
 
     def rules(self, app: Flask | None = None) -> PricingRules:
         """The pricing rules in force, re-read if accounting changed the file."""
@@ -116,18 +166,19 @@ class WorkspaceBilling:
 
     def module(self, app: Flask | None = None) -> Module:
         """The module's declaration as this app configured it (views, menu, actions, access)."""
-        return self._modules[app or current_app._get_current_object()]
+        return self._modules[app or _current_app()]
 
     def counts_cache(self, app: Flask | None = None) -> CountsCache | None:
         """This process's cache of the workspaces' current counts (``None``: disabled)."""
-        return self._counts[app or current_app._get_current_object()]
+        return self._counts[app or _current_app()]
 
     def actor(self) -> str:
-        return current_app.config["BILLING_CURRENT_ACTOR"]()
+        current_actor: Callable[[], str] = current_app.config["BILLING_CURRENT_ACTOR"]
+        return current_actor()
 
     def migrate(self) -> None:
         """Bring the plugin's tables to the latest schema."""
-        migrate.upgrade(self.db.engine)
+        migrate.upgrade(self.database.engine)
 
 
 def _rules_store(app: Flask) -> RulesStore:
@@ -164,4 +215,11 @@ def _admin_of(app: Flask) -> Any:
 
 def billing() -> WorkspaceBilling:
     """The extension of the current app."""
-    return current_app.extensions["billing"]
+    ext: WorkspaceBilling = current_app.extensions["billing"]
+    return ext
+
+
+def _current_app() -> Flask:
+    """The app behind ``current_app`` (a weak key must be the app itself, not the proxy)."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    return app

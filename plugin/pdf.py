@@ -33,29 +33,16 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pdfkit
 from jinja2 import Environment, TemplateError
 
 from . import wording
+from .config import PDF_DEFAULTS
 from .processes import DEFAULT_RENDER_NICE, ProcessTimeout, Running, stderr_text
 from .resources import template_environment
-from .rules.currencies import MINOR_UNITS
 from .validators import InvalidValue, niceness
-
-PDF_DEFAULTS: dict[str, Any] = {
-    # Path of the wkhtmltopdf binary.  ``None``: ``wkhtmltopdf`` on the PATH.
-    "BILLING_WKHTMLTOPDF": None,
-    # Seconds one PDF may take before its wkhtmltopdf process is killed.
-    "BILLING_PDF_TIMEOUT": 30,
-    # Parallel wkhtmltopdf processes for many invoices.  ``None``: one per CPU.
-    "BILLING_PDF_WORKERS": None,
-    # Niceness of the renderer processes (wkhtmltopdf, Ghostscript), 0-19:
-    # rendering takes the CPU time the back-office's requests leave over.
-    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
-}
 
 TEMPLATE = "billing/invoice_pdf.html"
 
@@ -77,21 +64,6 @@ OPTIONS: dict[str, str] = {
     "--quiet": "",
 }
 
-_CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 _CREATION_DATE = re.compile(rb"/CreationDate \(D:\d{14}Z\)")
 
 #: What makes two renders of one HTML byte-identical.  Qt seeds its hash
@@ -110,28 +82,6 @@ class PdfConfigError(RuntimeError):
 
 
 # Template -------------------------------------------------------------------
-
-
-def money(value: Any, currency: str, *, exact: bool = False) -> str:
-    """``value`` with the currency, rounded half-up to its minor unit.
-
-    ``exact`` keeps further decimals that a unit price may have (a tier price
-    of 0.125 must not print as 0.13), but never shows fewer than the minor unit.
-    """
-    amount = Decimal(str(value))
-    places = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
-    if not exact or amount.as_tuple().exponent >= places.as_tuple().exponent:
-        amount = amount.quantize(places, rounding=ROUND_HALF_UP)
-    digits = f"{abs(amount):,f}"
-    sign = "-" if amount < 0 else ""
-    symbol = _CURRENCY_SYMBOLS.get(currency)
-    return f"{sign}{symbol}{digits}" if symbol else f"{sign}{digits} {currency}"
-
-
-def month_name(period: str) -> str:
-    """``2026-10`` as ``October 2026``: a fixed English table, independent of the locale."""
-    year, month = period.split("-")
-    return f"{_MONTHS[int(month) - 1]} {year}"
 
 
 @functools.cache
@@ -228,7 +178,8 @@ class PdfRenderer:
             wkhtmltopdf=self.wkhtmltopdf, meta_tag_prefix=_meta_tag_prefix()
         )
         kit = pdfkit.PDFKit(html, "string", options=OPTIONS, configuration=configuration)
-        return kit.command()
+        command: list[str] = kit.command()
+        return command
 
     def render_html(self, html: str) -> bytes:
         """``html`` as PDF bytes; :class:`PdfRenderError` on any failure or the timeout."""
@@ -334,6 +285,7 @@ class Rendering:
 def _outcome(future: Any) -> bytes | PdfRenderError:
     """A worker's result; any unexpected exception in it is that document's error."""
     try:
-        return future.result()
-    except Exception as exc:  # noqa: BLE001 - any crash becomes a recorded, retried failure
+        outcome: bytes | PdfRenderError = future.result()
+    except Exception as exc:
         return PdfRenderError(f"the PDF worker failed: {exc!r}")
+    return outcome

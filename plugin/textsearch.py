@@ -32,7 +32,7 @@ from sqlalchemy.sql.functions import FunctionElement
 SQLITE_FUNCTION = "billing_lower"
 
 
-class folded(FunctionElement):  # noqa: N801 - used like a SQL function
+class folded(FunctionElement[Any]):
     """``expr`` lower-cased by Unicode rules on every database (see the module)."""
 
     type = String()

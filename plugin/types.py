@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Numeric, String
+from sqlalchemy import ColumnElement, DateTime, Numeric, Row, Select, String
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.types import TypeDecorator
 
 
@@ -73,3 +74,12 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if value is None:
             return None
         return Decimal(value) if isinstance(value, str) else Decimal(value).normalize()
+
+
+#: A SELECT and its rows of any columns (SQLAlchemy 2.1 types them by their columns).
+AnySelect = Select[*tuple[Any, ...]]
+AnyRow = Row[*tuple[Any, ...]]
+
+_T = TypeVar("_T")
+#: A column or a mapped attribute, as a query's ``WHERE`` takes them.
+Expression = ColumnElement[_T] | QueryableAttribute[_T]

@@ -252,11 +252,11 @@ def vat_id(value: object, country: str | None = None) -> str:
             number = eu_vat.validate(compact)
         except StdnumError as exc:
             raise InvalidValue(
-                f"{shown(value)} is not a valid EU VAT ID ({exc.message.rstrip('.').lower()}): "
+                f"{shown(value)} is not a valid EU VAT ID ({str(exc).rstrip('.').lower()}): "
                 "write the country prefix and the number, such as FR40303265045"
             ) from None
-        prefix = _VAT_PREFIX.get(country or "", country)
-        if country is not None and not number.startswith(prefix):
+        prefix = _VAT_PREFIX.get(country, country) if country is not None else None
+        if prefix is not None and not number.startswith(prefix):
             raise InvalidValue(
                 f"{shown(value)} is not a VAT ID of {country}: it must start with {prefix}"
             )
@@ -268,7 +268,7 @@ def vat_id(value: object, country: str | None = None) -> str:
         except StdnumError as exc:
             raise InvalidValue(
                 f"{shown(value)} is not a valid VAT number of {country} "
-                f"({exc.message.rstrip('.').lower()})"
+                f"({str(exc).rstrip('.').lower()})"
             ) from None
         return compact
     if not re.fullmatch(r"[A-Z0-9]{4,20}", compact):
@@ -284,7 +284,7 @@ def iban(value: object) -> str:
         return stdnum_iban.validate(value)
     except StdnumError as exc:
         raise InvalidValue(
-            f"is not a valid IBAN ({exc.message.rstrip('.').lower()}): "
+            f"is not a valid IBAN ({str(exc).rstrip('.').lower()}): "
             "two letters, two check digits, then the account"
         ) from None
 

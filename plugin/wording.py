@@ -11,14 +11,14 @@ later change of wording never alters an issued invoice.
 from __future__ import annotations
 
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
 from stdnum import iban as stdnum_iban
 
-from .rules.currencies import MINOR_UNITS
+from .formatting import rounded
 from .validators import country_names
 
 #: The Babel locale of each document language.
@@ -135,10 +135,7 @@ def _locale(language: str) -> str:
 
 def money(value: Any, currency: str, language: str, *, exact: bool = False) -> str:
     """An amount with its currency, rounded half-up to the minor unit (``exact``: not below)."""
-    amount = Decimal(str(value))
-    places = Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
-    if not exact or amount.as_tuple().exponent >= places.as_tuple().exponent:
-        amount = amount.quantize(places, rounding=ROUND_HALF_UP)
+    amount = rounded(value, currency, exact=exact)
     return format_currency(
         amount, currency, locale=_locale(language), decimal_quantization=False
     )

@@ -70,7 +70,10 @@ class Listener:
 
     def __init__(self, engine: Engine) -> None:
         self._raw = engine.raw_connection()
-        self._connection: Any = self._raw.driver_connection
+        connection = self._raw.driver_connection
+        if connection is None:
+            raise RuntimeError("the pool gave a connection without its driver connection")
+        self._connection: Any = connection
         # Never handed back to the pool: it listens for as long as the worker runs.
         self._raw.detach()
         if hasattr(self._connection, "notifies") and callable(self._connection.notifies):
@@ -269,12 +272,12 @@ class Worker:
     # Waiting and signals ----------------------------------------------------
 
     def _listen(self) -> Listener | None:
-        engine = billing().db.engine
+        engine = billing().database.engine
         if not self.listen or engine.dialect.name != "postgresql" or self.until_idle:
             return None
         try:
             return Listener(engine)
-        except Exception as exc:  # noqa: BLE001 - polling still works
+        except Exception as exc:
             log.warning("cannot LISTEN, polling only: %s", exc)
             return None
 
@@ -291,7 +294,7 @@ class Worker:
         if self._listener is not None and self._listener in readable:
             try:
                 self._listener.drain()
-            except Exception as exc:  # noqa: BLE001 - the database went away: poll, retry
+            except Exception as exc:
                 log.warning("lost the LISTEN connection, polling only: %s", exc)
                 self._listener.close()
                 self._listener = self._listen()

@@ -10,7 +10,7 @@ from sqlalchemy import event, func, select, text
 from plugin.admin.filters import MentionsFilter
 from plugin.models import AuditEntry, Invoice, Person, Team, WorkspaceAccess
 from plugin.services import audit
-from plugin.services.counts import team_archived_at
+from plugin.services.intervals import team_archived_at
 from plugin.types import utcnow
 from tests.helpers import QueryCounter
 

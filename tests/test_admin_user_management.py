@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from plugin.models import AuditEntry, Person, Team, TeamMembership, Workspace, WorkspaceAccess
-from plugin.services.counts import open_at
+from plugin.services.intervals import open_at
 from plugin.types import utcnow
 from tests.helpers import QueryCounter, snapshot
 from tests.test_admin_lists import cells, csrf

@@ -421,7 +421,7 @@ def test_stored_holders_equal_the_live_computation_on_generated_data(app, sessio
     from dataclasses import replace
 
     from plugin.services.exports import licence_holders_of
-    from plugin.services.generator import generate
+    from plugin.synthetic.generator import generate
 
     now = utcnow()
     generate(session, seed=7, scale=12, tz=rules.zoneinfo, now=now)

@@ -22,7 +22,8 @@ from plugin.models import (
     WorkspaceStamp,
 )
 from plugin.rules import load_rules_file
-from plugin.services.counts import CountsCache, current_counts, team_active_at
+from plugin.services.counts import CountsCache, current_counts
+from plugin.services.intervals import team_active_at
 from tests.conftest import DEMO, RULES_PATH, make_app
 from tests.helpers import QueryCounter
 

@@ -34,14 +34,12 @@ from plugin.models import (
     Workspace,
     WorkspaceAccess,
 )
+from plugin.services.export_queries import FORMULA_TRIGGERS, formula_safe, neutralise
 from plugin.services.exports import (
     FORMATS,
-    FORMULA_TRIGGERS,
     csv_chunks,
     export_licence_holders,
-    formula_safe,
     licence_holders,
-    neutralise,
 )
 from plugin.services.importer import import_file
 from plugin.services.licences import instant

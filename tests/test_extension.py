@@ -11,7 +11,7 @@ from sqlalchemy.pool import NullPool
 
 from plugin import WorkspaceBilling
 from plugin.models import Workspace
-from tests.conftest import RULES_PATH, make_app
+from tests.conftest import REPOSITORY, RULES_PATH, make_app
 
 
 def host(database_url: str, billing: WorkspaceBilling, db: SQLAlchemy, **config) -> Flask:
@@ -162,3 +162,35 @@ def test_importing_the_plugin_does_nothing(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_generate_is_only_in_hosts_that_ask_for_the_synthetic_commands(databases, backend):
+    plain_db, demo_db = SQLAlchemy(), SQLAlchemy()
+    plain = host(databases.migrated(backend), WorkspaceBilling(db=plain_db), plain_db)
+    result = plain.test_cli_runner().invoke(args=["billing", "generate", "--scale", "tiny"])
+    assert result.exit_code == 2
+    assert "No such command 'generate'" in result.output
+    assert "generate" not in plain.test_cli_runner().invoke(args=["billing", "--help"]).output
+    demo_like = host(
+        databases.migrated(backend),
+        WorkspaceBilling(db=demo_db),
+        demo_db,
+        BILLING_SYNTHETIC_COMMANDS=True,
+    )
+    result = demo_like.test_cli_runner().invoke(args=["billing", "generate", "--scale", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert "Generated (seed 1, scale tiny): 5 billing_workspace" in result.output
+    # The other host's group did not get the command.
+    assert "generate" not in plain.test_cli_runner().invoke(args=["billing", "--help"]).output
+    for app, db in ((plain, plain_db), (demo_like, demo_db)):
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_init_app_documents_every_config_key_it_reads():
+    from plugin.config import DEFAULTS
+
+    doc = WorkspaceBilling.init_app.__doc__
+    reference = (REPOSITORY / "docs" / "host-integration.md").read_text()
+    assert [key for key in DEFAULTS if f"``{key}``" not in doc] == []
+    assert [key for key in DEFAULTS if f"`{key}`" not in reference] == []

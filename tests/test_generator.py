@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,14 +27,10 @@ from plugin.models import (
     WorkspaceAccess,
     WorkspaceOwner,
 )
-from plugin.services.generator import (
-    CUTOVER,
-    PER_WORKSPACE,
-    PRESETS,
-    TABLES,
-    GenerateSummary,
-    generate,
-)
+from plugin.rules.schema import DEFAULT_CUTOVER as CUTOVER
+from plugin.synthetic.generator import GenerateSummary, generate
+from plugin.synthetic.scales import PER_WORKSPACE, PRESETS
+from plugin.synthetic.writer import TABLES
 
 TZ = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 6, 15, 12, 30, 15, 123456, tzinfo=UTC)
@@ -326,3 +322,13 @@ def test_bad_arguments_are_refused(engine: Engine, options: dict, message: str) 
 
 def test_cutover_is_the_rules_default() -> None:
     assert CUTOVER.isoformat() == "2023-03-01"
+
+
+def test_a_rules_file_with_another_cutover_moves_the_data_around_it(engine: Engine) -> None:
+    """``flask billing generate`` passes the rules' ``cutover_date``; both variants straddle it."""
+    run(engine, cutover=date(2024, 7, 1))
+    with Session(engine) as session:
+        created = sorted(session.scalars(select(Workspace.created_at)))
+    cutover = datetime(2024, 6, 30, 22, tzinfo=UTC)  # 2024-07-01 00:00 in Berlin (summer)
+    assert cutover in created, "one workspace is created exactly at the rules' cut-over"
+    assert 1 <= sum(instant < cutover for instant in created) < len(created) / 2

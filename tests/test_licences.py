@@ -1,4 +1,4 @@
-"""Who or what is billed for a month: every rule of DESIGN.md §3, hand-computed."""
+"""Who or what is billed for a month: every billing rule of docs/design.md, hand-computed."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from plugin.manifest import PERMISSIONS, VIEWS, ManifestError, configure
 from plugin.models import Team
-from plugin.services.counts import team_archived_at
+from plugin.services.intervals import team_archived_at
 from plugin.types import utcnow
 from tests.conftest import DEMO, make_app
 from tests.helpers import snapshot

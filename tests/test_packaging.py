@@ -40,6 +40,15 @@ def test_wheel_ships_migrations_templates_and_rules(wheel):
 
 
 @pytest.mark.slow
+def test_wheel_says_the_package_is_typed(wheel):
+    """A host's type checker reads the plugin's annotations (PEP 561) only with the marker."""
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "plugin/py.typed" in names
+    assert "plugin/synthetic/generator.py" in names
+    assert "plugin/documents/yaml_reader.py" in names
+
+
+@pytest.mark.slow
 def test_installed_wheel_migrates_a_database_outside_the_checkout(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run(

@@ -114,6 +114,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.config.setdefault("BILLING_CURRENT_ROLES", demo_roles)
     app.config.setdefault("BILLING_CURRENT_ACTOR", demo_actor)
+    # The demo fills itself with `flask billing generate` (make demo).
+    app.config.setdefault("BILLING_SYNTHETIC_COMMANDS", True)
 
     db.init_app(app)
     Babel(app, locale_selector=demo_locale)

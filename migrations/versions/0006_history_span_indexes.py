@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-01 08:00:00
 
-Measured with ``make bench`` (issue 7) at 1M memberships: the workspace list's
+Measured with ``make bench`` (docs/benchmarks.md) at 1M memberships: the workspace list's
 counts made PostgreSQL read the whole membership table (a parallel seq scan,
 250 ms), because the rows of a team are scattered over the heap and the only
 index by team did not hold the interval.  With the interval and the person in

@@ -7,7 +7,7 @@ Create Date: 2026-12-01 10:00:00
 The workspace list shows each workspace's members, active members, active
 teams and licences this month.  Computing them reads every membership of the
 page's teams (about 12,000 rows a page at 1M memberships), which made the
-list 2.2–2.4 times slower than a plain Flask-Admin list (issue 7).  The
+list 2.2–2.4 times slower than a plain Flask-Admin list (``make bench``).  The
 counts change only when a row they are made of changes (or when time passes
 an interval's end or the month turns, which the cache checks itself), so the
 list computes them once and keeps them under the workspace's stamp.

@@ -24,7 +24,8 @@ DEFAULT_ACCESS: Mapping[str, frozenset[str]] = PERMISSIONS
 
 
 def access_table() -> Mapping[str, frozenset[str]]:
-    return current_app.extensions["billing"].module().access
+    table: Mapping[str, frozenset[str]] = current_app.extensions["billing"].module().access
+    return table
 
 
 def current_roles() -> frozenset[str]:

@@ -43,12 +43,12 @@ class AuditView(BillingModelView):
 
     column_select_related_list = (AuditEntry.workspace,)
     column_list = ("at", "actor", "action", "workspace.key", "target", "detail", "before", "after")
-    column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
+    column_labels = {"workspace.key": "Workspace"}
     column_filters = ("workspace.key", "actor", "action", "target", "at", MentionsFilter())
     column_searchable_list = ("target", "detail")
     column_sortable_list = ("at", "actor", "action", "target")
-    column_formatters = {"before": _excerpt, "after": _excerpt}  # noqa: RUF012
-    column_formatters_detail = {"before": _whole, "after": _whole}  # noqa: RUF012
+    column_formatters = {"before": _excerpt, "after": _excerpt}
+    column_formatters_detail = {"before": _whole, "after": _whole}
     column_default_sort = ("at", True)
 
     def get_query(self) -> Any:

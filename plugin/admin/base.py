@@ -44,12 +44,14 @@ class BillingFilterConverter(FilterConverter):
     strings = (FoldedLike, FoldedNotLike, *FilterConverter.strings[2:])
 
     @filters.convert("utcdatetime")
-    def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list:
-        return self.conv_datetime(column, name, **kwargs)
+    def conv_utc_datetime(self, column: Any, name: str, **kwargs: Any) -> list[Any]:
+        converted: list[Any] = self.conv_datetime(column, name, **kwargs)
+        return converted
 
     @filters.convert("exactdecimal")
-    def conv_exact_decimal(self, column: Any, name: str, **kwargs: Any) -> list:
-        return self.conv_float(column, name, **kwargs)
+    def conv_exact_decimal(self, column: Any, name: str, **kwargs: Any) -> list[Any]:
+        converted: list[Any] = self.conv_float(column, name, **kwargs)
+        return converted
 
 
 def refuse_stale_form() -> NoReturn:
@@ -71,6 +73,9 @@ class PermissionMixin:
     """
 
     declaration: View
+    # Set by Flask-Admin's BaseView, which every view combines this mixin with.
+    _template_args: dict[str, Any]
+    admin: Any
 
     def __init__(self, *args: Any, declaration: View, **kwargs: Any) -> None:
         self.declaration = declaration
@@ -134,7 +139,7 @@ class PermissionMixin:
         """
         self._template_args.update(
             admin_base_template="billing/admin/base.html",
-            billing_host_base_template=self.admin.theme.base_template,  # type: ignore[attr-defined]
+            billing_host_base_template=self.admin.theme.base_template,
             billing_worker=worker_state(),
         )
         return super().render(template, **kwargs)  # type: ignore[misc]
@@ -210,8 +215,8 @@ class _TableCount:
 class BillingModelView(PermissionMixin, ModelView):
     """Read-only lists: every change goes through a domain service and the audit log."""
 
-    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: local_time}  # noqa: RUF012
-    column_type_formatters_detail = column_type_formatters  # noqa: RUF012
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: local_time}
+    column_type_formatters_detail = column_type_formatters
     form_base_class = FlaskForm
     filter_converter = BillingFilterConverter()
     can_create = False
@@ -233,12 +238,27 @@ class BillingModelView(PermissionMixin, ModelView):
         filters: Any,
         *args: Any,
         **kwargs: Any,
-    ) -> tuple[int | None, list]:
+    ) -> tuple[int | None, list[Any]]:
         g.billing_unfiltered = not search and not filters
         try:
-            return super().get_list(page, sort_column, sort_desc, search, filters, *args, **kwargs)
+            count, rows = super().get_list(
+                page, sort_column, sort_desc, search, filters, *args, **kwargs
+            )
         finally:
             g.billing_unfiltered = False
+        if kwargs.get("execute", True):
+            for name, value in self.page_data(rows).items():
+                setattr(g, f"billing_{name}", value)
+        return count, rows
+
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """What the list's formatters read about the page's rows, in a few set-based queries.
+
+        Each entry is put on ``g`` as ``billing_<name>`` before the page is
+        rendered, so that a column's formatter looks its row up instead of
+        querying once per row.  Nothing by default.
+        """
+        return {}
 
     def get_count_query(self) -> Any:
         """Flask-Admin's ``SELECT count(*)``; for the whole table, through the counts cache.
@@ -256,8 +276,13 @@ class BillingModelView(PermissionMixin, ModelView):
         )
 
     def _apply_search(
-        self, query: Any, count_query: Any, joins: dict, count_joins: dict, search: str
-    ) -> tuple[Any, Any, dict, dict]:
+        self,
+        query: Any,
+        count_query: Any,
+        joins: dict[str, Any],
+        count_joins: dict[str, Any],
+        search: str,
+    ) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
         """Flask-Admin's search (every word in some searchable column), in any case.
 
         Flask-Admin compares with ``ILIKE``, which SQLite and PostgreSQL under

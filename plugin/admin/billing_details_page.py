@@ -24,7 +24,6 @@ from wtforms import SelectField, StringField
 from wtforms.validators import Length
 
 from ..extension import billing
-from ..models import Workspace
 from ..services.billing_details import (
     FIELDS,
     STREET_KEYS,
@@ -34,14 +33,13 @@ from ..services.billing_details import (
     details_by_workspace,
     empty_details,
     from_input,
-    missing,
 )
 from ..services.invoicing import InvoicingError, default_close_month, plan_month
 from ..services.periods import Month
-from ..services.quotes import UnknownWorkspace, get_workspace
+from ..services.workspace_lookup import UnknownWorkspace, get_workspace
 from ..types import utcnow
 from ..validators import LANGUAGES
-from .access import action_allowed, allowed
+from .access import allowed
 from .base import PermissionMixin, refuse_stale_form
 
 #: The CSV file's columns besides ``key``; a column left out leaves its field alone.
@@ -83,16 +81,6 @@ class DetailsForm(FlaskForm):
 
 class UploadForm(FlaskForm):
     file = FileField("CSV file", [FileRequired("choose a CSV file")])
-
-
-def workspace_section(workspace: Workspace) -> dict[str, Any]:
-    """What the workspace page's billing-details section shows."""
-    record = details_by_workspace(billing().session, [workspace.id]).get(workspace.id)
-    return {
-        "billing_details": record or empty_details(),
-        "billing_details_missing": missing(record, workspace.invoice_mailbox),
-        "can_edit_billing_details": action_allowed("details", "edit"),
-    }
 
 
 def parse_csv(data: bytes) -> list[DetailsChange]:

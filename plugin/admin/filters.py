@@ -13,8 +13,8 @@ from sqlalchemy.orm import aliased
 
 from ..extension import billing
 from ..models import AuditEntry, Invoice, Team, TeamMembership, Workspace, WorkspaceAccess
-from ..services.counts import open_at, team_active_at, team_archived_at
 from ..services.dashboard import mail_failed, pdf_pending
+from ..services.intervals import open_at, team_active_at, team_archived_at
 from ..services.person_overview import mentions
 from ..types import utcnow
 

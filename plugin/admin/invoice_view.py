@@ -13,6 +13,7 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
+from ..formatting import amount
 from ..jobs import try_now
 from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
@@ -29,7 +30,7 @@ from .filters import (
     InvoiceStatusFilter,
     invoice_problem_filters,
 )
-from .workspace_page import pdf_response, xml_response
+from .responses import pdf_response, xml_response
 
 
 class CreditNoteForm(FlaskForm):
@@ -44,7 +45,7 @@ def _licences(view: InvoiceView, context: Any, model: Invoice, name: str) -> str
 
 
 def _gross(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
-    return f"{model.gross} {model.currency}"
+    return amount(model.gross, model.currency)
 
 
 def _status(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
@@ -115,14 +116,14 @@ class InvoiceView(BillingModelView):
         "mail",
         "pdf",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "workspace_key": "Workspace",
         "workspace_name": "workspace name",
         "quantity": "Licences",
         "pdf": "PDF",
         "mail": "E-mail",
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "quantity": _licences,
         "gross": _gross,
         "status": _status,
@@ -145,21 +146,17 @@ class InvoiceView(BillingModelView):
     )
     column_sortable_list = ("number", "period", "workspace_key", "gross")
     column_default_sort = ("id", True)
-    column_details_exclude_list = ("pdf", "einvoice_xml")  # noqa: RUF012
+    column_details_exclude_list = ("pdf", "einvoice_xml")
 
-    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
-        count, invoices = super().get_list(*args, **kwargs)
-        if kwargs.get("execute", True):
-            ids = [invoice.id for invoice in invoices]
-            g.billing_credited = set(
-                billing().session.scalars(
-                    select(Invoice.credits_invoice_id).where(Invoice.credits_invoice_id.in_(ids))
-                )
-            )
-            g.billing_mail = delivery_status(
-                billing().session, [invoice.number for invoice in invoices]
-            )
-        return count, invoices
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """Which of the page's invoices are credited, and their mail's state."""
+        session = billing().session
+        ids = [invoice.id for invoice in rows]
+        credited = select(Invoice.credits_invoice_id).where(Invoice.credits_invoice_id.in_(ids))
+        return {
+            "credited": set(session.scalars(credited)),
+            "mail": delivery_status(session, [invoice.number for invoice in rows]),
+        }
 
     @expose("/pdf/<path:number>")
     def invoice_pdf(self, number: str) -> Any:

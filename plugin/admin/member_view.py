@@ -28,13 +28,13 @@ class MemberView(BillingModelView):
         "granted_at",
         "revoked_at",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "workspace.key": "Workspace",
         "person.email": "E-mail",
         "person.name": "Name",
         "member": "In an active team",
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "member": _active,
         "workspace.key": formatter(lambda m: workspace_link(m.workspace.key)),
         "person.email": formatter(lambda m: person_link(m.person_id, m.person.email)),
@@ -52,15 +52,9 @@ class MemberView(BillingModelView):
     column_sortable_list = ("granted_at", "revoked_at", ("person.email", "person.email"))
     column_default_sort = ("granted_at", True)
 
-    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
-        count, rows = super().get_list(*args, **kwargs)
-        if kwargs.get("execute", True):
-            ids = [row.id for row in rows]
-            g.billing_active_access = set(
-                billing().session.scalars(
-                    select(WorkspaceAccess.id).where(
-                        WorkspaceAccess.id.in_(ids), in_active_team_now()
-                    )
-                )
-            )
-        return count, rows
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """Which of the page's accesses are in an active team now."""
+        active = select(WorkspaceAccess.id).where(
+            WorkspaceAccess.id.in_([row.id for row in rows]), in_active_team_now()
+        )
+        return {"active_access": set(billing().session.scalars(active))}

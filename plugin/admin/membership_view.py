@@ -20,14 +20,14 @@ class MembershipView(BillingModelView):
         "joined_at",
         "left_at",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "team.workspace.key": "Workspace",
         "team.key": "Team key",
         "team.name": "Team",
         "person.email": "Person",
         "person.name": "Name",
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "team.workspace.key": formatter(lambda m: workspace_link(m.team.workspace.key)),
         "person.email": formatter(lambda m: person_link(m.person_id, m.person.email)),
     }

@@ -7,13 +7,14 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import InputRequired
 
 from .. import api
 from ..extension import billing
 from ..models import Person
 from ..services.person_overview import person_overview
 from ..types import utcnow
-from . import workspace_manage
 from .base import (
     BillingModelView,
     formatter,
@@ -23,17 +24,27 @@ from .base import (
     refuse_stale_form,
     workspace_link,
 )
+from .responses import TEXT, attempt
+
+
+class PersonNameForm(FlaskForm):
+    name = StringField("Name", TEXT)
+
+
+class PersonEmailForm(FlaskForm):
+    new_email = StringField("New e-mail address", [InputRequired(), *TEXT])
+
 
 #: action -> (form class, the API call with the person's e-mail, the form and the actor).
 CHANGES = {
     "rename_person": (
-        workspace_manage.PersonNameForm,
+        PersonNameForm,
         lambda email, form, actor: api.rename_person(
             email=email, name=form.name.data or "", actor=actor
         ),
     ),
     "change_email": (
-        workspace_manage.PersonEmailForm,
+        PersonEmailForm,
         lambda email, form, actor: api.change_email(
             email=email, new_email=form.new_email.data, actor=actor
         ),
@@ -45,7 +56,7 @@ class PersonView(BillingModelView):
     column_list = ("email", "name")
     column_searchable_list = ("email", "name")
     column_filters = ("email", "name")
-    column_formatters = {"email": formatter(lambda m: person_link(m.id, m.email))}  # noqa: RUF012
+    column_formatters = {"email": formatter(lambda m: person_link(m.id, m.email))}
     column_default_sort = "email"
 
     @expose("/p/<int:person_id>/")
@@ -88,7 +99,7 @@ class PersonView(BillingModelView):
         if "csrf_token" in form.errors:
             refuse_stale_form()
         result = (
-            workspace_manage.attempt(form, lambda: call(email, form, ext.actor()))
+            attempt(form, lambda: call(email, form, ext.actor()))
             if valid
             else None
         )

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ..extension import billing
 from ..models import Team
-from ..services.counts import team_archived_at
+from ..services.intervals import team_archived_at
 from ..services.teams import archive_teams, unarchive_teams
 from ..types import utcnow
 from .base import BillingModelView, CsrfForm, formatter, refuse_stale_form, workspace_link
@@ -28,8 +28,8 @@ class TeamView(BillingModelView):
     list_template = "billing/admin/team_list.html"
     column_select_related_list = (Team.workspace,)
     column_list = ("workspace.key", "key", "name", "status", "created_at")
-    column_labels = {"workspace.key": "Workspace"}  # noqa: RUF012
-    column_formatters = {  # noqa: RUF012
+    column_labels = {"workspace.key": "Workspace"}
+    column_formatters = {
         "status": _status,
         "workspace.key": formatter(lambda m: workspace_link(m.workspace.key)),
     }
@@ -38,16 +38,12 @@ class TeamView(BillingModelView):
     column_sortable_list = ("key", "name", "created_at", ("workspace.key", "workspace.key"))
     column_default_sort = "key"
 
-    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
-        count, teams = super().get_list(*args, **kwargs)
-        if kwargs.get("execute", True):
-            ids = [team.id for team in teams]
-            g.billing_archived = set(
-                billing().session.scalars(
-                    select(Team.id).where(Team.id.in_(ids), team_archived_at(utcnow()))
-                )
-            )
-        return count, teams
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """Which of the page's teams are archived now."""
+        archived = select(Team.id).where(
+            Team.id.in_([team.id for team in rows]), team_archived_at(utcnow())
+        )
+        return {"archived": set(billing().session.scalars(archived))}
 
     def _change(self, ids: list[int], *, archive: bool) -> None:
         ext = billing()

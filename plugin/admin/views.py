@@ -1,14 +1,15 @@
 """Flask-Admin views of the plugin's models.
 
-The views are read-only: every change goes through a domain service (import,
-and later archive, purge, mailbox changes) so that it is validated and lands
-in the audit log.  Endpoints are prefixed ``billing_`` so that they never
-collide with the host's own views.
+The lists are read-only: every change (archiving, the purge, mailbox changes,
+user management, billing details, credit notes) goes through a domain
+service, so that it is validated and lands in the audit log.  Endpoints are
+prefixed ``billing_`` so that they never collide with the host's own views.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, g, redirect, request, url_for
@@ -34,6 +35,7 @@ from .base import (
 )
 from .bulk import list_query_string, matching_ids
 from .filters import VARIANT_CHOICES, ChoiceFilter, VariantFilter
+from .responses import refuse
 
 TEAM_QUESTIONS = {
     "archive": "Archive {team}? It is still billed this month, no more from the next.",
@@ -43,7 +45,7 @@ VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licen
 REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
 
 
-def _counted(attribute: str):
+def _counted(attribute: str) -> Callable[[WorkspaceView, Any, Workspace, str], Any]:
     def formatter(view: WorkspaceView, context: Any, model: Workspace, name: str) -> Any:
         counts = g.billing_counts.get(model.id)
         return getattr(counts, attribute) if counts else ""
@@ -91,12 +93,12 @@ class WorkspaceView(BillingModelView):
         "licences_this_month",
         "invoice_mailbox",
     )
-    column_labels = {  # noqa: RUF012
+    column_labels = {
         "licences_this_month": "Licences this month",
         "active_members": "Active members",
         "active_teams": "Active teams",
     }
-    column_formatters = {  # noqa: RUF012
+    column_formatters = {
         "name": _workspace_link,
         "variant": _variant,
         "members": _counted("members"),
@@ -123,14 +125,13 @@ class WorkspaceView(BillingModelView):
             with_expression(Workspace.listed_stamp, listed_stamp(session))
         )
 
-    def get_list(self, *args: Any, **kwargs: Any) -> tuple[int | None, list]:
-        count, workspaces = super().get_list(*args, **kwargs)
+    def page_data(self, rows: list[Any]) -> dict[str, Any]:
+        """The page's workspaces' current counts (through the counts cache)."""
         ext = billing()
-        g.billing_counts = current_counts(
-            ext.session, ext.rules(), workspaces, utcnow(), cache=ext.counts_cache(),
-            stamped=True,
+        counts = current_counts(
+            ext.session, ext.rules(), rows, utcnow(), cache=ext.counts_cache(), stamped=True
         )
-        return count, workspaces
+        return {"counts": counts}
 
     def action_export(self, ids: list[str]) -> Any:
         return redirect(url_for(".export_selected", ids=",".join(ids)))
@@ -207,7 +208,7 @@ class WorkspaceView(BillingModelView):
     def workspace_page(self, key: str) -> Any:
         return self._workspace_page(workspace_page.load_workspace(key))
 
-    def _workspace_page(self, workspace: Workspace, forms: dict | None = None) -> str:
+    def _workspace_page(self, workspace: Workspace, forms: dict[str, Any] | None = None) -> str:
         ext = billing()
         total, members = current_members(ext.session, workspace.id, utcnow())
         return self.render(
@@ -263,7 +264,7 @@ class WorkspaceView(BillingModelView):
                         key=form.key.data, name=form.name.data, actor=billing().actor()
                     )
                 except api.ManagementError as exc:
-                    workspace_manage.refuse(form, exc)
+                    refuse(form, exc)
                 else:
                     flash(f"Created the workspace {row.name} ({row.key}).", "success")
                     return redirect(url_for(".workspace_page", key=row.key))

@@ -14,13 +14,11 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import InputRequired
 
 from .. import api
 from ..extension import billing
-
-#: Generous limits: the services say what is wrong with an over-long value.
-TEXT = [Length(max=1000)]
+from .responses import TEXT, attempt
 
 
 class InviteForm(FlaskForm):
@@ -49,14 +47,6 @@ class RenameForm(FlaskForm):
 class RenameTeamForm(FlaskForm):
     team = HiddenField("Team key", [InputRequired(), *TEXT])
     name = StringField("New name", [InputRequired(), *TEXT])
-
-
-class PersonNameForm(FlaskForm):
-    name = StringField("Name", TEXT)
-
-
-class PersonEmailForm(FlaskForm):
-    new_email = StringField("New e-mail address", [InputRequired(), *TEXT])
 
 
 class NewWorkspaceForm(FlaskForm):
@@ -141,28 +131,11 @@ def run(action: str, key: str, form: FlaskForm) -> Any:
     return attempt(form, lambda: OPERATIONS[action][1](key, form, billing().actor()))
 
 
-def attempt(form: FlaskForm, call: Callable[[], Any]) -> Any:
-    """``call()``, or ``None`` with its refusal put on ``form`` next to the field it names."""
-    try:
-        return call()
-    except api.ManagementError as exc:
-        refuse(form, exc)
-        return None
-
-
-def refuse(form: FlaskForm, exc: api.ManagementError) -> None:
-    """The refusal next to the field it names (the form's first field when it names none)."""
-    fields = [field for field in form if field.short_name != "csrf_token"]
-    named = [field for field in fields if field.short_name == exc.field]
-    field = (named or fields)[0]
-    field.errors = [*field.errors, str(exc)]
-
-
 def message(action: str, result: Any, form: FlaskForm) -> str:
     """What the flash says after a change."""
     text = getattr(result, "message", None)
     if text:
-        return text
+        return str(text)
     if action == "create_team":
         return f"Created the team {form.name.data} ({result.team_key})."
     return "Done."

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from ..extension import billing
 from ..models import Team, Workspace
-from ..services.counts import current_counts, team_archived_at
-from ..services.einvoices import XmlNotAvailable, stored_xml
+from ..services.billing_details import details_by_workspace, empty_details, missing
+from ..services.counts import current_counts
 from ..services.exports import (
     FORMATS,
     LicenceExport,
@@ -27,20 +26,19 @@ from ..services.exports import (
     write_xlsx,
 )
 from ..services.history import licence_history, recent_months
-from ..services.invoice_pdfs import PdfNotAvailable, stored_pdf
+from ..services.intervals import team_archived_at
 from ..services.invoicing import list_invoices
 from ..services.mail_status import delivery_status
 from ..services.periods import Month
 from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_inactive
-from ..services.quotes import UnknownWorkspace, get_workspace
 from ..services.teams import TeamChange, archive_teams, resolve_teams, unarchive_teams
+from ..services.workspace_lookup import UnknownWorkspace, get_workspace
 from ..types import utcnow
 from .access import action_allowed
-from .billing_details_page import workspace_section
 from .charts import FINAL, PARTIAL, Chart, Point, bar_chart
 
 
-def teams_now(session: Session, workspace_id: int, now: datetime) -> list[Any]:
+def teams_now(session: Session, workspace_id: int, now: datetime) -> Sequence[Any]:
     """The workspace's teams with whether each is archived right now: one query."""
     return session.execute(
         select(
@@ -79,7 +77,7 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
         "history": history,
         "chart": licence_chart(history),
         **export_choices(),
-        **workspace_section(workspace),
+        **billing_details_section(workspace),
         # What the page offers, as the host's switches and the user's role allow.
         "can": {
             "archive_teams": action_allowed("workspaces", "archive_team"),
@@ -89,6 +87,16 @@ def page_context(workspace: Workspace) -> dict[str, Any]:
             "download_invoices": action_allowed("invoices", "download"),
             "credit_notes": action_allowed("invoices", "credit"),
         },
+    }
+
+
+def billing_details_section(workspace: Workspace) -> dict[str, Any]:
+    """What the workspace page's billing-details section shows."""
+    record = details_by_workspace(billing().session, [workspace.id]).get(workspace.id)
+    return {
+        "billing_details": record or empty_details(),
+        "billing_details_missing": missing(record, workspace.invoice_mailbox),
+        "can_edit_billing_details": action_allowed("details", "edit"),
     }
 
 
@@ -202,31 +210,6 @@ def change_team(key: str, team_key: str, *, archive: bool) -> TeamChange:
         abort(400, description=str(exc))
     session.commit()
     return change
-
-
-def pdf_response(number: str) -> Response:
-    """The stored PDF of an invoice, byte for byte as issued."""
-    return _stored_file(number, stored_pdf, PdfNotAvailable, "pdf")
-
-
-def xml_response(number: str) -> Response:
-    """The stored e-invoice XML of an invoice (only a valid one), byte for byte."""
-    return _stored_file(number, stored_xml, XmlNotAvailable, "xml")
-
-
-def _stored_file(
-    number: str, read: Callable[[Any, str], bytes], missing: type[LookupError], suffix: str
-) -> Response:
-    try:
-        data = read(billing().session, number)
-    except missing as exc:
-        abort(404, description=str(exc))
-    return send_file(
-        io.BytesIO(data),
-        mimetype=f"application/{suffix}",
-        as_attachment=True,
-        download_name=f"invoice-{number}.{suffix}",
-    )
 
 
 def purge_preview(workspace: Workspace) -> PurgePreview:

@@ -89,7 +89,9 @@ class MonthType(click.ParamType):
 
     name = "YYYY-MM"
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> Month:
         if isinstance(value, Month):
             return value
         try:

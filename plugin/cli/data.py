@@ -1,8 +1,7 @@
-"""Schema, data import and synthetic data."""
+"""Schema and data import."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -10,7 +9,6 @@ from flask import current_app
 
 from ..extension import billing
 from ..services.importer import ImportFileError, import_file, read_import_file
-from ..types import utcnow
 from .common import background, billing_cli, fail
 
 
@@ -49,39 +47,3 @@ def import_command(file: Path) -> None:
         )
     session.commit()
     click.echo(result.summary())
-
-
-@billing_cli.command("generate")
-@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same data.")
-@click.option(
-    "--scale",
-    default="tiny",
-    show_default=True,
-    help="tiny, small, medium, large, or a number of workspaces.",
-)
-def generate_command(seed: int, scale: str) -> None:
-    """Add a deterministic synthetic data set (for demos and benchmarks)."""
-    from ..services.generator import generate
-
-    ext = billing()
-    session = ext.session
-    with click.progressbar(length=1, label="Writing rows", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        try:
-            summary = generate(
-                session,
-                seed=seed,
-                scale=scale,
-                tz=ext.rules().zoneinfo,
-                now=utcnow(),
-                progress=progress,
-            )
-        except ValueError as exc:
-            session.rollback()
-            raise click.ClickException(str(exc)) from exc
-    session.commit()
-    click.echo(str(summary))

@@ -34,7 +34,9 @@ class InstantType(click.ParamType):
 
     name = "DATE|INSTANT"
 
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None):
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
         if isinstance(value, datetime):
             return value
         with ImportContext({"tz": billing().rules().zoneinfo}):

@@ -14,7 +14,6 @@ import click
 
 from ..extension import billing
 from ..services.purge import PurgePreview, PurgeResult, preview_purge, purge_inactive
-from ..services.quotes import UnknownWorkspace, get_workspace
 from ..services.teams import (
     LaterHistory,
     TeamChange,
@@ -23,6 +22,7 @@ from ..services.teams import (
     resolve_teams,
     unarchive_teams,
 )
+from ..services.workspace_lookup import UnknownWorkspace, get_workspace
 from ..types import utcnow
 from .common import background, billing_cli
 

@@ -41,7 +41,9 @@ def _qname(tag: str) -> str:
     return f"{{{NS[prefix]}}}{local}"
 
 
-def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str):
+def _sub(
+    parent: etree._Element, tag: str, text: str | None = None, **attrib: str
+) -> etree._Element:
     """A child element; its text with refused characters as ``<U+XXXX>`` (``visible``).
 
     XML 1.0 cannot hold most C0 controls at all (lxml refuses them), and a

@@ -38,7 +38,7 @@ def embed_xml(
         "subject": f"{kind} {number} dated {issue_date.isoformat()} issued by {seller}",
     }
     try:
-        return facturx.generate_from_binary(
+        hybrid: bytes = facturx.generate_from_binary(
             pdfa,
             xml,
             flavor="factur-x",
@@ -51,6 +51,7 @@ def embed_xml(
         )
     except (ValueError, TypeError, PdfReadError) as exc:
         raise EmbedError(f"factur-x could not embed the XML: {exc}") from None
+    return hybrid
 
 
 def extract_xml(pdf: bytes) -> bytes:
@@ -61,4 +62,4 @@ def extract_xml(pdf: bytes) -> bytes:
         raise EmbedError(f"no e-invoice XML could be read from the PDF: {exc}") from None
     if not xml:
         raise EmbedError("the PDF has no factur-x.xml attachment")
-    return xml
+    return bytes(xml)

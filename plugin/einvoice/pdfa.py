@@ -6,6 +6,10 @@ Ghostscript exits 0 even when it could not read the profile (it then prints a
 warning and writes a PDF without output intent), so the result is opened
 with pypdf and checked for the markers a PDF/A-3 file needs; the XMP that
 factur-x writes later would claim PDF/A whatever the container is.
+
+It stays one module (about 520 lines): the conversion, its check and the pool
+of long-running Ghostscript servers share the same command line and the same
+private directories.
 """
 
 from __future__ import annotations
@@ -21,28 +25,15 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
+from pypdf.generic import DictionaryObject
 
+from ..config import PDFA_DEFAULTS
 from ..processes import DEFAULT_RENDER_NICE, ProcessExited, ProcessTimeout, Running, stderr_text
 from ..validators import InvalidValue, niceness
-
-PDFA_DEFAULTS: dict[str, Any] = {
-    # Path of the Ghostscript binary.  ``None``: ``gs`` on the PATH.
-    "BILLING_GHOSTSCRIPT": None,
-    # The sRGB ICC profile of the output intent (Debian: package libgs-common).
-    "BILLING_ICC_PROFILE": "/usr/share/color/icc/ghostscript/srgb.icc",
-    # Seconds one conversion may take before Ghostscript is killed.
-    "BILLING_PDFA_TIMEOUT": 30,
-    # Niceness of Ghostscript, as of wkhtmltopdf (plugin.pdf).
-    "BILLING_RENDER_NICE": DEFAULT_RENDER_NICE,
-    # True: one long-running Ghostscript per worker converts document after document
-    # (it starts up once; the bytes then depend on the documents it converted before).
-    # False: a fresh Ghostscript per document, started ahead (byte-reproducible output).
-    "BILLING_PDFA_LONG_RUNNING": True,
-}
 
 #: A long-running Ghostscript is replaced after this many documents: its memory grows
 #: by some 150 kB per document (measured with Ghostscript 10.00), so it stays below
@@ -462,7 +453,7 @@ def pdfa_markers(pdf: bytes) -> PdfaMarkers:
     """The PDF/A-3 markers of ``pdf``: XMP ``pdfaid``, the sRGB output intent, ``/AF`` files."""
     try:
         reader = PdfReader(io.BytesIO(pdf))
-        catalog = reader.trailer["/Root"]
+        catalog = cast(DictionaryObject, reader.trailer["/Root"])
         metadata = reader.xmp_metadata
         pages = len(reader.pages)
     except (PdfReadError, KeyError, ValueError) as exc:
@@ -486,7 +477,7 @@ def _is_srgb_intent(intent: Any) -> bool:
     if intent.get("/S") != "/GTS_PDFA1" or intent.get("/DestOutputProfile") is None:
         return False
     profile = intent["/DestOutputProfile"].get_object().get_data()
-    return profile[36:40] == b"acsp" and profile[16:20] == b"RGB "
+    return bool(profile[36:40] == b"acsp" and profile[16:20] == b"RGB ")
 
 
 def _xmp_value(metadata: Any, name: str) -> str | None:
@@ -496,7 +487,7 @@ def _xmp_value(metadata: Any, name: str) -> str | None:
         "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "Description"
     ):
         if description.hasAttributeNS(namespace, name):
-            return description.getAttributeNS(namespace, name)
+            return str(description.getAttributeNS(namespace, name))
         for node in description.getElementsByTagNameNS(namespace, name):
             return "".join(child.data for child in node.childNodes if child.nodeType == 3)
     return None

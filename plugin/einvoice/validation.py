@@ -139,9 +139,10 @@ def _xsd_failures(log: etree._ListErrorLog) -> list[RuleFailure]:
 
 def _svrl_findings(svrl: str) -> tuple[list[RuleFailure], list[RuleFailure]]:
     report = etree.fromstring(svrl.encode("utf-8"))
-    failures, warnings = [], []
+    failures: list[RuleFailure] = []
+    warnings: list[RuleFailure] = []
     for node in report.iterfind("svrl:failed-assert", _SVRL):
-        text = " ".join("".join(node.itertext()).split())
+        text = " ".join("".join(str(part) for part in node.itertext()).split())
         finding = RuleFailure("en16931", node.get("id") or "?", text, node.get("location", ""))
         (warnings if node.get("flag") == "warning" else failures).append(finding)
     return failures, warnings

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment
 
 from .. import validators
-from ..pdf import money, month_name
+from ..formatting import money, month_name
 from ..resources import template_environment
 from ..services.mail_delivery import OutgoingMail
 

@@ -3,7 +3,7 @@
 No Flask and no database here: the domain services and adapters build on it.
 """
 
-from ..yamldoc import LocatedError
+from ..documents import LocatedError
 from .loader import (
     RulesError,
     RulesProblem,

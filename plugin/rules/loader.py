@@ -22,7 +22,7 @@ from typing import Any
 from marshmallow import ValidationError
 
 from .. import validators
-from ..yamldoc import (
+from ..documents import (
     DocumentError,
     LocatedError,
     format_path,
@@ -142,7 +142,7 @@ def _seller(seller: dict[str, Any]) -> Seller:
     )
 
 
-def _versions(prices: Any, path: tuple) -> tuple[PriceVersion, ...]:
+def _versions(prices: Any, path: tuple[Any, ...]) -> tuple[PriceVersion, ...]:
     return tuple(
         PriceVersion(
             effective_from=version["effective_from"],

@@ -6,7 +6,7 @@ and lists the allowed ones.  The cross-field checks (tiers, version order,
 which keys a pricing model needs) run even when other fields of the same
 object are wrong, so that one run reports every error.
 
-Values arrive as text from :mod:`plugin.yamldoc`; amounts are parsed from that
+Values arrive as text from :mod:`plugin.documents`; amounts are parsed from that
 text straight into ``Decimal`` and never pass through a float.
 """
 
@@ -23,7 +23,7 @@ from zoneinfo import available_timezones
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .. import validators
-from ..yamldoc import CheckedText, checked
+from ..documents import CheckedText, checked
 from .currencies import MINOR_UNITS
 from .model import (
     DEFAULT_NOT_TAXABLE_NOTE,
@@ -38,7 +38,10 @@ DEFAULT_TIMEZONE = "Europe/Berlin"
 DEFAULT_CUTOVER = date(2023, 3, 1)
 DEFAULT_INVOICE_NUMBER_FORMAT = "{year}-{seq:05d}"
 
-_COMMON = {
+#: Marshmallow's ``error_messages`` argument.
+Messages = dict[str, str | list[Any] | dict[Any, Any]]
+
+_COMMON: Messages = {
     "required": "is missing: this key is required",
     "null": "must not be empty",
 }
@@ -150,7 +153,8 @@ class KeyedMapping(fields.Dict):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         try:
-            return super()._deserialize(value, attr, data, **kwargs)
+            # marshmallow's Dict field is not annotated.
+            return super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
         except ValidationError as exc:
             if not isinstance(exc.messages, dict):
                 raise
@@ -166,7 +170,7 @@ class KeyedMapping(fields.Dict):
             raise ValidationError(messages, valid_data=exc.valid_data) from exc
 
 
-def _list(inner: fields.Field, **kwargs: Any) -> fields.List:
+def _list(inner: fields.Field[Any], **kwargs: Any) -> fields.List[Any]:
     kwargs.setdefault("validate", validate.Length(min=1, error="must list at least one entry"))
     return fields.List(
         inner, error_messages={**_COMMON, "invalid": "must be a list of '- ' lines"}, **kwargs
@@ -174,7 +178,7 @@ def _list(inner: fields.Field, **kwargs: Any) -> fields.List:
 
 
 def _nested(schema: type[Schema], **kwargs: Any) -> fields.Nested:
-    messages = {**_COMMON, "type": "must be a group of 'key: value' lines"}
+    messages: Messages = {**_COMMON, "type": "must be a group of 'key: value' lines"}
     return fields.Nested(schema, error_messages=messages, **kwargs)
 
 
@@ -266,7 +270,7 @@ class PriceVersionSchema(StrictSchema):
     minimum_monthly_charge = Amount(load_default=None, validate=NOT_NEGATIVE)
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
-    def _fits_model(self, data: dict, original: Any, **kwargs: Any) -> None:
+    def _fits_model(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         if not isinstance(original, dict):
             return
         model = data.get("model")
@@ -292,7 +296,7 @@ class PriceVersionSchema(StrictSchema):
             raise ValidationError(errors)
 
 
-def _tier_errors(tiers: list[dict]) -> dict[str, Any]:
+def _tier_errors(tiers: list[dict[str, Any]]) -> dict[str, Any]:
     """Tiers ascending by ``up_to``; only the last one open-ended (``up_to`` empty)."""
     problems: dict[int, dict[str, list[str]]] = {}
     previous = None
@@ -318,7 +322,7 @@ def _tier_errors(tiers: list[dict]) -> dict[str, Any]:
     return {"tiers": problems} if problems else {}
 
 
-def _version_errors(data: dict, original: Any) -> dict[str, Any]:
+def _version_errors(data: dict[str, Any], original: Any) -> dict[str, Any]:
     """Price versions in strictly increasing ``effective_from`` order."""
     versions = data.get("prices")
     if not versions or not isinstance(original, dict) or len(versions) != len(original["prices"]):
@@ -342,7 +346,7 @@ class VariantSchema(StrictSchema):
     prices = _list(_nested(PriceVersionSchema), required=True)
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
-    def _versions_in_order(self, data: dict, original: Any, **kwargs: Any) -> None:
+    def _versions_in_order(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         errors = _version_errors(data, original)
         if errors:
             raise ValidationError(errors)
@@ -364,7 +368,7 @@ class ContractSchema(StrictSchema):
     note = Text(500, load_default=None)
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
-    def _versions_in_order(self, data: dict, original: Any, **kwargs: Any) -> None:
+    def _versions_in_order(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         errors = _version_errors(data, original)
         if errors:
             raise ValidationError(errors)
@@ -430,7 +434,7 @@ class SellerSchema(StrictSchema):
     payment = _nested(PaymentSchema, required=True)
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
-    def _identified(self, data: dict, original: Any, **kwargs: Any) -> None:
+    def _identified(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         """A VAT ID of the seller's own country, or a tax number, or both (§14 (4) UStG)."""
         if not isinstance(original, dict):
             return

@@ -1,6 +1,6 @@
 """Which VAT applies to an invoice: decided from the seller's and the customer's country.
 
-The cases (section 9 of the design, §3a, §13b UStG; EN 16931 categories):
+The cases (docs/billing-details.md, "VAT cases"; §3a, §13b UStG; EN 16931 categories):
 
 - the customer is in the seller's country: the standard rate (``S``);
 - a customer in another EU member state with a VAT ID: reverse charge

@@ -40,7 +40,9 @@ def record(
     )
 
 
-def record_many(session: Session, actor: str, action: str, entries: Iterable[dict]) -> None:
+def record_many(
+    session: Session, actor: str, action: str, entries: Iterable[dict[str, Any]]
+) -> None:
     """Add many audit entries of one action in a single statement."""
     now = utcnow()
     rows = [

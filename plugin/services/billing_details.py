@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, cast, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from .. import validators
@@ -28,6 +26,7 @@ from ..rules import PricingRules
 from ..rules.vat import VatTreatment, undecided, vat_treatment
 from ..types import utcnow
 from . import audit
+from .common import DIALECT_INSERT as _INSERT
 from .mailbox import MailboxError, validate_mailbox
 
 #: The fields of a workspace's billing details, in the order forms and files show them.
@@ -61,7 +60,6 @@ MAX_STREET_LINES = 3
 #: (one line or a list), ``street2``, ``street3``.
 STREET_KEYS = ("street", "street2", "street3")
 DEFAULT_LANGUAGE = "de"
-_INSERT = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 class BillingDetailsError(ValueError):

@@ -222,7 +222,7 @@ def _give_back(session: Session, job_id: int, token: str) -> None:
             held=_TABLE.c.claim_token == token,
             values={"status": "queued", "claim_token": None, "claimed_until": None},
         )
-    except Exception:  # noqa: BLE001 - the lease gives it back anyway
+    except Exception:  # the lease gives it back anyway
         session.rollback()
 
 

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..models import ClosedPeriod, Invoice, Workspace
+from ..types import AnySelect
 from . import audit
 from .common import among
 from .errors import ManagementError
@@ -171,7 +172,7 @@ class Reopening:
                 f"{close} issues a new invoice for {self.period} from the history as it "
                 "is (a correction of the price or the billing details).",
             ]
-        if self.closed_by is None:
+        if self.closed_by is None or self.closed_until is None:
             head = (
                 f"The history of workspace {self.workspace_key} is open again: no invoice "
                 "of it stands."
@@ -190,7 +191,7 @@ class Reopening:
         ]
 
 
-def _standing(workspace_id: int) -> Select:
+def _standing(workspace_id: int) -> AnySelect:
     return (
         select(Invoice.id, Invoice.number, Invoice.period)
         .where(
@@ -240,7 +241,7 @@ def reopen_after_credit(
         .join(Invoice, Invoice.id == ClosedPeriod.invoice_id)
         .where(ClosedPeriod.workspace_id == workspace_id)
     ).first()
-    key = session.scalar(select(Workspace.key).where(Workspace.id == workspace_id))
+    key = session.execute(select(Workspace.key).where(Workspace.id == workspace_id)).scalar_one()
     if later or stored is None:
         closed_by = later[0] if later else None
         closed_until = stored.closed_until if stored is not None else None

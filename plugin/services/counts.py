@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from cachetools import LRUCache
-from sqlalchemy import ColumnElement, case, exists, func, or_, select, true, union_all
+from sqlalchemy import ColumnElement, case, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -28,6 +28,7 @@ from ..models import (
     WorkspaceStamp,
 )
 from ..rules import PricingRules
+from .intervals import open_at, team_active_at
 from .licences import count_user_licences, instant, team_billed
 from .periods import Month
 
@@ -42,29 +43,6 @@ class WorkspaceCounts:
     active_members: int
     active_teams: int
     licences_this_month: int
-
-
-def team_archived_at(at: datetime) -> ColumnElement[bool]:
-    """The team (``Team`` in the query) is in an archived period at the instant ``at``."""
-    return exists(
-        select(TeamArchivePeriod.id).where(
-            TeamArchivePeriod.team_id == Team.id,
-            TeamArchivePeriod.archived_from <= instant(at),
-            or_(
-                TeamArchivePeriod.unarchived_at.is_(None),
-                TeamArchivePeriod.unarchived_at > instant(at),
-            ),
-        )
-    )
-
-
-def team_active_at(at: datetime) -> ColumnElement[bool]:
-    """The team (``Team`` in the query) exists and is not archived at the instant ``at``."""
-    return (Team.created_at <= instant(at)) & ~team_archived_at(at)
-
-
-def open_at(start: ColumnElement, end: ColumnElement, at: datetime) -> ColumnElement[bool]:
-    return (start <= instant(at)) & or_(end.is_(None), end > instant(at))
 
 
 class CountsCache:
@@ -82,17 +60,17 @@ class CountsCache:
     """
 
     def __init__(self, size: int) -> None:
-        self._entries: LRUCache[tuple, tuple[WorkspaceCounts, datetime]] = LRUCache(size)
+        self._entries: LRUCache[tuple[Any, ...], tuple[WorkspaceCounts, datetime]] = LRUCache(size)
         self._tables: dict[str, tuple[bytes, int]] = {}
         self._kept: dict[str, tuple[bytes, Any, datetime | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple, now: datetime) -> WorkspaceCounts | None:
+    def get(self, key: tuple[Any, ...], now: datetime) -> WorkspaceCounts | None:
         with self._lock:
             entry = self._entries.get(key)
         return entry[0] if entry is not None and now < entry[1] else None
 
-    def put(self, key: tuple, counts: WorkspaceCounts, valid_until: datetime) -> None:
+    def put(self, key: tuple[Any, ...], counts: WorkspaceCounts, valid_until: datetime) -> None:
         with self._lock:
             self._entries[key] = (counts, valid_until)
 
@@ -237,14 +215,13 @@ def _all_stamps(session: Session) -> bytes | None:
         WorkspaceStamp.workspace_id
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.add_columns(func.txid_current_if_assigned())
-        rows = session.execute(query).all()
-        if rows and rows[0][2] is not None:
+        with_txid = session.execute(query.add_columns(func.txid_current_if_assigned())).all()
+        if with_txid and with_txid[0][2] is not None:
             return None
-        rows = [row[:2] for row in rows]
+        rows = [tuple(row[:2]) for row in with_txid]
     else:
-        rows = session.execute(query).all()
-    return hashlib.sha256(repr([tuple(row) for row in rows]).encode()).digest()
+        rows = [tuple(row) for row in session.execute(query).all()]
+    return hashlib.sha256(repr(rows).encode()).digest()
 
 
 def _valid_until(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -46,7 +46,7 @@ def is_einvoice(row: Any) -> bool:
     return row.buyer is not None
 
 
-def issue_date(instant: Any, tz: tzinfo) -> date:
+def issue_date(instant: datetime, tz: tzinfo) -> date:
     """The date of an issue instant in the billing time zone (as the PDF prints it)."""
     return instant.astimezone(tz).date()
 
@@ -190,4 +190,4 @@ def stored_xml(session: Session, number: str) -> bytes:
     if row.einvoice_status != "valid":
         state = EInvoiceState(number, row.einvoice_status, tuple(row.einvoice_failures or ()))
         raise XmlNotAvailable(f"invoice {number}: {state.describe()}")
-    return row.einvoice_xml
+    return bytes(row.einvoice_xml)

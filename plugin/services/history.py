@@ -47,20 +47,19 @@ def licence_history(
             for number, (_, start, end) in enumerate(windows)
         )
     ).subquery("months")
-    start, end = months.c.window_start, months.c.window_end
+    window_start, window_end = months.c.window_start, months.c.window_end
     if variant == "team_licences":
         query = (
             select(months.c.number, func.count(Team.id))
-            .join_from(months, Team, team_billed(start, end))
+            .join_from(months, Team, team_billed(window_start, window_end))
             .where(Team.workspace_id == workspace.id)
             .group_by(months.c.number)
         )
     else:
-        billed = (
-            billing_memberships(start, end, [workspace.id]).add_columns(months.c.number).subquery()
-        )
+        memberships = billing_memberships(window_start, window_end, [workspace.id])
+        billed = memberships.add_columns(months.c.number).subquery()
         query = select(billed.c.number, func.count(billed.c.person_id.distinct())).group_by(
             billed.c.number
         )
-    counts = dict(session.execute(query).all())
+    counts: dict[int, int] = dict(session.execute(query).all())
     return [(month, counts.get(number, 0)) for number, (month, _, _) in enumerate(windows)]

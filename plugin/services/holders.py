@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from ..models import Invoice, InvoiceHolder
 from .closed import close_periods
 from .common import among, chunked
-from .exports import team_members_query, user_pairs_query
+from .export_queries import team_members_query, user_pairs_query
 from .quotes import MonthWindow
 
 _COLUMNS = ["invoice_id", "person_id", "email", "name", "team_id", "team_name", "members"]

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..documents import DocPath, Document, LocatedError, format_path
 from ..models import Person
-from ..yamldoc import DocPath, Document, LocatedError, format_path
 from .closed import Closed, ClosedMonth, closed_periods
 from .common import among
 
@@ -73,8 +74,8 @@ class ClosedGuard:
         self,
         plan: IntervalPlan,
         workspace_of: Callable[[int], int],
-        describe: Callable[[tuple, Callable[[int], str]], str],
-        paths: dict[tuple, DocPath],
+        describe: Callable[[tuple[Any, ...], Callable[[int], str]], str],
+        paths: dict[tuple[Any, ...], DocPath],
         workspace_paths: dict[int, DocPath],
     ) -> None:
         """Every interval the plan adds, ends, reopens or removes inside a closed month."""
@@ -134,8 +135,8 @@ class IntervalPlan:
 
     def __init__(self, person_index: int | None) -> None:
         self.person_index = person_index
-        self.new: dict[tuple, datetime | None] = {}
-        self.changed: dict[tuple, tuple[datetime | None, datetime | None]] = {}
-        self.gone: list[tuple] = []
+        self.new: dict[tuple[Any, ...], datetime | None] = {}
+        self.changed: dict[tuple[Any, ...], tuple[datetime | None, datetime | None]] = {}
+        self.gone: list[tuple[Any, ...]] = []
         #: The stored rows' ids by key (what the writes address).
-        self.ids: dict[tuple, int] = {}
+        self.ids: dict[tuple[Any, ...], int] = {}

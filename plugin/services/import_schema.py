@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, TypedDict
@@ -19,8 +20,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from marshmallow.experimental.context import Context
 
 from .. import validators
+from ..documents import CheckedText, format_path
 from ..models import VARIANTS
-from ..yamldoc import CheckedText, format_path
 from .billing_details import FIELDS, BillingDetailsError, from_input, validate_details
 from .common import start_of_day
 from .mailbox import MailboxError, validate_mailbox
@@ -35,10 +36,10 @@ class ImportContextValue(TypedDict):
 ImportContext = Context[ImportContextValue]
 
 
-class Instant(fields.Field):
+class Instant(fields.Field[Any]):
     """A date (00:00 in the billing time zone) or an ISO 8601 instant with its offset."""
 
-    default_error_messages = {  # noqa: RUF012 - marshmallow's own convention
+    default_error_messages = {
         "invalid": (
             "Not a valid date or instant: write a date such as 2024-01-31 or an instant "
             "with its UTC offset such as 2024-01-31T09:00:00+01:00."
@@ -68,7 +69,7 @@ class Email(CheckedText):
         super().__init__(validators.email_address, **kwargs)
 
 
-class Mailbox(fields.Field):
+class Mailbox(fields.Field[Any]):
     """An invoice mailbox, checked and normalised exactly as ``set-mailbox`` and the admin do."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -78,7 +79,7 @@ class Mailbox(fields.Field):
             raise ValidationError(str(exc)) from exc
 
 
-class BillingDetailsField(fields.Field):
+class BillingDetailsField(fields.Field[Any]):
     """A workspace's ``billing_details``: the complete record, checked like every other path.
 
     The file gives the whole record: a field it leaves out is empty.  Errors
@@ -86,7 +87,9 @@ class BillingDetailsField(fields.Field):
     points at its line.
     """
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise ValidationError("must be a group of 'key: value' lines")
         try:
@@ -117,7 +120,7 @@ class MemberSchema(StrictSchema):
     left = Instant(load_default=None, allow_none=True)
 
     @validates_schema
-    def _ordered(self, data: dict, **kwargs: Any) -> None:
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["left"] is not None and data["left"] < data["joined"]:
             raise ValidationError("must not be before 'joined'", "left")
 
@@ -127,7 +130,7 @@ class ArchivedPeriodSchema(StrictSchema):
     to = Instant(load_default=None, allow_none=True)
 
     @validates_schema
-    def _ordered(self, data: dict, **kwargs: Any) -> None:
+    def _ordered(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["to"] is not None and data["to"] <= data["archived_from"]:
             raise ValidationError("must be after 'from'", "to")
 
@@ -150,8 +153,8 @@ class TeamSchema(StrictSchema):
     members = fields.List(fields.Nested(MemberSchema), load_default=list)
 
     @validates_schema
-    def _history(self, data: dict, **kwargs: Any) -> None:
-        errors: dict[str, dict] = defaultdict(dict)
+    def _history(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors: dict[str, dict[str, Any]] = defaultdict(dict)
         created = data["created"]
         periods = data["archived"]
         for index, period in enumerate(periods):
@@ -167,7 +170,7 @@ class TeamSchema(StrictSchema):
                         " (periods in order, not overlapping or touching)"
                     ]
                 }
-        by_person: dict[str, list] = defaultdict(list)
+        by_person: dict[str, list[Any]] = defaultdict(list)
         for index, member in enumerate(data["members"]):
             if member["joined"] < created:
                 errors["members"][index] = {"joined": ["must not be before the team's 'created'"]}
@@ -195,7 +198,7 @@ class WorkspaceSchema(StrictSchema):
     teams = fields.List(fields.Nested(TeamSchema), load_default=list)
 
     @validates_schema
-    def _consistent(self, data: dict, **kwargs: Any) -> None:
+    def _consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, Any] = defaultdict(dict)
         created = data["created"]
         first_team: dict[str, int] = {}
@@ -209,7 +212,7 @@ class WorkspaceSchema(StrictSchema):
                 errors["teams"].setdefault(index, {})["created"] = [
                     "must not be before the workspace's 'created'"
                 ]
-        access: dict[str, list] = defaultdict(list)
+        access: dict[str, list[Any]] = defaultdict(list)
         for index, member in enumerate(data["members"]):
             if member["joined"] < created:
                 errors["members"][index] = {
@@ -239,7 +242,7 @@ class WorkspaceSchema(StrictSchema):
             raise ValidationError(dict(errors))
 
 
-def _covered(start: datetime, end: datetime | None, intervals: list) -> bool:
+def _covered(start: datetime, end: datetime | None, intervals: list[Any]) -> bool:
     return any(
         s <= start and (e is None or (end is not None and end <= e)) for _, s, e in intervals
     )
@@ -249,7 +252,7 @@ class ImportFileSchema(StrictSchema):
     workspaces = fields.List(fields.Nested(WorkspaceSchema), required=True)
 
     @validates_schema
-    def _unique(self, data: dict, **kwargs: Any) -> None:
+    def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, Any] = defaultdict(dict)
         first_workspace: dict[str, int] = {}
         first_name: dict[str, tuple[str, str]] = {}
@@ -272,7 +275,9 @@ class ImportFileSchema(StrictSchema):
             raise ValidationError(dict(errors))
 
 
-def _named_members(workspace: dict, index: int):
+def _named_members(
+    workspace: dict[str, Any], index: int
+) -> Iterator[tuple[tuple[str | int, ...], dict[str, Any]]]:
     for member_index, member in enumerate(workspace["members"]):
         yield ("workspaces", index, "members", member_index), member
     for team_index, team in enumerate(workspace["teams"]):
@@ -280,7 +285,7 @@ def _named_members(workspace: dict, index: int):
             yield ("workspaces", index, "teams", team_index, "members", member_index), member
 
 
-def _nest(tree: dict, path: tuple, leaf: str) -> list:
+def _nest(tree: dict[str, Any], path: tuple[Any, ...], leaf: str) -> list[Any]:
     for part in path:
         tree = tree.setdefault(part, {})
     return tree.setdefault(leaf, [])

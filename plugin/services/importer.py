@@ -10,6 +10,10 @@ a changed file updates rows instead of duplicating them.
 
 The work is set-based: one SELECT per table for everything the file touches,
 then bulk INSERT / UPDATE / DELETE statements; never a query per row.
+
+It stays one module (about 600 lines): it is one transaction whose steps
+share the file's matched keys; the schema of the file (:mod:`.import_schema`)
+and the closed-month guard (:mod:`.import_closed`) are apart.
 """
 
 from __future__ import annotations
@@ -25,16 +29,7 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from ..models import (
-    Person,
-    Team,
-    TeamArchivePeriod,
-    TeamMembership,
-    Workspace,
-    WorkspaceAccess,
-    WorkspaceOwner,
-)
-from ..yamldoc import (
+from ..documents import (
     DocPath,
     Document,
     DocumentError,
@@ -43,6 +38,15 @@ from ..yamldoc import (
     located_errors,
     read_limited,
     schema_load,
+)
+from ..models import (
+    Person,
+    Team,
+    TeamArchivePeriod,
+    TeamMembership,
+    Workspace,
+    WorkspaceAccess,
+    WorkspaceOwner,
 )
 from . import audit
 from .billing_details import DetailsChange, apply_details
@@ -94,14 +98,16 @@ def read_import_file(path: str | os.PathLike[str], *, max_bytes: int) -> bytes:
         raise ImportFileError(exc.errors) from exc
 
 
-def parse_import_file(text: str | bytes, *, source: str, tz: ZoneInfo, max_bytes: int) -> dict:
+def parse_import_file(
+    text: str | bytes, *, source: str, tz: ZoneInfo, max_bytes: int
+) -> dict[str, Any]:
     """Validate an import file; raise :class:`ImportFileError` with every located error."""
     return _parse(text, source=source, tz=tz, max_bytes=max_bytes)[1]
 
 
 def _parse(
     text: str | bytes, *, source: str, tz: ZoneInfo, max_bytes: int
-) -> tuple[Document, dict]:
+) -> tuple[Document, dict[str, Any]]:
     try:
         document = load_document(text, source=source, max_bytes=max_bytes)
     except DocumentError as exc:
@@ -132,7 +138,11 @@ def import_file(
 
 
 def apply_import(
-    session: Session, workspaces: list[dict], *, actor: str, document: Document | None = None
+    session: Session,
+    workspaces: list[dict[str, Any]],
+    *,
+    actor: str,
+    document: Document | None = None,
 ) -> ImportResult:
     result = ImportResult()
     people = _upsert_people(session, workspaces, result)
@@ -210,7 +220,7 @@ def apply_import(
 
 
 def _apply_billing_details(
-    session: Session, workspaces: list[dict], result: ImportResult, actor: str
+    session: Session, workspaces: list[dict[str, Any]], result: ImportResult, actor: str
 ) -> None:
     """The billing details the file gives, each audited (validated by the schema already)."""
     changes = [
@@ -224,13 +234,15 @@ def _apply_billing_details(
         result.updated["billing details"] = len(done.changed)
 
 
-def _all_members(workspace: dict) -> Iterable[dict]:
+def _all_members(workspace: dict[str, Any]) -> Iterable[dict]:
     yield from workspace["members"]
     for team in workspace["teams"]:
         yield from team["members"]
 
 
-def _upsert_people(session: Session, workspaces: list[dict], result: ImportResult) -> dict:
+def _upsert_people(
+    session: Session, workspaces: list[dict[str, Any]], result: ImportResult
+) -> dict[str, Any]:
     names: dict[str, str] = {}
     for workspace in workspaces:
         for email in workspace["owners"] or ():
@@ -274,7 +286,7 @@ def _upsert_people(session: Session, workspaces: list[dict], result: ImportResul
 _WORKSPACE_FIELDS = ("name", "created_at", "contract_variant", "invoice_mailbox")
 
 
-def _workspace_values(workspace: dict) -> dict[str, Any]:
+def _workspace_values(workspace: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": workspace["name"],
         "created_at": workspace["created"],
@@ -288,7 +300,7 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _upsert_workspaces(
-    session: Session, workspaces: list[dict], result: ImportResult, actor: str
+    session: Session, workspaces: list[dict[str, Any]], result: ImportResult, actor: str
 ) -> tuple[dict[str, int], ClosedGuard]:
     """The workspaces' ids by key, and the guard of their closed months.
 
@@ -360,7 +372,7 @@ def _upsert_workspaces(
 
 def _upsert_teams(
     session: Session,
-    workspaces: list[dict],
+    workspaces: list[dict[str, Any]],
     workspace_ids: dict[str, int],
     result: ImportResult,
     guard: ClosedGuard,
@@ -423,7 +435,7 @@ def _upsert_teams(
 
 def _sync_owners(
     session: Session,
-    workspaces: list[dict],
+    workspaces: list[dict[str, Any]],
     workspace_ids: dict[str, int],
     people: dict[str, int],
     result: ImportResult,
@@ -455,10 +467,10 @@ def _sync_owners(
     result.deleted["owners"] = len(gone)
 
 
-Paths = dict[tuple, DocPath]
+Paths = dict[tuple[Any, ...], DocPath]
 
 
-def _wanted_periods(workspaces: list[dict], team_ids: dict) -> tuple[dict, Paths]:
+def _wanted_periods(workspaces: list[dict[str, Any]], team_ids: dict) -> tuple[dict, Paths]:
     """Archived periods ``(team id, from) -> to``, and where each is in the file."""
     wanted, paths = {}, {}
     for ws_index, ws in enumerate(workspaces):
@@ -470,7 +482,9 @@ def _wanted_periods(workspaces: list[dict], team_ids: dict) -> tuple[dict, Paths
     return wanted, paths
 
 
-def _wanted_memberships(workspaces: list[dict], team_ids: dict, people: dict) -> tuple[dict, Paths]:
+def _wanted_memberships(
+    workspaces: list[dict[str, Any]], team_ids: dict[Any, Any], people: dict[str, Any]
+) -> tuple[dict[Any, Any], Paths]:
     """Memberships ``(team id, person id, joined) -> left``, and where each is in the file."""
     wanted, paths = {}, {}
     for ws_index, ws in enumerate(workspaces):
@@ -487,8 +501,8 @@ def _wanted_memberships(workspaces: list[dict], team_ids: dict, people: dict) ->
 
 
 def _wanted_access(
-    workspaces: list[dict], workspace_ids: dict[str, int], people: dict[str, int]
-) -> tuple[dict[tuple, datetime | None], Paths]:
+    workspaces: list[dict[str, Any]], workspace_ids: dict[str, int], people: dict[str, int]
+) -> tuple[dict[tuple[Any, ...], datetime | None], Paths]:
     """Access intervals: the listed ones, or from the first team membership on, open-ended.
 
     A person listed under the workspace's ``members`` has exactly the access
@@ -498,7 +512,7 @@ def _wanted_access(
     paths say where in the file each interval comes from (for a derived one,
     the earliest membership).
     """
-    wanted: dict[tuple, datetime | None] = {}
+    wanted: dict[tuple[Any, ...], datetime | None] = {}
     paths: Paths = {}
     for ws_index, workspace in enumerate(workspaces):
         ws_id = workspace_ids[workspace["key"]]
@@ -533,10 +547,10 @@ class _IntervalSpec:
     extra_key: str | None
     label: str
     owners: list[int]
-    wanted: dict[tuple, datetime | None]
+    wanted: dict[tuple[Any, ...], datetime | None]
     paths: Paths
     workspace_of: Callable[[int], int]
-    describe: Callable[[tuple, Callable[[int], str]], str]
+    describe: Callable[[tuple[Any, ...], Callable[[int], str]], str]
     only_people: set[tuple[int, int]] | None = None
 
     def key_columns(self) -> list[Any]:
@@ -554,7 +568,7 @@ def _plan_intervals(session: Session, spec: _IntervalSpec) -> IntervalPlan:
     """
     model, key_columns = spec.model, spec.key_columns()
     plan = IntervalPlan(1 if spec.extra_key else None)
-    stored: dict[tuple, tuple[int, datetime | None]] = {}
+    stored: dict[tuple[Any, ...], tuple[int, datetime | None]] = {}
     for chunk in chunked(spec.owners):
         rows = session.execute(
             select(model.id, getattr(model, spec.end), *key_columns).where(

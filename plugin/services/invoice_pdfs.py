@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Row, and_, bindparam, case, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..einvoice.hybrid import HybridOutcome
 from ..models import Invoice
-from ..types import utcnow
+from ..types import AnyRow, utcnow
 from . import job_queue
 from .einvoices import einvoice_of, is_einvoice
 from .job_queue import retry_delay
@@ -92,7 +92,7 @@ _DOCUMENT_COLUMNS = (
 # once, the first stored PDF stays (the bytes are the same anyway).  Each
 # ends the worker's claim; a failure sets when the next try may start.
 _DONE = {"pdf_claim_token": None, "pdf_claimed_until": None, "pdf_next_attempt_at": None}
-_RETRY = {**_DONE, "pdf_next_attempt_at": bindparam("b_next")}
+_RETRY: dict[str, Any] = {**_DONE, "pdf_next_attempt_at": bindparam("b_next")}
 _STORE_PDF = (
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.pdf_sha256.is_(None))
@@ -266,7 +266,7 @@ def _line(line: dict[str, Any]) -> dict[str, str]:
 
 def pending_invoices(
     session: Session, *, limit: int | None = None, now: datetime | None = None
-) -> Sequence[Row]:
+) -> Sequence[AnyRow]:
     """The invoices without a PDF that no worker holds, in one query, least tried first.
 
     Least-tried first, so that with a ``limit`` one invoice that keeps failing
@@ -371,7 +371,7 @@ def _give_back(session: Session, token: str, ids: Sequence[int]) -> None:
             held=_TABLE.c.pdf_claim_token == token,
             values={"pdf_claim_token": None, "pdf_claimed_until": None},
         )
-    except Exception:  # noqa: BLE001 - the original error is what the caller must see
+    except Exception:
         session.rollback()
 
 
@@ -405,7 +405,7 @@ def render_pending(
     return RenderSummary(rendered, tuple(failures))
 
 
-def _document(row: Row, tz: tzinfo) -> dict[str, Any] | Exception:
+def _document(row: AnyRow, tz: tzinfo) -> dict[str, Any] | Exception:
     """The template's document, with the e-invoice of an invoice issued with billing details.
 
     Stored data that cannot be mapped (a bug, or a hand-edited row) is that
@@ -431,13 +431,13 @@ def _render(renderer: Renderer, documents: list[dict[str, Any] | Exception]) -> 
 
 
 def _store(
-    session: Session, rows: Sequence[Row], outcomes: Sequence[Outcome], *, now: datetime
+    session: Session, rows: Sequence[AnyRow], outcomes: Sequence[Outcome], *, now: datetime
 ) -> tuple[int, list[RenderFailure]]:
     """Write one batch's outcomes: one UPDATE statement per kind, whatever the batch size."""
     plain, hybrid, invalid, failed = [], [], [], []
     failures = []
 
-    def next_try(row: Row) -> datetime:
+    def next_try(row: AnyRow) -> datetime:
         return now + retry_delay(row.pdf_attempts + 1)
 
     for row, outcome in zip(rows, outcomes, strict=True):
@@ -488,7 +488,7 @@ def stored_pdf(session: Session, number: str) -> bytes:
         )
     if row.pdf is None:
         raise PdfNotAvailable(_not_rendered(number, row.pdf_error, row.pdf_attempts))
-    return row.pdf
+    return bytes(row.pdf)
 
 
 def _not_rendered(number: str, error: str | None, attempts: int) -> str:

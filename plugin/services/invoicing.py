@@ -12,6 +12,12 @@ A credited invoice is no longer current: the next close of its month issues
 the workspace a new invoice, with the next number, its own stored licence
 holders and its own PDF.  The credit note reopens the workspace's history
 for the correction in between (:func:`.closed.reopen_after_credit`).
+
+It stays one module (about 640 lines): the close, the credit note and the
+invoice list write and read the same invoice rows with the same numbering and
+seller snapshot, and their transactions' order is easiest to check side by
+side; the pieces with a job of their own are already apart (:mod:`.numbering`,
+:mod:`.closed`, :mod:`.invoice_pdfs`, :mod:`.holders`).
 """
 
 from __future__ import annotations
@@ -157,7 +163,7 @@ class MonthPlan:
     nothing_to_bill: int = 0
 
     def by_category(self) -> list[CategoryTotal]:
-        sums: dict[tuple[str, str], list] = {}
+        sums: dict[tuple[str, str], list[Any]] = {}
         for item in self.planned:
             entry = sums.setdefault(
                 (item.vat.category, item.currency), [0, Decimal(0), Decimal(0), Decimal(0)]

@@ -21,9 +21,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, select, text, update
+from sqlalchemy import ColumnElement, CursorResult, Table, select, text, update
 from sqlalchemy.orm import Session
 
 #: First retry after a temporary failure; each further one waits twice as long ...
@@ -41,7 +41,7 @@ def new_token() -> str:
 
 def retry_delay(attempt: int) -> timedelta:
     """How long to wait after failed attempt number ``attempt`` (1, 2, 4, … minutes, capped)."""
-    return min(RETRY_BASE * 2 ** (attempt - 1), RETRY_CAP)
+    return min(RETRY_BASE * 2.0 ** (attempt - 1), RETRY_CAP)
 
 
 def wait_for_writers(session: Session) -> None:
@@ -104,4 +104,5 @@ def settle(
         update(table).where(table.c.id.in_(list(ids)), held).values(values)
     )
     session.commit()
-    return result.rowcount
+    # An UPDATE's result is a CursorResult: it has the count of rows it changed.
+    return cast("CursorResult[Any]", result).rowcount

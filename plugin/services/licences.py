@@ -1,4 +1,4 @@
-"""Who or what is billed for a period: DESIGN.md §3 as set-based SQL.
+"""Who or what is billed for a period: the billing rules (docs/design.md) as set-based SQL.
 
 A team is active from its creation except during its archived periods.  For
 a window ``[start, end)``:
@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import GenericFunction
@@ -30,12 +30,12 @@ from ..models import Team, TeamArchivePeriod, TeamMembership, Workspace
 from ..types import UTCDateTime
 
 
-class greatest(GenericFunction):  # noqa: N801 - named like the SQL function
+class greatest(GenericFunction[Any]):
     type = UTCDateTime()
     inherit_cache = True
 
 
-class least(GenericFunction):  # noqa: N801
+class least(GenericFunction[Any]):
     type = UTCDateTime()
     inherit_cache = True
 
@@ -82,14 +82,18 @@ def team_billed(start: Any, end: Any) -> ColumnElement[bool]:
     return active_over(Team.id, greatest(Team.created_at, _bound(start)), _bound(end))
 
 
-def billed_teams(start: datetime, end: datetime, workspace_ids: Iterable[int] | None = None):
+def billed_teams(
+    start: datetime, end: datetime, workspace_ids: Iterable[int] | None = None
+) -> Select[int, int]:
     """SELECT (workspace_id, team_id) of the teams billed for ``[start, end)``."""
     return select(Team.workspace_id, Team.id.label("team_id")).where(
         team_billed(start, end), *_workspace_filter(Team.workspace_id, workspace_ids)
     )
 
 
-def billing_memberships(start: Any, end: Any, workspace_ids: Iterable[int] | None = None):
+def billing_memberships(
+    start: Any, end: Any, workspace_ids: Iterable[int] | None = None
+) -> Select[int, int, int]:
     """SELECT (workspace_id, person_id, team_id) of the memberships that bill their member.
 
     ``start`` and ``end``: as in :func:`team_billed`.

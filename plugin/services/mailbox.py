@@ -23,13 +23,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import Row, func, select, tuple_, update
+from sqlalchemy import CursorResult, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from .. import validators
 from ..models import Workspace
+from ..types import AnyRow
 from . import audit, outbox
 
 CHANGE_ACTION = "change_mailbox"
@@ -83,7 +85,7 @@ def validate_mailbox(value: object) -> str:
         )
     except EmailNotValidError as exc:
         raise MailboxError(f"{_shown(address)} is not a valid e-mail address: {exc}") from None
-    normalised = result.ascii_email.lower()
+    normalised = (result.ascii_email or result.normalized).lower()
     if len(normalised) > MAX_LENGTH:
         raise MailboxError(f"{_shown(address)} is longer than {MAX_LENGTH} characters in ASCII")
     return normalised
@@ -193,7 +195,7 @@ def change_mailboxes(
     ]
 
 
-def _swap(session: Session, moving: Sequence[Row], new: str) -> None:
+def _swap(session: Session, moving: Sequence[AnyRow], new: str) -> None:
     """One UPDATE, applied only if no mailbox changed since it was read."""
     read = [(workspace.id, workspace.invoice_mailbox or "") for workspace in moving]
     result = session.execute(
@@ -202,7 +204,7 @@ def _swap(session: Session, moving: Sequence[Row], new: str) -> None:
         .values(invoice_mailbox=new)
         .execution_options(synchronize_session="fetch")
     )
-    if result.rowcount != len(moving):
+    if cast("CursorResult[Any]", result).rowcount != len(moving):
         keys = ", ".join(workspace.key for workspace in moving)
         raise MailboxError(
             f"the invoice mailbox of {keys} was changed by somebody else meanwhile: "

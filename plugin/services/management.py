@@ -10,10 +10,11 @@ invited by hand and one imported are the same person.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -97,7 +98,7 @@ def refuse_later(start: datetime | None, at: datetime, row: str) -> None:
         )
 
 
-def already_open(intervals: list, at: datetime, what: str) -> bool:
+def already_open(intervals: Sequence[Any], at: datetime, what: str) -> bool:
     """Whether one of ``(id, start, end)`` intervals is open and began by ``at``.
 
     Otherwise opening a new interval at ``at`` must not overlap any of them:
@@ -115,7 +116,7 @@ def already_open(intervals: list, at: datetime, what: str) -> bool:
 
 def rename(
     session: Session,
-    model: type,
+    model: type[Team] | type[Workspace] | type[Person],
     *,
     row_id: int,
     old: str,

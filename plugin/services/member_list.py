@@ -9,7 +9,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from ..models import Person, Team, TeamMembership, WorkspaceAccess, WorkspaceOwner
-from .counts import open_at
+from .intervals import open_at
 
 #: The most members the page lists by name; the member list pages through the rest.
 SHOWN = 200

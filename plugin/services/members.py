@@ -19,8 +19,10 @@ refused with a :class:`~.errors.ManagementError` before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,8 +30,8 @@ from sqlalchemy.orm import Session
 
 from ..models import Person, Team, TeamMembership, WorkspaceAccess, WorkspaceOwner
 from . import audit
-from .counts import open_at
 from .errors import Conflict
+from .intervals import open_at
 from .management import (
     Change,
     WorkspaceRow,
@@ -82,7 +84,7 @@ def _person(session: Session, email: str, name: str) -> tuple[int, bool]:
     return person_id, False
 
 
-def _access_rows(session: Session, workspace_id: int, person_id: int) -> list:
+def _access_rows(session: Session, workspace_id: int, person_id: int) -> Sequence[Any]:
     return session.execute(
         select(WorkspaceAccess.id, WorkspaceAccess.granted_at, WorkspaceAccess.revoked_at).where(
             WorkspaceAccess.workspace_id == workspace_id, WorkspaceAccess.person_id == person_id
@@ -156,7 +158,7 @@ def _member_at(session: Session, row: WorkspaceRow, person: Person, at: datetime
     )
 
 
-def _memberships(session: Session, team_id: int, person_id: int) -> list:
+def _memberships(session: Session, team_id: int, person_id: int) -> Sequence[Any]:
     return session.execute(
         select(TeamMembership.id, TeamMembership.joined_at, TeamMembership.left_at).where(
             TeamMembership.team_id == team_id, TeamMembership.person_id == person_id

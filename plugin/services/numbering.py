@@ -11,13 +11,10 @@ increment: no number is ever lost or used twice.
 from __future__ import annotations
 
 from sqlalchemy import text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..models import InvoiceSequence
-
-_INSERT = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+from .common import DIALECT_INSERT as _INSERT
 
 #: How long a second month close waits for the first on SQLite, in ms.
 SQLITE_LOCK_WAIT_MS = 10 * 60 * 1000

@@ -20,20 +20,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..models import PENDING_STATUSES, Invoice, OutboxMail, Workspace
 from ..rules import PricingRules
 from ..types import utcnow
 from . import audit
+from .common import DIALECT_INSERT as _INSERT
 from .common import chunked
 
 RESEND_ACTION = "resend_invoice"
 
 _TABLE = OutboxMail.__table__
-_INSERT = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 class MailError(ValueError):

@@ -5,6 +5,7 @@ A fixed number of queries whatever the person's history: one per section.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from ..models import (
     WorkspaceAccess,
 )
 from ..textsearch import contains_folded
-from .counts import open_at
+from .intervals import open_at
 from .periods import Month
 
 #: The newest audit entries the page lists; the audit list finds the rest.
@@ -96,7 +97,7 @@ def person_overview(session: Session, person_id: int, zone: Any, now: datetime) 
 
 
 def _billed(
-    session: Session, person_id: int, memberships: list[Any], zone: Any
+    session: Session, person_id: int, memberships: Sequence[Any], zone: Any
 ) -> list[BilledMonth]:
     """The stored licence holders of current invoices (not credited) that name the person or
     a team of theirs.

@@ -1,6 +1,6 @@
 """Removing inactive workspace members: a preview, then a race-safe, set-based removal.
 
-An *inactive member* (DESIGN.md §3) has workspace access now but is, right
+An *inactive member* (docs/design.md, the billing rules) has workspace access now but is, right
 now, in no active team of the workspace.  Owners are never removed.  The
 removal closes the person's open access interval at ``now`` and ends their
 open memberships (which can only be in archived teams) at ``now``: history
@@ -36,9 +36,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from ..models import Person, Team, TeamMembership, Workspace, WorkspaceAccess, WorkspaceOwner
+from ..types import Expression
 from . import audit
 from .common import among
-from .counts import open_at, team_active_at
+from .intervals import open_at, team_active_at
 
 #: The audit action of a purge (one entry per purge, every removed person in it).
 AUDIT_ACTION = "purge_inactive"
@@ -120,14 +121,14 @@ def _has_access(workspace_id: int, now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _is_owner(workspace_id: int, person_id: ColumnElement[int]) -> ColumnElement[bool]:
+def _is_owner(workspace_id: int, person_id: Expression[int]) -> ColumnElement[bool]:
     return exists().where(
         WorkspaceOwner.workspace_id == workspace_id, WorkspaceOwner.person_id == person_id
     )
 
 
 def _in_active_team(
-    workspace_id: int, person_id: ColumnElement[int], now: datetime
+    workspace_id: int, person_id: Expression[int], now: datetime
 ) -> ColumnElement[bool]:
     return exists(
         select(TeamMembership.id)
@@ -324,7 +325,7 @@ def _end_memberships(
     return left
 
 
-def _people(session: Session, person_ids: set[int]) -> Sequence[Row[tuple[int, str, str]]]:
+def _people(session: Session, person_ids: set[int]) -> Sequence[Row[int, str, str]]:
     """Id, e-mail and name of each person id, by e-mail (ids that no longer exist are left out)."""
     return (
         session.connection()
@@ -344,7 +345,7 @@ def _record(session: Session, result: PurgeResult, actor: str) -> None:
     person's e-mail with the archived teams they were in; ``after`` the
     member count (the removed people have no access and no team any more,
     the same for all, so it is not repeated per person).  One entry, not one
-    per person: measured at 110,000 people (issue 7), an entry per person cost
+    per person: measured at 110,000 people (``make bench``), an entry per person cost
     1.1 to 1.4 s on PostgreSQL (a row with its foreign-key check and five
     index entries each), a third of the time of the two UPDATEs themselves;
     the single entry costs one ``json.dumps`` of about 4 MB.

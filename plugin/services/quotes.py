@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from ..models import Workspace
 from ..rules import PricingRules, explain, quote
 from ..rules.pricing import Quote
+from ..types import AnyRow
 from . import billing_details
 from .licences import count_licences
 from .periods import Month
-
-
-class UnknownWorkspace(LookupError):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"no workspace with the key {key!r}")
+from .workspace_lookup import get_workspace
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ def billable_workspaces(
     session: Session,
     created_before: datetime | None = None,
     *conditions: ColumnElement[bool],
-) -> list[Row]:
+) -> list[AnyRow]:
     """The columns pricing needs, of every workspace (created before an instant, meeting
     ``conditions``): one query."""
     query = select(
@@ -62,7 +60,7 @@ def billable_workspaces(
 
 def price_counted(
     rules: PricingRules,
-    workspace: Row | Workspace,
+    workspace: AnyRow | Workspace,
     month: Month,
     counts: tuple[dict[int, int], dict[int, int]],
 ) -> Quote:
@@ -84,14 +82,7 @@ def price_counted(
     )
 
 
-def get_workspace(session: Session, key: str) -> Workspace:
-    workspace = session.scalar(select(Workspace).where(Workspace.key == key))
-    if workspace is None:
-        raise UnknownWorkspace(key)
-    return workspace
-
-
-def _inputs(rules: PricingRules, workspace: Workspace, month: Month) -> dict:
+def _inputs(rules: PricingRules, workspace: Workspace, month: Month) -> dict[str, Any]:
     return {
         "created_on": workspace.created_at.astimezone(rules.zoneinfo).date(),
         "month": month.first_day,

@@ -23,12 +23,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from ..rules import NoPriceError, PricingRules, load_rules
 from ..rules.loader import MAX_BYTES
 from ..rules.pricing import percent, with_tax_rate
+from ..types import AnyRow
 from . import audit, billing_details
 from .licences import count_licences
 from .periods import Month
@@ -120,7 +120,7 @@ class PreviewRow:
         return self.draft.net - self.current.net
 
 
-def _outcome(priced: Priced) -> tuple:
+def _outcome(priced: Priced) -> tuple[Any, ...]:
     return (
         priced.variant,
         priced.quantity,
@@ -234,7 +234,7 @@ class _Pricer:
             counts = count_licences(session, self.window.start, self.window.end)
         self.counts = counts
 
-    def price(self, workspace: Row, details: Mapping[str, Any] | None) -> Priced:
+    def price(self, workspace: AnyRow, details: Mapping[str, Any] | None) -> Priced:
         rules, month = self.rules, self.window.month
         try:
             priced = price_counted(rules, workspace, month, self.counts)

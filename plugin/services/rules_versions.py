@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..models import RulesVersion
 from ..rules import PricingRules
 from ..types import utcnow
-
-_INSERT = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+from .common import DIALECT_INSERT as _INSERT
 
 
 def record_rules_version(session: Session, rules: PricingRules) -> int:
@@ -26,7 +23,8 @@ def record_rules_version(session: Session, rules: PricingRules) -> int:
         .values(sha256=rules.sha256, content=rules.content, first_used_at=utcnow())
         .on_conflict_do_nothing(index_elements=["sha256"])
     )
-    return session.scalar(select(RulesVersion.id).where(RulesVersion.sha256 == rules.sha256))
+    query = select(RulesVersion.id).where(RulesVersion.sha256 == rules.sha256)
+    return session.execute(query).scalar_one()
 
 
 def rules_version_content(session: Session, sha256: str) -> str | None:

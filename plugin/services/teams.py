@@ -1,7 +1,7 @@
 """Archiving and unarchiving teams: closing or opening archived periods, set-based.
 
 A team's archived periods ``[archived_from, unarchived_at)`` never overlap or
-touch (DESIGN.md §3; :class:`~plugin.models.TeamArchivePeriod`), because the
+touch (docs/design.md, the billing rules; :class:`~plugin.models.TeamArchivePeriod`), because the
 licence queries rely on "archived for the whole of an interval" being a
 question about one row.  So the writes here keep that invariant instead of
 blindly adding rows:
@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from ..models import Team, TeamArchivePeriod, Workspace
 from . import audit
 from .common import chunked
-from .counts import open_at, team_active_at
 from .errors import Conflict
+from .intervals import open_at, team_active_at
 from .licences import instant
 from .management import (
     Change,
@@ -151,7 +151,7 @@ def teams_matching(
     now: datetime,
     workspace_ids: Iterable[int] | None = None,
     archived: bool | None = None,
-) -> Select[tuple[int]]:
+) -> Select[int]:
     """SELECT of the ids of the teams matching a list view's filters, at ``now``.
 
     This is "apply to everything matching the filter": the admin counts it for
@@ -382,11 +382,11 @@ def create_team(
     taken = select(Team.id).where(Team.workspace_id == row.id, Team.key == key)
     if session.scalar(taken) is not None:
         raise Conflict(f"workspace {row.key} already has a team with the key {key!r}", field="key")
-    team_id = session.scalar(
+    team_id = session.execute(
         insert(Team)
         .values(workspace_id=row.id, key=key, name=name, created_at=at)
         .returning(Team.id)
-    )
+    ).scalar_one()
     ref = TeamRef(row.key, key, team_id, row.id)
     audit.record(
         session,

@@ -19,17 +19,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..models import OutboxMail, WorkerHeartbeat
 from . import job_queue
+from .common import DIALECT_INSERT as _INSERT
 from .invoice_pdfs import pdf_due
 from .mail_delivery import mail_due
 
 _TABLE = WorkerHeartbeat.__table__
-_INSERT = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 #: Rows of workers not seen for this long are deleted when a worker starts.
 FORGET_AFTER = timedelta(days=7)
 

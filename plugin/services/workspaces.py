@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from ..models import Person, Workspace, WorkspaceAccess, WorkspaceOwner
 from ..types import utcnow
 from . import audit
-from .counts import open_at
 from .errors import Conflict
+from .intervals import open_at
 from .management import (
     Change,
     WorkspaceRow,
@@ -48,9 +48,9 @@ def create_workspace(
     at = validate_instant(at, None, f"workspace {key}")
     if session.scalar(select(Workspace.id).where(Workspace.key == key)) is not None:
         raise Conflict(f"there is already a workspace with the key {key!r}", field="key")
-    workspace_id = session.scalar(
+    workspace_id = session.execute(
         insert(Workspace).values(key=key, name=name, created_at=at).returning(Workspace.id)
-    )
+    ).scalar_one()
     audit.record(
         session,
         actor,

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from marshmallow import Schema, ValidationError, fields
 
-from plugin.yamldoc import (
+from plugin.documents import (
     Document,
     DocumentError,
     LocatedError,
