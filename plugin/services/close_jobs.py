@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ from .periods import Month
 
 #: How long a worker may hold a close job before another one takes it over.
 CLOSE_LEASE = timedelta(minutes=15)
-_TABLE = cast(Table, CloseJob.__table__)
+_TABLE = CloseJob.__table__
 
 
 @dataclass(frozen=True)

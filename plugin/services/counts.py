@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from cachetools import LRUCache
 from sqlalchemy import ColumnElement, case, func, select, true, union_all
@@ -102,7 +102,7 @@ class CountsCache:
         with self._lock:
             entry = self._kept.get(key)
         if entry is not None and entry[0] == stamps and (entry[2] is None or now < entry[2]):
-            return entry[1]
+            return cast(T, entry[1])
         value = compute()
         with self._lock:
             self._kept[key] = (stamps, value, now + valid_for if valid_for else None)
