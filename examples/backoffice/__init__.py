@@ -68,8 +68,14 @@ def switch_role(role: str) -> Any:
 DEMO_LANGUAGES = {"de": "Deutsch", "en": "English"}
 
 
-def demo_locale() -> str:
-    """The language chosen under Demo › Language, else the browser's preferred one."""
+def demo_locale() -> str | None:
+    """The language chosen under Demo › Language, else the browser's preferred one.
+
+    Outside a request (the CLI, a filter built in an app context) there is no
+    browser to ask: ``None`` is Flask-Babel's default locale.
+    """
+    if not has_request_context():
+        return None
     chosen = session.get("demo_language")
     if chosen in DEMO_LANGUAGES:
         return chosen

@@ -41,7 +41,8 @@ class InstantType(click.ParamType):
             return value
         with ImportContext({"tz": billing().rules().zoneinfo}):
             try:
-                return Instant().deserialize(str(value))
+                instant: datetime = Instant().deserialize(str(value))
+                return instant
             except ValidationError as exc:
                 self.fail(" ".join(exc.messages), param, ctx)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Select, String, and_, func, literal, or_, select
+from sqlalchemy import String, and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -169,7 +169,7 @@ def _ordered_user_rows(person_id: Any, email: Any, name: Any, team: Any, team_id
     ).order_by(bytewise(email), person_id, bytewise(team), team_id)
 
 
-def user_holders_query(dialect: str, ordered: AnySelect) -> Select:
+def user_holders_query(dialect: str, ordered: AnySelect) -> AnySelect:
     """One row per billed person (e-mail, name, teams joined), neutralised, in export order.
 
     ``ordered`` gives the (person, team) rows in export order
