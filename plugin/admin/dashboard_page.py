@@ -164,7 +164,7 @@ def page_context() -> dict[str, Any]:
     }
     context["problems"], context["problem_links"] = problems, links
     if rules is not None:
-        months = dashboard.monthly_figures(session, rules, now)
+        months = dashboard.monthly_figures(session, rules, now, cache=ext.counts_cache())
         held = dashboard.held_workspaces(session, rules, now)
         context.update(
             months=months,
