@@ -27,7 +27,7 @@ from ..services.invoicing import InvoicingError, default_close_month, plan_month
 from ..services.periods import Month
 from ..types import utcnow
 from .base import PermissionMixin, local_minute, refuse_stale_form
-from .dashboard_page import filter_url
+from .links import filter_url
 
 #: Seconds between two reloads of the page while the close is under way.
 REFRESH_SECONDS = 2
