@@ -61,6 +61,8 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "resend_invoices": frozenset({"accounting"}),
     "edit_billing_details": frozenset({"accounting"}),
     "check_month": frozenset({"admin", "accounting"}),
+    # Closing a month from the close page (the worker issues the invoices).
+    "close_month": frozenset({"accounting"}),
 }
 
 
@@ -200,6 +202,13 @@ VIEWS: tuple[View, ...] = (
             Action("edit", N_("Change a workspace's billing details"), "edit_billing_details"),
             Action("upload", N_("Upload billing details (CSV)"), "edit_billing_details"),
         ),
+    ),
+    View(
+        "close",
+        "Month close",
+        "plugin.admin.close_page:ClosePage",
+        permission="check_month",
+        actions=(Action("close", "Close the month", "close_month"),),
     ),
 )
 
