@@ -24,11 +24,12 @@ def client(app, demo_cli):
 def filter_url(app, endpoint: str, name: str, operation: str, value: str) -> str:
     """The list filtered by the filter called ``name`` with ``operation``."""
     view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == endpoint)
-    index = next(
-        i
-        for i, f in enumerate(view._filters)
-        if str(f.name) == name and str(f.operation()) == operation
-    )
+    with app.test_request_context():  # filter names and operations are lazy (gettext)
+        index = next(
+            i
+            for i, f in enumerate(view._filters)
+            if str(f.name) == name and str(f.operation()) == operation
+        )
     return f"/admin/{endpoint}/?flt0_{index}={value}"
 
 

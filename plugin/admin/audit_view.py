@@ -12,7 +12,7 @@ from sqlalchemy import Text, cast, func
 from sqlalchemy.orm import defer, with_expression
 
 from ..extension import billing
-from ..i18n import _
+from ..i18n import _, _l
 from ..models import AuditEntry
 from ..services.rules_editor import EDIT_ACTION as RULES_EDIT
 from .base import BillingModelView
@@ -95,10 +95,16 @@ class AuditView(BillingModelView):
     column_select_related_list = (AuditEntry.workspace,)
     column_list = ("at", "actor", "action", "workspace.key", "target", "detail", "changes")
     column_details_list = ("at", "actor", "action", "workspace", "target", "detail", "changes")
-    # Plain strings: Flask-Admin turns its labels into text when the view is built.
+    # Lazy: Flask-Admin keeps the labels and shows them as text in each request.
     column_labels = {
-        "workspace.key": "Workspace",
-        "changes": "Changed fields",
+        "at": _l("At"),
+        "actor": _l("Actor"),
+        "action": _l("Action"),
+        "workspace": _l("Workspace"),
+        "workspace.key": _l("Workspace"),
+        "target": _l("Target"),
+        "detail": _l("Detail"),
+        "changes": _l("Changed fields"),
     }
     column_filters = ("workspace.key", "actor", "action", "target", "at", MentionsFilter())
     column_searchable_list = ("target", "detail")

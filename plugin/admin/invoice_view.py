@@ -14,9 +14,8 @@ from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
 from ..formatting import amount
-from ..i18n import _
+from ..i18n import _, _l
 from ..jobs import try_now
-from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
 from ..services.closed import standing_after
 from ..services.invoice_detail import invoice_page
@@ -63,7 +62,7 @@ def _gross(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
 
 
 def _status(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
-    return "credited" if model.id in g.billing_credited else "issued"
+    return _("credited") if model.id in g.billing_credited else _("issued")
 
 
 def einvoice_problem(model: Invoice) -> Markup:
@@ -96,14 +95,14 @@ def _documents(view: InvoiceView, context: Any, model: Invoice, name: str) -> Ma
     if model.kind != "invoice" or model.id in g.billing_credited or not view.can("credit"):
         return pdf
     credit = url_for(".credit_note", number=model.number)
-    return pdf + Markup('<br><a href="{}">Credit…</a>').format(credit)
+    return pdf + Markup('<br><a href="{}">{}</a>').format(credit, _("Credit…"))
 
 
 def _mail(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
     """The delivery at a glance: status, recipient, tries, last error; a link to its history."""
     delivery = g.billing_mail.get(model.number)
     if delivery is None:
-        return Markup("<span class='text-muted'>not e-mailed</span>")
+        return Markup("<span class='text-muted'>{}</span>").format(_("not e-mailed"))
     text = Markup("{} <small class='text-muted'>to {}, {} attempt(s)</small>").format(
         delivery.status, delivery.latest.recipient or "—", delivery.attempts
     )
@@ -131,27 +130,42 @@ class InvoiceView(BillingModelView):
         "pdf",
     )
     column_labels = {
-        "workspace_key": "Workspace",
-        "workspace_name": "workspace name",
-        "quantity": "Licences",
-        "pdf": "PDF",
-        "mail": "E-mail",
+        "number": _l("Number"),
+        "kind": _l("Kind"),
+        "workspace_key": _l("Workspace"),
+        "workspace_name": _l("workspace name"),
+        "period": _l("Period"),
+        "variant": _l("Variant"),
+        "quantity": _l("Licences"),
+        "net": _l("Net"),
+        "tax": _l("VAT"),
+        "gross": _l("Gross"),
+        "status": _l("Status"),
+        "pdf": _l("PDF"),
+        "mail": _l("E-mail"),
     }
     column_formatters = {
         "number": _number,
         "quantity": _licences,
         "gross": _gross,
         "status": _status,
+        "kind": lambda view, context, model, name: (
+            _("credit note") if model.kind == "credit_note" else _("invoice")
+        ),
         "mail": _mail,
         "pdf": _documents,
     }
     column_searchable_list = ("number", "workspace_key", "workspace_name")
     column_filters = (
-        ChoiceFilter(Invoice.period, "Period", InvoicePeriods()),
+        ChoiceFilter(Invoice.period, _l("Period"), InvoicePeriods()),
         "workspace_key",
         "number",
-        ChoiceFilter(Invoice.kind, "Kind", [(kind, kind.replace("_", " ")) for kind in KINDS]),
-        ChoiceFilter(Invoice.variant, "Variant", VARIANT_CHOICES),
+        ChoiceFilter(
+            Invoice.kind,
+            _l("Kind"),
+            [("invoice", _l("invoice")), ("credit_note", _l("credit note"))],
+        ),
+        ChoiceFilter(Invoice.variant, _l("Variant"), VARIANT_CHOICES),
         InvoiceStatusFilter(),
         "quantity",
         "net",
