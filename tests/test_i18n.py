@@ -155,3 +155,16 @@ def test_the_english_pages_keep_the_english_strings(admin_client, demo_cli):
     assert "Einstellungen › Allgemein" in page
     assert "Mitglieder des Arbeitsbereichs" in page
     assert "Arbeitsbereiche" in page
+
+
+def test_links_to_filtered_lists_find_the_filter_by_its_german_name(database_url):
+    from plugin.admin.links import filter_url
+
+    app = make_app(database_url, BILLING_CURRENT_ROLES=lambda: {"accounting"})
+    for language in ("de", "en"):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            url = filter_url("invoices", "PDF", "pending")
+            assert url is not None and "flt0_" in url, language
+            assert filter_url("invoices", "No such filter", "x") is None
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()

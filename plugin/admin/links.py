@@ -11,13 +11,14 @@ from typing import Any
 from flask import current_app, url_for
 
 from ..extension import billing
+from ..i18n import gettext
 from .access import allowed
 
 
 def filter_url(view_key: str, filter_name: str, value: str) -> str | None:
     """The list of ``view_key`` filtered with Flask-Admin's URL argument for the filter
-    named ``filter_name``; ``None`` when the host switched the list off or the user may
-    not see it."""
+    named ``filter_name`` (its English name); ``None`` when the host switched the list
+    off or the user may not see it."""
     declared = billing().module().view(view_key)
     if declared is None or not allowed(declared.permission):
         return None
@@ -26,8 +27,10 @@ def filter_url(view_key: str, filter_name: str, value: str) -> str | None:
         for view in admin._views:
             if getattr(view, "endpoint", None) != endpoint or not view._filter_args:
                 continue
+            # The filters' names are lazy strings, shown in the user's language.
+            shown = gettext(filter_name)
             for arg, (_, flt) in view._filter_args.items():
-                if str(flt.name) == filter_name:
+                if str(flt.name) == shown:
                     return url_for(f"{endpoint}.index_view", **{f"flt0_{arg}": value})
     return None
 
