@@ -29,7 +29,7 @@ and the ``flask billing`` commands do (they all call the same services).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import TypeVar
 
 from sqlalchemy.orm import Session
@@ -78,6 +78,16 @@ __all__ = [
 T = TypeVar("T")
 #: The services' field names for the owner that :func:`create_workspace` invites.
 _OWNER_ARGUMENTS = {"email": "owner_email", "name": "owner_name"}
+
+
+def _zone() -> tzinfo:
+    """The billing time zone the messages write instants in; UTC outside an app."""
+    from flask import current_app, has_app_context
+
+    if has_app_context() and "billing" in current_app.extensions:
+        zone: tzinfo = current_app.extensions["billing"].zone()
+        return zone
+    return UTC
 
 
 def _run(session: Session | None, commit: bool, work: Callable[[Session], T]) -> T:
@@ -276,7 +286,13 @@ def invite(
         session,
         commit,
         lambda s: members.invite(
-            s, workspace=workspace, email=email, name=name, actor=actor, at=at or utcnow()
+            s,
+            workspace=workspace,
+            email=email,
+            name=name,
+            actor=actor,
+            at=at or utcnow(),
+            zone=_zone(),
         ),
     )
 
@@ -296,7 +312,13 @@ def add_to_team(
         session,
         commit,
         lambda s: members.add_to_team(
-            s, workspace=workspace, team=team, email=email, actor=actor, at=at or utcnow()
+            s,
+            workspace=workspace,
+            team=team,
+            email=email,
+            actor=actor,
+            at=at or utcnow(),
+            zone=_zone(),
         ),
     )
 
@@ -316,7 +338,13 @@ def remove_from_team(
         session,
         commit,
         lambda s: members.remove_from_team(
-            s, workspace=workspace, team=team, email=email, actor=actor, at=at or utcnow()
+            s,
+            workspace=workspace,
+            team=team,
+            email=email,
+            actor=actor,
+            at=at or utcnow(),
+            zone=_zone(),
         ),
     )
 
@@ -335,7 +363,7 @@ def remove_member(
         session,
         commit,
         lambda s: members.remove_member(
-            s, workspace=workspace, email=email, actor=actor, at=at or utcnow()
+            s, workspace=workspace, email=email, actor=actor, at=at or utcnow(), zone=_zone()
         ),
     )
 

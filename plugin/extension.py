@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, tzinfo
 from typing import TYPE_CHECKING, Any, cast
 from weakref import WeakKeyDictionary, WeakSet
 
@@ -163,6 +164,14 @@ class WorkspaceBilling:
     def rules(self, app: Flask | None = None) -> PricingRules:
         """The pricing rules in force, re-read if accounting changed the file."""
         return self.rules_store(app).current()
+
+    def zone(self, app: Flask | None = None) -> tzinfo:
+        """The billing time zone that messages write instants in; UTC while the rules file
+        has never loaded (what needs no prices keeps working then)."""
+        try:
+            return self.rules(app).zoneinfo
+        except RulesUnavailable:
+            return UTC
 
     def module(self, app: Flask | None = None) -> Module:
         """The module's declaration as this app configured it (views, menu, actions, access)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, has_request_context
 from flask_babel import Domain, LazyString
 
 from .resources import resource_path
@@ -32,7 +32,12 @@ def _domain() -> Domain:
 
 
 def _babel_active() -> bool:
-    return has_app_context() and "babel" in current_app.extensions
+    """Translate in a request of a host with Flask-Babel.
+
+    Outside a request (the CLI, the worker, views being set up) the host's
+    locale selector may need the request it does not have: English then.
+    """
+    return has_app_context() and has_request_context() and "babel" in current_app.extensions
 
 
 def gettext(string: str, **variables: Any) -> str:

@@ -30,6 +30,16 @@ from typing import Any
 
 READ = "read"
 
+
+def N_(text: str) -> str:
+    """Marks a menu name, action text or confirmation for the catalogue (``make translations``).
+
+    The declaration stays plain data; the views translate these strings where
+    they show them (:mod:`plugin.i18n`).
+    """
+    return text
+
+
 #: permission -> the roles that hold it by default (the access table).
 PERMISSIONS: Mapping[str, frozenset[str]] = {
     # Seeing the workspace, team, person, member, invoice and audit pages.
@@ -45,12 +55,14 @@ PERMISSIONS: Mapping[str, frozenset[str]] = {
     "export_licences": frozenset({"admin", "accounting"}),
     "download_invoices": frozenset({"support", "admin", "accounting"}),
     "credit_notes": frozenset({"admin", "accounting"}),
-    "view_rules": frozenset({"support", "accounting"}),
+    "view_rules": frozenset({"support", "admin", "accounting"}),
     "edit_rules": frozenset({"accounting"}),
     "change_mailbox": frozenset({"accounting"}),
     "resend_invoices": frozenset({"accounting"}),
     "edit_billing_details": frozenset({"accounting"}),
     "check_month": frozenset({"admin", "accounting"}),
+    # Closing a month from the close page (the worker issues the invoices).
+    "close_month": frozenset({"accounting"}),
 }
 
 
@@ -92,98 +104,111 @@ class View:
         raise KeyError(f"{self.key} declares no action {name!r}")
 
 
-ARCHIVE_CONFIRM = (
+ARCHIVE_CONFIRM = N_(
     "Archive the selected teams? They are still billed this month, no more from the next."
 )
-UNARCHIVE_CONFIRM = "Unarchive the selected teams? They are billed again from this month."
+UNARCHIVE_CONFIRM = N_("Unarchive the selected teams? They are billed again from this month.")
 
 #: The views, in menu order: the dashboard first, the Billing category's start page.
 VIEWS: tuple[View, ...] = (
     View(
         "dashboard",
-        "Dashboard",
+        N_("Dashboard"),
         "plugin.admin.dashboard_page:DashboardView",
         permission="view_dashboard",
     ),
     View(
         "workspaces",
-        "Workspaces",
+        N_("Workspaces"),
         "plugin.admin.views:WorkspaceView",
         "Workspace",
         actions=(
-            Action("export", "Export licence holders…", "export_licences", bulk=True),
-            Action("purge", "Remove inactive workspace members…", "purge_members", bulk=True),
-            Action("mailbox", "Change invoice mailbox…", "change_mailbox", bulk=True),
-            Action("archive_team", "Archive or unarchive a team", "archive_teams"),
-            Action("create_workspace", "Create a workspace", "manage_workspaces"),
-            Action("rename_workspace", "Rename the workspace", "manage_workspaces"),
-            Action("create_team", "Create a team", "manage_workspaces"),
-            Action("rename_team", "Rename a team", "manage_workspaces"),
-            Action("invite", "Invite a person", "manage_members"),
-            Action("add_to_team", "Add a member to a team", "manage_members"),
-            Action("remove_from_team", "Take a member out of a team", "manage_members"),
-            Action("remove_member", "Remove a member from the workspace", "manage_members"),
-            Action("add_owner", "Make a member an owner", "manage_members"),
-            Action("remove_owner", "Take a member's ownership away", "manage_members"),
+            Action("export", N_("Export licence holders…"), "export_licences", bulk=True),
+            Action("purge", N_("Remove inactive workspace members…"), "purge_members", bulk=True),
+            Action("mailbox", N_("Change invoice mailbox…"), "change_mailbox", bulk=True),
+            Action("archive_team", N_("Archive or unarchive a team"), "archive_teams"),
+            Action("create_workspace", N_("Create a workspace"), "manage_workspaces"),
+            Action("rename_workspace", N_("Rename the workspace"), "manage_workspaces"),
+            Action("create_team", N_("Create a team"), "manage_workspaces"),
+            Action("rename_team", N_("Rename a team"), "manage_workspaces"),
+            Action("invite", N_("Invite a person"), "manage_members"),
+            Action("add_to_team", N_("Add a member to a team"), "manage_members"),
+            Action("remove_from_team", N_("Take a member out of a team"), "manage_members"),
+            Action("remove_member", N_("Remove a member from the workspace"), "manage_members"),
+            Action("add_owner", N_("Make a member an owner"), "manage_members"),
+            Action("remove_owner", N_("Take a member's ownership away"), "manage_members"),
         ),
     ),
     View(
         "teams",
-        "Teams",
+        N_("Teams"),
         "plugin.admin.team_view:TeamView",
         "Team",
         actions=(
-            Action("archive", "Archive", "archive_teams", bulk=True, confirmation=ARCHIVE_CONFIRM),
             Action(
-                "unarchive", "Unarchive", "archive_teams", bulk=True, confirmation=UNARCHIVE_CONFIRM
+                "archive", N_("Archive"), "archive_teams", bulk=True, confirmation=ARCHIVE_CONFIRM
+            ),
+            Action(
+                "unarchive",
+                N_("Unarchive"),
+                "archive_teams",
+                bulk=True,
+                confirmation=UNARCHIVE_CONFIRM,
             ),
         ),
     ),
     View(
         "people",
-        "People",
+        N_("People"),
         "plugin.admin.person_view:PersonView",
         "Person",
         actions=(
-            Action("rename_person", "Change the person's name", "manage_members"),
-            Action("change_email", "Change the person's e-mail address", "manage_members"),
+            Action("rename_person", N_("Change the person's name"), "manage_members"),
+            Action("change_email", N_("Change the person's e-mail address"), "manage_members"),
         ),
     ),
-    View("members", "Members", "plugin.admin.member_view:MemberView", "WorkspaceAccess"),
+    View("members", N_("Members"), "plugin.admin.member_view:MemberView", "WorkspaceAccess"),
     View(
         "memberships",
-        "Team memberships",
+        N_("Team memberships"),
         "plugin.admin.membership_view:MembershipView",
         "TeamMembership",
     ),
     View(
         "invoices",
-        "Invoices",
+        N_("Invoices"),
         "plugin.admin.invoice_view:InvoiceView",
         "Invoice",
         actions=(
-            Action("download", "Download the PDF and the e-invoice XML", "download_invoices"),
-            Action("credit", "Issue a credit note", "credit_notes"),
-            Action("resend", "Resend the invoice mail", "resend_invoices"),
+            Action("download", N_("Download the PDF and the e-invoice XML"), "download_invoices"),
+            Action("credit", N_("Issue a credit note"), "credit_notes"),
+            Action("resend", N_("Resend the invoice mail"), "resend_invoices"),
         ),
     ),
-    View("audit", "Audit log", "plugin.admin.audit_view:AuditView", "AuditEntry"),
+    View("audit", N_("Audit log"), "plugin.admin.audit_view:AuditView", "AuditEntry"),
     View(
         "rules",
-        "Pricing rules",
+        N_("Pricing rules"),
         "plugin.admin.rules_page:RulesView",
         permission="view_rules",
-        actions=(Action("edit", "Check and save the rules", "edit_rules"),),
+        actions=(Action("edit", N_("Check and save the rules"), "edit_rules"),),
     ),
     View(
         "details",
-        "Month close check",
+        N_("Month close check"),
         "plugin.admin.billing_details_page:BillingDetailsView",
         permission="check_month",
         actions=(
-            Action("edit", "Change a workspace's billing details", "edit_billing_details"),
-            Action("upload", "Upload billing details (CSV)", "edit_billing_details"),
+            Action("edit", N_("Change a workspace's billing details"), "edit_billing_details"),
+            Action("upload", N_("Upload billing details (CSV)"), "edit_billing_details"),
         ),
+    ),
+    View(
+        "close",
+        "Month close",
+        "plugin.admin.close_page:ClosePage",
+        permission="check_month",
+        actions=(Action("close", "Close the month", "close_month"),),
     ),
 )
 

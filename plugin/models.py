@@ -608,3 +608,45 @@ class WorkerHeartbeat(Base):
     #: Set when the worker stopped cleanly (SIGTERM, SIGINT, or its queue ran dry).
     stopped_at: Mapped[datetime | None]
     jobs_done: Mapped[int] = mapped_column(default=0)
+
+
+#: A close job's states: waiting for a worker, in a worker's hands, over.
+CLOSE_JOB_STATUSES = ("queued", "running", "done", "failed")
+#: The states of a close job still to finish: at most one per month.
+ACTIVE_CLOSE_JOB = "status IN ('queued', 'running')"
+
+
+class CloseJob(Base):
+    """A month close asked for in the back-office, done by a worker.
+
+    The close page queues one; a worker claims it like the other jobs
+    (``claim_token``, ``claimed_until``: :mod:`plugin.services.job_queue`)
+    and runs :func:`plugin.services.invoicing.close_month`, whose invoices
+    commit together with the job's outcome.  At most one job per month is
+    queued or running (a partial unique index), so a second click or a
+    second browser finds the first one's job instead of queueing another.
+    """
+
+    __tablename__ = "billing_close_job"
+    __table_args__ = (
+        CheckConstraint(f"status IN {CLOSE_JOB_STATUSES!r}", name="status_valid"),
+        unique_where("uq_billing_close_job_period_active", ACTIVE_CLOSE_JOB, "period"),
+        Index("ix_billing_close_job_period", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``YYYY-MM``.
+    period: Mapped[str] = mapped_column(String(7))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime]
+    #: How many invoices the preview showed when the close was asked for.
+    planned: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    #: The close's summary once done (numbers issued, held workspaces, totals).
+    summary: Mapped[Any | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)

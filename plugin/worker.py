@@ -1,9 +1,10 @@
 """``flask billing worker``: one long-running process that renders pending PDFs and
 delivers due mail as soon as they are queued.
 
-One job at a time: the worker claims the next pending PDF (or, when none is
-due, the next due mail), does it, records the outcome and logs one line.
-PDFs come first, since an invoice mail waits for its PDF.  Several workers,
+One job at a time: the worker claims the next month close asked for on the
+close page (:mod:`plugin.services.close_jobs`), else the next pending PDF,
+else the next due mail, does it, records the outcome and logs one line.
+PDFs come before mail, since an invoice mail waits for its PDF.  Several workers,
 on one machine or many sharing the database, share the queue job by job
 through the claims and leases of :mod:`plugin.services.job_queue`; run one
 per core for more PDFs per second.
@@ -46,6 +47,7 @@ from .extension import billing
 from .mail.smtp import SmtpTransport
 from .rules import RulesUnavailable
 from .services import job_queue, workers
+from .services.close_jobs import ClosedJob, work_next_close
 from .services.invoice_pdfs import RenderedJob, render_next
 from .services.mail_delivery import DeliverySummary, deliver_queued
 from .types import utcnow
@@ -168,7 +170,10 @@ class Worker:
             self._wait()
 
     def _one_job(self) -> bool:
-        """Do the next due job, PDFs first; whether there was one."""
+        """Do the next due job, a month close first, then PDFs; whether there was one."""
+        if self._close() is not None:
+            self.jobs_done += 1
+            return True
         job = self._render()
         if job is not None:
             self.jobs_done += 1
@@ -184,6 +189,24 @@ class Worker:
         self._last_beat = time.monotonic()
 
     # Jobs -----------------------------------------------------------------
+
+    def _close(self) -> ClosedJob | None:
+        """A month close asked for on the close page: its invoices then queue PDFs and mail."""
+        ext = billing()
+        try:
+            rules = ext.rules()
+        except RulesUnavailable:
+            return None  # _render logs it
+        started = time.monotonic()
+        job = work_next_close(ext.session, rules, utcnow())
+        if job is None:
+            return None
+        took = time.monotonic() - started
+        if job.error is None:
+            log.info("close %s: %d invoice(s) issued in %.2f s", job.month, job.issued, took)
+        else:
+            log.warning("close %s refused in %.2f s: %s", job.month, took, job.error)
+        return job
 
     def _render(self) -> RenderedJob | None:
         ext = billing()

@@ -110,6 +110,8 @@ def routes(
         ("POST", "/admin/billing_details/w/acme", "edit_billing_details"),
         ("GET", "/admin/billing_details/upload", "edit_billing_details"),
         ("POST", "/admin/billing_details/upload", "edit_billing_details"),
+        ("GET", "/admin/billing_close/?month=2026-10", "check_month"),
+        ("POST", "/admin/billing_close/close", "close_month"),
     ]
 
 

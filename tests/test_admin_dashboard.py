@@ -378,3 +378,23 @@ def test_the_worker_panel_warns_while_pdfs_wait_and_no_worker_was_seen(client, d
 def test_without_the_stale_warning_there_is_no_worker_panel(app, client, data):
     app.config["BILLING_WORKER_STALE_SECONDS"] = 0
     assert 'id="dashboard-worker"' not in client.get(URL).get_data(as_text=True)
+
+
+def test_the_live_months_follow_a_change_to_the_history_at_once(client, data, session):
+    m3, m2, m1, current = data
+
+    def users(month: Month) -> str:
+        return rows(client.get(URL).get_data(as_text=True))[str(month)]["licences user_licences"]
+
+    assert users(current) == "4"
+    # Kept in the counts cache: the same page again reads the same figures ...
+    assert users(current) == "4"
+    team = session.scalar(select(Team).where(Team.key == "only"))
+    person = Person(email="new@pending.example", name="New")
+    session.add(person)
+    session.flush()
+    session.add(TeamMembership(team_id=team.id, person_id=person.id, joined_at=team.created_at))
+    session.commit()
+    # ... until the history changes: the new member counts in both months not invoiced.
+    assert users(current) == "5"
+    assert users(m1) == "5"

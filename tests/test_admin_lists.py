@@ -129,7 +129,7 @@ def test_invoices_list_downloads_and_credits(app, client, demo_cli, session):
     )
     assert done.status_code == 302
     listing = client.get("/admin/billing_invoices/").get_data(as_text=True)
-    assert "credit_note" in cells(listing, "kind")
+    assert "credit note" in cells(listing, "kind")
     assert "credited" in cells(listing, "status")
     note = session.scalar(select(Invoice).where(Invoice.kind == "credit_note"))
     assert note.reason == "Wrong volume tier"

@@ -116,7 +116,7 @@ def test_the_bulk_action_changes_the_ticked_workspaces(client, session):
     assert picked.status_code == 302
     form_url = picked.headers["Location"]
     form = client.get(form_url).get_data(as_text=True)
-    assert "Change the invoice mailbox of 2 workspace(s)" in form
+    assert "Change the invoice mailbox of 2 workspaces" in form
     response = client.post(form_url, data={"csrf_token": csrf(form), "address": NEW})
     assert response.status_code == 302
     assert mailbox_of(session, "acme") == mailbox_of(session, "globex") == NEW
@@ -130,7 +130,7 @@ def test_all_matching_changes_every_workspace_the_search_finds(client, session):
     assert 'id="mailbox-all-matching"' in list_page
     form_url = f"{LIST}mailbox?all=1&search=globex"
     form = client.get(form_url).get_data(as_text=True)
-    assert "Change the invoice mailbox of 1 workspace(s)" in form
+    assert "Change the invoice mailbox of 1 workspace" in form
     client.post(form_url, data={"csrf_token": csrf(form), "address": NEW})
     assert mailbox_of(session, "globex") == NEW
     assert mailbox_of(session, "acme") == MAILED["acme"]

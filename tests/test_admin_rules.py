@@ -9,14 +9,17 @@ from __future__ import annotations
 import hashlib
 import html
 import os
+import re
 import shutil
 import stat
 import threading
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
+from plugin.instants import format_instant
 from plugin.models import AuditEntry, Workspace
 from plugin.rules import RulesError
 from plugin.rules.loader import MAX_BYTES
@@ -170,13 +173,31 @@ def test_support_gets_403_on_the_editor_even_with_a_valid_token(client, rules_fi
     assert audit_entries(session) == []
 
 
-def test_admin_may_not_open_the_rules_page(client):
+def test_admin_reads_the_rules_and_their_prices_but_may_not_edit(client, rules_file, session):
     as_role(client, "admin")
     page = client.get(PAGE)
-    assert page.status_code == 403
-    assert "view_rules" in page.get_data(as_text=True)
-    assert client.post(CHECK, data={"draft": "x"}).status_code == 403
-    assert client.post(SAVE, data={"draft": "x"}).status_code == 403
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert 'id="rules-valid"' in text
+    assert "<textarea" not in text
+    assert CHECK not in text
+    # The team licences' price versions as a table, the one in force today marked.
+    table = text.split('id="rules-prices-team_licences"')[1].split("</table>")[0]
+    rows = re.findall(r'<tr class="price-version[^"]*" data-from="([^"]+)">(.*?)</tr>', table, re.S)
+    cells = {start: " ".join(re.sub(r"<[^>]+>", " ", row).split()) for start, row in rows}
+    assert cells["2023-03-01"].startswith("2023-03-01 2025-12-31 flat: every licence")
+    assert "29.00 EUR" in cells["2023-03-01"]
+    assert "32.00 EUR" in cells["2026-01-01"]
+    assert "in force" in cells["2026-01-01"]
+    before = rules_file.read_bytes()
+    workspace_page = client.get("/admin/billing_workspaces/w/acme/").get_data(as_text=True)
+    token = field(workspace_page, "csrf_token")
+    for url in (CHECK, SAVE):
+        response = client.post(url, data={"csrf_token": token, "draft": "x"})
+        assert response.status_code == 403
+        assert "edit_rules" in response.get_data(as_text=True)
+    assert rules_file.read_bytes() == before
+    assert audit_entries(session) == []
 
 
 def test_accounting_gets_the_editor_on_the_file_on_disk(client, rules_file):
@@ -222,8 +243,8 @@ def test_a_valid_draft_shows_the_diff_and_this_months_totals_side_by_side(
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     diff = html.unescape(text.split('id="rules-diff">')[1].split("</pre>")[0])
-    assert '<span class="text-danger">-        unit_price: 32.00</span>' in diff
-    assert '<span class="text-success">+        unit_price: 35.00</span>' in diff
+    assert '<span class="diff-line diff-removed">-        unit_price: 32.00</span>' in diff
+    assert '<span class="diff-line diff-added">+        unit_price: 35.00</span>' in diff
     assert "tax_rate" not in diff
     quantity = nordwind_team_licences(app, session)
     assert preview_cell(text, "nordwind", "current-quantity") == str(quantity)
@@ -377,8 +398,8 @@ def test_a_rejected_reload_shows_its_errors_while_billing_keeps_the_old_rules(
     as_role(client, "support")
     text = client.get(PAGE).get_data(as_text=True)
     alert = text.split('id="rules-rejected"')[1].split("</div>")[0]
-    loaded_at = billing.rules_store(app).loaded_at.strftime("%Y-%m-%d %H:%M:%S")
-    assert f"billing still uses the rules loaded at\n    {loaded_at} UTC" in alert
+    loaded_at = format_instant(billing.rules_store(app).loaded_at, billing.rules(app).zoneinfo)
+    assert f"billing still uses the rules loaded at\n    {loaded_at}." in alert
     assert '<span class="badge badge-danger mr-1">line 24</span>' in alert
     assert '<span class="badge badge-danger mr-1">line 80</span>' in alert
     assert "must not be negative" in alert
@@ -489,3 +510,57 @@ def test_the_preview_taxes_each_workspace_as_the_close_does(
     assert "held: billing details incomplete" in held
     assert "held: billing details incomplete" not in text.split('data-workspace="maple"')[1].split(
         "</tr>")[0]
+
+
+# The what-if month ---------------------------------------------------------------
+
+
+LATER_TEAM_PRICE = TEAM_PRICE + "      - effective_from: 2027-01-01\n" + NEW_TEAM_PRICE
+
+
+def preview_basis(page: str) -> tuple[str, str]:
+    """The month the preview prices (its heading) and how many workspaces change."""
+    heading = html.unescape(page.split('id="rules-preview-heading">')[1].split("</h4>")[0])
+    changed = page.split('id="rules-preview-changed">')[1].split("</span>")[0]
+    return heading, changed
+
+
+def test_the_preview_starts_at_the_first_month_whose_prices_change(client, rules_file):
+    """A price rise from 2027-01 is previewed in 2027-01, not in this month (where nothing
+    changes), from the licences counted so far."""
+    rise = max(Month(2027, 1), Month.of(utcnow(), ZoneInfo("Europe/Berlin")))
+    draft = rules_file.read_text().replace(TEAM_PRICE, LATER_TEAM_PRICE, 1)
+    response = check(client, draft)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    heading, changed = preview_basis(page)
+    assert heading == f"What-if: {rise} per workspace"
+    assert not changed.startswith("0 of")
+    assert preview_cell(page, "nordwind", "draft-net").startswith(
+        str(Decimal(preview_cell(page, "nordwind", "draft-quantity")) * Decimal("35.00"))
+    )
+    if rise == Month(2027, 1):
+        assert "priced with the prices of 2027-01" in page
+    # The draft's price table shows the new version.
+    assert 'data-from="2027-01-01"' in page.split('id="draft-prices"')[1]
+
+
+def test_the_preview_month_can_be_chosen_and_a_bad_one_is_refused(client, rules_file, session):
+    before = rules_file.read_bytes()
+    draft = before.decode().replace(TEAM_PRICE, LATER_TEAM_PRICE, 1)
+    token, expected, _ = open_editor(client)
+    this_month = utcnow().astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m")
+    form = {"csrf_token": token, "expected_sha256": expected, "draft": draft}
+    chosen = client.post(CHECK, data={**form, "month": this_month}).get_data(as_text=True)
+    assert preview_basis(chosen) == (
+        f"What-if: {this_month} per workspace",
+        f"0 of {chosen.count('data-workspace=')} workspace(s) would be billed differently.",
+    )
+    for bad, message in (("2026-13", "2026-13 is not a month"), ("soon", "'soon' is not a month")):
+        refused = client.post(CHECK, data={**form, "month": bad})
+        assert refused.status_code == 422
+        page = refused.get_data(as_text=True)
+        error = html.unescape(page.split('id="preview-month-error">')[1].split("</div>")[0])
+        assert message in error
+    assert rules_file.read_bytes() == before
+    assert audit_entries(session) == []

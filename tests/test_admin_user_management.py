@@ -24,11 +24,12 @@ def client(app, demo_cli):
 def filter_url(app, endpoint: str, name: str, operation: str, value: str) -> str:
     """The list filtered by the filter called ``name`` with ``operation``."""
     view = next(v for v in app.extensions["admin"][0]._views if v.endpoint == endpoint)
-    index = next(
-        i
-        for i, f in enumerate(view._filters)
-        if str(f.name) == name and str(f.operation()) == operation
-    )
+    with app.test_request_context():  # filter names and operations are lazy (gettext)
+        index = next(
+            i
+            for i, f in enumerate(view._filters)
+            if str(f.name) == name and str(f.operation()) == operation
+        )
     return f"/admin/{endpoint}/?flt0_{index}={value}"
 
 
@@ -382,7 +383,10 @@ def test_removing_an_owner_is_refused_with_the_reason(client, session):
 
 def test_archiving_from_the_workspace_page_is_confirmed_first(client, session):
     question = page(client, "/admin/billing_workspaces/w/nordwind/teams/dispatch?archived=yes")
-    assert "Archive dispatch? It is still billed this month" in question
+    assert (
+        "Archive the team Disposition (dispatch) of the workspace Nordwind Logistik AG "
+        "(nordwind)? It is still billed this month"
+    ) in question
     archived = select(AuditEntry).where(AuditEntry.action == "archive_team")
     assert session.scalars(archived).all() == []
     client.post(

@@ -160,7 +160,7 @@ def test_the_purge_previews_then_removes_only_who_is_still_inactive(client, sess
     )
     assert response.status_code == 302
     page = client.get("/admin/billing_workspaces/w/acme/").get_data(as_text=True)
-    assert "Removed 2 inactive member(s)." in page
+    assert "Removed 2 inactive members." in page
     assert "emil@mueller-soehne.example" in page
     assert '<strong id="current-users">5</strong>' in page
 

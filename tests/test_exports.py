@@ -438,7 +438,7 @@ def test_the_cli_pipes_xlsx_when_standard_output_is_not_a_terminal(demo_cli):
         (["acme", "--month", "2999-01"], 1, "2999-01 is in the future"),
         (["acme", "--month", "2026-13"], 2, "2026-13 is not a month"),
         (["acme", "--month", "Oct"], 2, "'Oct' is not a month: write it as YYYY-MM"),
-        (["acme"], 2, "Missing option '--month'"),
+        (["acme", "--separator", "|"], 2, "'|' is not a CSV separator"),
         (["acme", "--month", "2026-10", "--format", "pdf"], 2, "'pdf' is not one of"),
     ],
 )

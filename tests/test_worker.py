@@ -20,10 +20,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
+from plugin.instants import format_instant
 from plugin.models import Invoice, OutboxMail, WorkerHeartbeat, Workspace
 from plugin.services import workers
 from plugin.services.invoice_pdfs import render_next, render_pending
@@ -392,7 +394,8 @@ def test_pages_warn_while_work_waits_and_no_worker_is_seen(app, accounting, sess
     long_ago = utcnow() - timedelta(minutes=10)
     workers.beat(session, "old-worker", now=long_ago)
     page = accounting.get("/admin/billing_invoices/").get_data(as_text=True)
-    assert f"no worker has been seen since {long_ago:%Y-%m-%d %H:%M} UTC" in page
+    since = format_instant(long_ago, ZoneInfo("Europe/Berlin"))
+    assert f"no worker has been seen since {since}." in page
 
     workers.beat(session, "old-worker", now=utcnow())
     assert warned(accounting) == [False, False, False]

@@ -15,6 +15,8 @@ from markupsafe import Markup
 from sqlalchemy import Unicode, cast, or_
 
 from ..extension import billing
+from ..i18n import _, _l, ngettext
+from ..instants import format_instant
 from ..manifest import View
 from ..services import workers
 from ..services.workers import WorkerState
@@ -56,7 +58,7 @@ class BillingFilterConverter(FilterConverter):
 
 def refuse_stale_form() -> NoReturn:
     """400 for a POST whose CSRF token is missing, expired or from another page."""
-    abort(400, description="The form expired or was not sent by this page; try again.")
+    abort(400, description=_("The form expired or was not sent by this page; try again."))
 
 
 class CsrfForm(FlaskForm):
@@ -87,10 +89,14 @@ class PermissionMixin:
 
     def init_actions(self) -> None:
         self._actions = [
-            (action.name, action.text) for action in self.declaration.actions if action.bulk
+            (action.name, _l(action.text)) for action in self.declaration.actions if action.bulk
         ]
         self._actions_data = {
-            action.name: (getattr(self, f"action_{action.name}"), action.text, action.confirmation)
+            action.name: (
+                getattr(self, f"action_{action.name}"),
+                _l(action.text),
+                _l(action.confirmation) if action.confirmation else None,
+            )
             for action in self.declaration.actions
             if action.bulk
         }
@@ -119,7 +125,10 @@ class PermissionMixin:
     def require_action(self, action: str) -> None:
         """Stop the request unless :meth:`can` (404 when switched off, 403 for the role)."""
         if not billing().module().action_enabled(self.declaration.key, action):
-            abort(404, description=f"{action!r} is switched off in this back-office.")
+            abort(
+                404,
+                description=_("%(action)r is switched off in this back-office.", action=action),
+            )
         self.require(self.declaration.action(action).permission)
 
     def require(self, permission: str) -> None:
@@ -141,6 +150,7 @@ class PermissionMixin:
             admin_base_template="billing/admin/base.html",
             billing_host_base_template=self.admin.theme.base_template,
             billing_worker=worker_state(),
+            billing_when=local_minute,
         )
         page: str = super().render(template, **kwargs)  # type: ignore[misc]
         return page
@@ -163,19 +173,17 @@ def worker_state() -> WorkerState | None:
     return cached
 
 
-#: The billed unit of each variant, one and many.
-UNITS = {"team_licences": ("team", "teams"), "user_licences": ("user", "users")}
-
-
 def licences_label(count: int, variant: str) -> str:
     """``1 team``, ``3 users``: a licence count with its unit."""
-    one, many = UNITS[variant]
-    return f"{count} {one if count == 1 else many}"
+    if variant == "team_licences":
+        return ngettext("%(num)d team", "%(num)d teams", count)
+    return ngettext("%(num)d user", "%(num)d users", count)
 
 
 def local_minute(value: datetime) -> str:
-    """Instants as the back-office reads them: minutes, in the billing time zone."""
-    return value.astimezone(billing().rules().zoneinfo).strftime("%Y-%m-%d %H:%M")
+    """Instants as the back-office reads them: minutes, in the billing time zone, with its
+    abbreviation (:func:`plugin.instants.format_instant`)."""
+    return format_instant(value, billing().rules().zoneinfo)
 
 
 def local_time(view: Any, value: datetime, name: str) -> str:

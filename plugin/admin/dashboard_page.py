@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app, url_for
 from flask_admin import BaseView, expose
 
 from ..extension import billing
@@ -22,9 +21,9 @@ from ..services import dashboard
 from ..services.dashboard import CURRENT, INVOICED, MonthFigures
 from ..services.workers import WorkerState
 from ..types import utcnow
-from .access import allowed
 from .base import PermissionMixin, worker_state
 from .charts import FINAL, PARTIAL, PROVISIONAL, Chart, Point, bar_chart
+from .links import filter_url, page_url
 
 VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
 STATUS_LABELS = {
@@ -80,33 +79,6 @@ def revenue_chart(months: list[MonthFigures], variant: str, currency: str) -> Ch
     )
 
 
-def filter_url(view_key: str, filter_name: str, value: str) -> str | None:
-    """The list of ``view_key`` filtered with Flask-Admin's URL argument for the filter
-    named ``filter_name``; ``None`` when the host switched the list off or the user may
-    not see it."""
-    declared = billing().module().view(view_key)
-    if declared is None or not allowed(declared.permission):
-        return None
-    endpoint = declared.endpoint
-    for admin in current_app.extensions.get("admin", ()):
-        for view in admin._views:
-            if getattr(view, "endpoint", None) != endpoint or not view._filter_args:
-                continue
-            for arg, (_, flt) in view._filter_args.items():
-                if str(flt.name) == filter_name:
-                    query: dict[str, Any] = {f"flt0_{arg}": value}
-                    return url_for(f"{endpoint}.index_view", **query)
-    return None
-
-
-def page_url(view_key: str, endpoint: str, **values: Any) -> str | None:
-    """A page of another view, or ``None`` when it is switched off or not for this user."""
-    declared = billing().module().view(view_key)
-    if declared is None or not allowed(declared.permission):
-        return None
-    return url_for(f"{declared.endpoint}.{endpoint}", **values)
-
-
 @dataclass(frozen=True)
 class WorkerPanel:
     """The background worker as the dashboard shows it: healthy or not, and one line."""
@@ -119,8 +91,9 @@ def worker_panel(state: WorkerState | None) -> WorkerPanel | None:
     """The worker's heartbeat in words; ``None`` when the host switched the warning off."""
     if state is None:
         return None
-    waiting = [what for what, due in (("PDFs", state.pdfs_waiting), ("mail", state.mail_waiting))
-               if due]
+    waiting = [
+        what for what, due in (("PDFs", state.pdfs_waiting), ("mail", state.mail_waiting)) if due
+    ]
     waits = f" {' and '.join(waiting)} waiting." if waiting else " Nothing is waiting."
     if state.last_seen is None:
         return WorkerPanel(not waiting, "No worker has been seen yet." + waits)
@@ -165,7 +138,7 @@ def page_context() -> dict[str, Any]:
     }
     context["problems"], context["problem_links"] = problems, links
     if rules is not None:
-        months = dashboard.monthly_figures(session, rules, now)
+        months = dashboard.monthly_figures(session, rules, now, cache=ext.counts_cache())
         held = dashboard.held_workspaces(session, rules, now)
         context.update(
             months=months,

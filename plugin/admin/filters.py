@@ -8,18 +8,23 @@ from typing import Any
 
 from flask import has_app_context
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from flask_babel import LazyString
 from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import aliased
 
 from ..extension import billing
+from ..i18n import _l
 from ..models import AuditEntry, Invoice, Team, TeamMembership, Workspace, WorkspaceAccess
 from ..services.dashboard import mail_failed, pdf_pending
 from ..services.intervals import open_at, team_active_at, team_archived_at
 from ..services.person_overview import mentions
 from ..types import utcnow
 
-YES_NO = (("yes", "yes"), ("no", "no"))
-VARIANT_CHOICES = (("team_licences", "Team licences"), ("user_licences", "User licences"))
+YES_NO = (("yes", _l("yes")), ("no", _l("no")))
+VARIANT_CHOICES = (
+    ("team_licences", _l("Team licences")),
+    ("user_licences", _l("User licences")),
+)
 
 
 class NowFilter(BaseSQLAFilter):
@@ -35,13 +40,13 @@ class NowFilter(BaseSQLAFilter):
         condition = self.condition()
         return query.filter(condition if value == "yes" else ~condition)
 
-    def operation(self) -> str:
-        return "is"
+    def operation(self) -> LazyString:
+        return _l("is")
 
 
 class TeamArchivedFilter(NowFilter):
     def __init__(self) -> None:
-        super().__init__(Team.id, "Archived now")
+        super().__init__(Team.id, _l("Archived now"))
 
     def condition(self) -> Any:
         return team_archived_at(utcnow())
@@ -49,7 +54,7 @@ class TeamArchivedFilter(NowFilter):
 
 class HasAccessFilter(NowFilter):
     def __init__(self) -> None:
-        super().__init__(WorkspaceAccess.id, "Has access now")
+        super().__init__(WorkspaceAccess.id, _l("Has access now"))
 
     def condition(self) -> Any:
         return open_at(WorkspaceAccess.granted_at, WorkspaceAccess.revoked_at, utcnow())
@@ -72,7 +77,7 @@ def in_active_team_now() -> Any:
 
 class ActiveMemberFilter(NowFilter):
     def __init__(self) -> None:
-        super().__init__(WorkspaceAccess.id, "Active member now")
+        super().__init__(WorkspaceAccess.id, _l("Active member now"))
 
     def condition(self) -> Any:
         return in_active_team_now()
@@ -86,13 +91,13 @@ class MentionsFilter(BaseSQLAFilter):
     """
 
     def __init__(self) -> None:
-        super().__init__(AuditEntry.id, "Mentions")
+        super().__init__(AuditEntry.id, _l("Mentions"))
 
     def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
         return query.filter(mentions(str(value)))
 
-    def operation(self) -> str:
-        return "contains"
+    def operation(self) -> LazyString:
+        return _l("contains")
 
 
 class ChoiceFilter(BaseSQLAFilter):
@@ -109,8 +114,8 @@ class ChoiceFilter(BaseSQLAFilter):
             return query.filter(false())
         return query.filter(self.condition(value))
 
-    def operation(self) -> str:
-        return "is"
+    def operation(self) -> LazyString:
+        return _l("is")
 
 
 def variant_is(variant: str) -> Any:
@@ -143,7 +148,7 @@ class VariantFilter(ChoiceFilter):
     """The variant the workspace bills (the *Variant* column), contract or creation date."""
 
     def __init__(self) -> None:
-        super().__init__(Workspace.id, "Variant", VARIANT_CHOICES)
+        super().__init__(Workspace.id, _l("Variant"), VARIANT_CHOICES)
 
     def condition(self, value: str) -> Any:
         return variant_is(value)
@@ -153,7 +158,9 @@ class InvoiceStatusFilter(ChoiceFilter):
     """``issued`` or ``credited`` (a credit note refers to it), as the *Status* column."""
 
     def __init__(self) -> None:
-        super().__init__(Invoice.id, "Status", (("issued", "issued"), ("credited", "credited")))
+        super().__init__(
+            Invoice.id, _l("Status"), (("issued", _l("issued")), ("credited", _l("credited")))
+        )
 
     def condition(self, value: str) -> Any:
         credit = aliased(Invoice)
@@ -184,7 +191,7 @@ class InMembershipNowFilter(NowFilter):
     """Team memberships open right now."""
 
     def __init__(self) -> None:
-        super().__init__(TeamMembership.id, "In the team now")
+        super().__init__(TeamMembership.id, _l("In the team now"))
 
     def condition(self) -> Any:
         return open_at(TeamMembership.joined_at, TeamMembership.left_at, utcnow())
@@ -206,8 +213,10 @@ def invoice_problem_filters() -> tuple[ChoiceFilter, ...]:
     """The invoice list's filters behind the dashboard's counters: *E-invoice*, *PDF*, *E-mail*."""
     return (
         ChoiceFilter(
-            Invoice.einvoice_status, "E-invoice", (("valid", "valid"), ("invalid", "invalid"))
+            Invoice.einvoice_status,
+            _l("E-invoice"),
+            (("valid", _l("valid")), ("invalid", _l("invalid"))),
         ),
-        InvoiceConditionFilter("PDF", "pending", pdf_pending),
-        InvoiceConditionFilter("E-mail", "failed", mail_failed),
+        InvoiceConditionFilter(_l("PDF"), "pending", pdf_pending),
+        InvoiceConditionFilter(_l("E-mail"), "failed", mail_failed),
     )

@@ -14,15 +14,23 @@ from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
 from ..formatting import amount
+from ..i18n import _, _l
 from ..jobs import try_now
-from ..models import INVOICE_KINDS as KINDS
 from ..models import Invoice
 from ..services.closed import standing_after
+from ..services.invoice_detail import invoice_page
 from ..services.invoicing import InvoicingError, issue_credit_note
 from ..services.mail_status import deliveries, delivery_status
 from ..services.outbox import MailError, resend_invoice
 from ..types import utcnow
-from .base import BillingModelView, CsrfForm, licences_label, local_minute, refuse_stale_form
+from .base import (
+    BillingModelView,
+    CsrfForm,
+    licences_label,
+    local_minute,
+    refuse_stale_form,
+    workspace_link,
+)
 from .filters import (
     VARIANT_CHOICES,
     ChoiceFilter,
@@ -44,12 +52,17 @@ def _licences(view: InvoiceView, context: Any, model: Invoice, name: str) -> str
     return licences_label(model.quantity, model.variant)
 
 
+def _number(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
+    """The number, linking to the invoice's page."""
+    return Markup('<a href="{}">{}</a>').format(url_for(".details_view", id=model.id), model.number)
+
+
 def _gross(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
     return amount(model.gross, model.currency)
 
 
 def _status(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
-    return "credited" if model.id in g.billing_credited else "issued"
+    return _("credited") if model.id in g.billing_credited else _("issued")
 
 
 def einvoice_problem(model: Invoice) -> Markup:
@@ -82,14 +95,14 @@ def _documents(view: InvoiceView, context: Any, model: Invoice, name: str) -> Ma
     if model.kind != "invoice" or model.id in g.billing_credited or not view.can("credit"):
         return pdf
     credit = url_for(".credit_note", number=model.number)
-    return pdf + Markup('<br><a href="{}">Credit…</a>').format(credit)
+    return pdf + Markup('<br><a href="{}">{}</a>').format(credit, _("Credit…"))
 
 
 def _mail(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
     """The delivery at a glance: status, recipient, tries, last error; a link to its history."""
     delivery = g.billing_mail.get(model.number)
     if delivery is None:
-        return Markup("<span class='text-muted'>not e-mailed</span>")
+        return Markup("<span class='text-muted'>{}</span>").format(_("not e-mailed"))
     text = Markup("{} <small class='text-muted'>to {}, {} attempt(s)</small>").format(
         delivery.status, delivery.latest.recipient or "—", delivery.attempts
     )
@@ -117,26 +130,42 @@ class InvoiceView(BillingModelView):
         "pdf",
     )
     column_labels = {
-        "workspace_key": "Workspace",
-        "workspace_name": "workspace name",
-        "quantity": "Licences",
-        "pdf": "PDF",
-        "mail": "E-mail",
+        "number": _l("Number"),
+        "kind": _l("Kind"),
+        "workspace_key": _l("Workspace"),
+        "workspace_name": _l("workspace name"),
+        "period": _l("Period"),
+        "variant": _l("Variant"),
+        "quantity": _l("Licences"),
+        "net": _l("Net"),
+        "tax": _l("VAT"),
+        "gross": _l("Gross"),
+        "status": _l("Status"),
+        "pdf": _l("PDF"),
+        "mail": _l("E-mail"),
     }
     column_formatters = {
+        "number": _number,
         "quantity": _licences,
         "gross": _gross,
         "status": _status,
+        "kind": lambda view, context, model, name: (
+            _("credit note") if model.kind == "credit_note" else _("invoice")
+        ),
         "mail": _mail,
         "pdf": _documents,
     }
     column_searchable_list = ("number", "workspace_key", "workspace_name")
     column_filters = (
-        ChoiceFilter(Invoice.period, "Period", InvoicePeriods()),
+        ChoiceFilter(Invoice.period, _l("Period"), InvoicePeriods()),
         "workspace_key",
         "number",
-        ChoiceFilter(Invoice.kind, "Kind", [(kind, kind.replace("_", " ")) for kind in KINDS]),
-        ChoiceFilter(Invoice.variant, "Variant", VARIANT_CHOICES),
+        ChoiceFilter(
+            Invoice.kind,
+            _l("Kind"),
+            [("invoice", _l("invoice")), ("credit_note", _l("credit note"))],
+        ),
+        ChoiceFilter(Invoice.variant, _l("Variant"), VARIANT_CHOICES),
         InvoiceStatusFilter(),
         "quantity",
         "net",
@@ -157,6 +186,31 @@ class InvoiceView(BillingModelView):
             "credited": set(session.scalars(credited)),
             "mail": delivery_status(session, [invoice.number for invoice in rows]),
         }
+
+    @expose("/details/")
+    def details_view(self) -> Any:
+        """The invoice's page: its lines as a table, the totals, the customer, the link to its
+        credit note (or to the invoice a credit note credits), the mail deliveries, and the
+        PDF and XML downloads, as the role allows."""
+        try:
+            page = invoice_page(billing().session, int(request.args.get("id", "")))
+        except ValueError:
+            page = None
+        if page is None:
+            abort(404, description=_("No invoice with this id."))
+        invoice = page.invoice
+        return self.render(
+            "billing/admin/invoice_details.html",
+            page=page,
+            invoice=invoice,
+            einvoice_problem=einvoice_problem(invoice)
+            if invoice.einvoice_status == "invalid"
+            else None,
+            can_download=self.can("download"),
+            can_credit=self.can("credit") and invoice.kind == "invoice" and page.related is None,
+            when=local_minute,
+            workspace_link=workspace_link,
+        )
 
     @expose("/pdf/<path:number>")
     def invoice_pdf(self, number: str) -> Any:
@@ -236,10 +290,11 @@ class InvoiceView(BillingModelView):
                 ready = try_now(invoices=[credit.note.number]).rendered
                 pdf = "Its PDF is ready." if ready else "The worker renders its PDF."
                 flash(
-                    " ".join([*credit.lines(), pdf]),
+                    " ".join([*credit.lines(ext.zone()), pdf]),
                     "success" if credit.reopening.reopened else "info",
                 )
-                return redirect(url_for(".index_view"))
+                # The credit note's page: its PDF, and the link back to the invoice it credits.
+                return redirect(url_for(".details_view", id=credit.note.id))
         elif request.method == "POST" and not form.errors.get("reason"):
             refuse_stale_form()
         session = billing().session

@@ -19,6 +19,7 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
+from ..i18n import _, _l
 from ..jobs import try_now
 from ..models import Workspace
 from ..services.mailbox import MailboxChange, MailboxError, change_mailboxes
@@ -30,16 +31,20 @@ SHOWN = 50
 
 class MailboxForm(FlaskForm):
     # Generous: the service says what is wrong with an over-long address.
-    address = StringField("New invoice mailbox", [DataRequired(), Length(max=1000)])
+    address = StringField(_l("New invoice mailbox"), [DataRequired(), Length(max=1000)])
 
 
 def targets(workspace_ids: Sequence[int]) -> Sequence[Row[int, str, str, str | None]]:
     """The chosen workspaces with their current mailbox, by key: one query."""
-    return billing().session.execute(
-        select(Workspace.id, Workspace.key, Workspace.name, Workspace.invoice_mailbox)
-        .where(Workspace.id.in_(workspace_ids))
-        .order_by(Workspace.key)
-    ).all()
+    return (
+        billing()
+        .session.execute(
+            select(Workspace.id, Workspace.key, Workspace.name, Workspace.invoice_mailbox)
+            .where(Workspace.id.in_(workspace_ids))
+            .order_by(Workspace.key)
+        )
+        .all()
+    )
 
 
 def apply(workspace_ids: Sequence[int], address: str) -> list[MailboxChange] | None:
@@ -51,7 +56,7 @@ def apply(workspace_ids: Sequence[int], address: str) -> list[MailboxChange] | N
         )
     except MailboxError as exc:
         ext.session.rollback()
-        flash(f"Nothing was changed: {exc}.", "error")
+        flash(_("Nothing was changed: %(reason)s.", reason=exc), "error")
         return None
     ext.session.commit()
     try_now(mails=[key for change in changes for key in change.notices])
@@ -60,16 +65,32 @@ def apply(workspace_ids: Sequence[int], address: str) -> list[MailboxChange] | N
     if len(changes) == 1 and changed:
         change = changed[0]
         flash(
-            f"Invoice mailbox of {change.workspace_key}: {change.old or '(none)'} → {change.new}. "
-            "A notice goes to both addresses; invoices already on their way keep theirs.",
+            _(
+                "Invoice mailbox of %(key)s: %(old)s → %(new)s. A notice goes to both addresses;"
+                " invoices already on their way keep theirs.",
+                key=change.workspace_key,
+                old=change.old or _("(none)"),
+                new=change.new,
+            ),
             "success",
         )
     elif changed:
         flash(
-            f"Invoice mailbox set to {changed[0].new} for {len(changed)} workspace(s); "
-            f"{unchanged} already had it. A notice goes to each old and the new address.",
+            _(
+                "Invoice mailbox set to %(new)s for %(changed)d workspace(s); %(unchanged)d"
+                " already had it. A notice goes to each old and the new address.",
+                new=changed[0].new,
+                changed=len(changed),
+                unchanged=unchanged,
+            ),
             "success",
         )
     else:
-        flash(f"Every chosen workspace already has {changes[0].new}: nothing changed.", "info")
+        flash(
+            _(
+                "Every chosen workspace already has %(new)s: nothing changed.",
+                new=changes[0].new,
+            ),
+            "info",
+        )
     return changes

@@ -8,13 +8,14 @@ from flask import g
 from sqlalchemy import select
 
 from ..extension import billing
+from ..i18n import _, _l
 from ..models import WorkspaceAccess
 from .base import BillingModelView, formatter, person_link, workspace_link
 from .filters import ActiveMemberFilter, HasAccessFilter, in_active_team_now
 
 
 def _active(view: MemberView, context: Any, model: WorkspaceAccess, name: str) -> str:
-    return "active" if model.id in g.billing_active_access else "inactive"
+    return _("active") if model.id in g.billing_active_access else _("inactive")
 
 
 class MemberView(BillingModelView):
@@ -29,10 +30,14 @@ class MemberView(BillingModelView):
         "revoked_at",
     )
     column_labels = {
-        "workspace.key": "Workspace",
-        "person.email": "E-mail",
-        "person.name": "Name",
-        "member": "In an active team",
+        "workspace": _l("Workspace"),
+        "person": _l("Person"),
+        "workspace.key": _l("Workspace"),
+        "person.email": _l("E-mail"),
+        "person.name": _l("Name"),
+        "member": _l("In an active team"),
+        "granted_at": _l("Access from"),
+        "revoked_at": _l("Access until"),
     }
     column_formatters = {
         "member": _active,

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import joinedload
 
+from ..i18n import _l
 from ..models import Team, TeamMembership
 from .base import BillingModelView, formatter, person_link, workspace_link
 from .filters import InMembershipNowFilter
@@ -21,11 +22,13 @@ class MembershipView(BillingModelView):
         "left_at",
     )
     column_labels = {
-        "team.workspace.key": "Workspace",
-        "team.key": "Team key",
-        "team.name": "Team",
-        "person.email": "Person",
-        "person.name": "Name",
+        "team.workspace.key": _l("Workspace"),
+        "team.key": _l("Team key"),
+        "team.name": _l("Team"),
+        "person.email": _l("Person"),
+        "person.name": _l("Name"),
+        "joined_at": _l("Joined"),
+        "left_at": _l("Left"),
     }
     column_formatters = {
         "team.workspace.key": formatter(lambda m: workspace_link(m.team.workspace.key)),

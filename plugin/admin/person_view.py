@@ -12,6 +12,7 @@ from wtforms.validators import InputRequired
 
 from .. import api
 from ..extension import billing
+from ..i18n import _, _l
 from ..models import Person
 from ..services.person_overview import person_overview
 from ..types import utcnow
@@ -29,11 +30,11 @@ from .workspace_manage import Operation
 
 
 class PersonNameForm(FlaskForm):
-    name = StringField("Name", TEXT)
+    name = StringField(_l("Name"), TEXT)
 
 
 class PersonEmailForm(FlaskForm):
-    new_email = StringField("New e-mail address", [InputRequired(), *TEXT])
+    new_email = StringField(_l("New e-mail address"), [InputRequired(), *TEXT])
 
 
 #: action -> (form class, the API call with the person's e-mail, the form and the actor).
@@ -55,6 +56,7 @@ CHANGES: dict[str, Operation] = {
 
 class PersonView(BillingModelView):
     column_list = ("email", "name")
+    column_labels = {"email": _l("E-mail"), "name": _l("Name")}
     column_searchable_list = ("email", "name")
     column_filters = ("email", "name")
     column_formatters = {"email": formatter(lambda m: person_link(m.id, m.email))}
@@ -92,7 +94,7 @@ class PersonView(BillingModelView):
         ext = billing()
         person = ext.session.get(Person, person_id)
         if person is None:
-            abort(404, description=f"No person with the id {person_id}.")
+            abort(404, description=_("No person with the id %(id)s.", id=person_id))
         email = person.email
         form_class, call = CHANGES[action]
         form = form_class(formdata=request.form)

@@ -18,9 +18,12 @@ from flask_admin import BaseView, expose
 
 from ..extension import billing
 from ..rules import LocatedError, PricingRules, RulesError
+from ..services.periods import Month
 from ..services.rules_editor import (
     RulesChangedMeanwhile,
     check_draft,
+    counted_month,
+    first_changed_month,
     preview_totals,
     publish_rules,
     read_on_disk,
@@ -29,6 +32,8 @@ from ..services.rules_editor import (
 from ..types import utcnow
 from .access import action_allowed
 from .base import CsrfForm, PermissionMixin, refuse_stale_form
+from .changes import diff_block
+from .price_tables import model_text, price_tables
 
 #: Percent-encoding can triple a text's size in a form body; the rest is the token.
 FORM_OVERHEAD_FACTOR = 3
@@ -45,7 +50,9 @@ class RulesView(PermissionMixin, BaseView):
     @expose("/check", methods=["POST"])
     def check(self) -> Any:
         draft, expected = self._editor_form()
-        return self.render("billing/admin/rules_check.html", **review(draft, expected))
+        context = review(draft, expected, month=request.form.get("month", ""))
+        page = self.render("billing/admin/rules_check.html", **context)
+        return (page, 422) if context.get("month_error") else page
 
     @expose("/save", methods=["POST"])
     def save(self) -> Any:
@@ -97,7 +104,14 @@ def page_context() -> dict[str, Any]:
         "can_edit": can_edit,
         "disk": read_on_disk(store.path, missing_text=rules.content) if can_edit else None,
         "form": CsrfForm() if can_edit else None,
+        **prices_context(rules),
     }
+
+
+def prices_context(rules: PricingRules) -> dict[str, Any]:
+    """The price tables of ``rules``, the version in force today marked."""
+    today = utcnow().astimezone(rules.zoneinfo).date()
+    return {"price_tables": price_tables(rules, today), "model_text": model_text}
 
 
 def review(
@@ -106,8 +120,13 @@ def review(
     *,
     errors: list[LocatedError] | None = None,
     refused: str | None = None,
+    month: str = "",
 ) -> dict[str, Any]:
-    """What the check page shows: the draft's errors, or its diff and preview."""
+    """What the check page shows: the draft's errors, or its diff and preview.
+
+    ``month`` (``YYYY-MM``) is the month the preview prices; empty, the first
+    month whose prices the draft changes.
+    """
     ext = billing()
     in_force = ext.rules()
     store = ext.rules_store()
@@ -128,17 +147,38 @@ def review(
         draft_rules = check_draft(draft, max_bytes=store.max_bytes, source=store.path.name)
     except RulesError as exc:
         return {**context, "errors": exc.errors}
-    return {**context, **_comparison(in_force, draft_rules)}
+    return {**context, **_comparison(in_force, draft_rules, month)}
 
 
-def _comparison(in_force: PricingRules, draft_rules: PricingRules) -> dict[str, Any]:
+def _comparison(in_force: PricingRules, draft_rules: PricingRules, month: str) -> dict[str, Any]:
+    """The diff, the draft's prices and the preview of the month asked for (or the default).
+
+    A month that cannot be read is said next to the month field; the preview
+    then shows the default month.
+    """
     ext = billing()
-    rows = preview_totals(ext.session, in_force, draft_rules, utcnow())
+    now = utcnow()
+    default = first_changed_month(in_force, draft_rules, now)
+    shown, month_error = default, None
+    if month.strip():
+        try:
+            shown = Month.parse(month)
+        except ValueError as exc:
+            month_error = str(exc)
+    rows = preview_totals(ext.session, in_force, draft_rules, now, shown)
     return {
         "draft_rules": draft_rules,
         "diff": rules_diff(in_force.content, draft_rules.content),
+        "diff_block": diff_block,
         "preview": rows,
         "changed_rows": sum(1 for row in rows if row.changed),
+        "preview_month": shown,
+        "default_month": default,
+        "counted_month": counted_month(in_force, now, shown),
+        "this_month": Month.of(now, in_force.zoneinfo),
+        "month_error": month_error,
+        "month_asked": month,
+        **prices_context(draft_rules),
     }
 
 

@@ -9,6 +9,7 @@ from flask_admin import expose
 from sqlalchemy import select
 
 from ..extension import billing
+from ..i18n import _, _l
 from ..models import Team
 from ..services.intervals import team_archived_at
 from ..services.teams import archive_teams, unarchive_teams
@@ -19,8 +20,7 @@ from .filters import TeamArchivedFilter
 
 
 def _status(view: TeamView, context: Any, model: Team, name: str) -> str:
-    return "archived" if model.id in g.billing_archived else "active"
-
+    return _("archived") if model.id in g.billing_archived else _("active")
 
 
 class TeamView(BillingModelView):
@@ -28,7 +28,14 @@ class TeamView(BillingModelView):
     list_template = "billing/admin/team_list.html"
     column_select_related_list = (Team.workspace,)
     column_list = ("workspace.key", "key", "name", "status", "created_at")
-    column_labels = {"workspace.key": "Workspace"}
+    column_labels = {
+        "workspace": _l("Workspace"),
+        "workspace.key": _l("Workspace"),
+        "key": _l("Key"),
+        "name": _l("Name"),
+        "status": _l("Status"),
+        "created_at": _l("Created at"),
+    }
     column_formatters = {
         "status": _status,
         "workspace.key": formatter(lambda m: workspace_link(m.workspace.key)),
@@ -50,11 +57,21 @@ class TeamView(BillingModelView):
         service = archive_teams if archive else unarchive_teams
         change = service(ext.session, ids, now=utcnow(), actor=ext.actor())
         ext.session.commit()
-        verb = "Archived" if archive else "Unarchived"
-        flash(
-            f"{verb} {len(change.changed)} team(s); {len(change.unchanged)} already were.",
-            "success",
+        changed, unchanged = len(change.changed), len(change.unchanged)
+        message = (
+            _(
+                "Archived %(changed)d team(s); %(unchanged)d already were.",
+                changed=changed,
+                unchanged=unchanged,
+            )
+            if archive
+            else _(
+                "Unarchived %(changed)d team(s); %(unchanged)d already were.",
+                changed=changed,
+                unchanged=unchanged,
+            )
         )
+        flash(message, "success")
 
     def action_archive(self, ids: list[str]) -> None:
         self._change([int(i) for i in ids], archive=True)
@@ -81,7 +98,7 @@ class TeamView(BillingModelView):
             form=form,
             count=len(ids),
             verb=verb,
-            question=self.declaration.action(verb).confirmation,
+            question=_(self.declaration.action(verb).confirmation or ""),
             back=url_for(".index_view", **list_query_string()),
             action_url=url_for(".apply_to_all", verb=verb, **list_query_string()),
         )

@@ -19,6 +19,7 @@ from sqlalchemy.orm import with_expression
 
 from .. import api, models
 from ..extension import billing
+from ..i18n import _, _l, ngettext
 from ..manifest import Module
 from ..models import Workspace
 from ..services.counts import current_counts, listed_stamp
@@ -38,11 +39,17 @@ from .filters import VARIANT_CHOICES, ChoiceFilter, VariantFilter
 from .responses import refuse
 
 TEAM_QUESTIONS = {
-    "archive": "Archive {team}? It is still billed this month, no more from the next.",
-    "unarchive": "Unarchive {team}? It is billed again from this month.",
+    "archive": _l(
+        "Archive the team %(team)s of the workspace %(workspace)s? "
+        "It is still billed this month, no more from the next."
+    ),
+    "unarchive": _l(
+        "Unarchive the team %(team)s of the workspace %(workspace)s? "
+        "It is billed again from this month."
+    ),
 }
-VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
-REASON_LABELS = {"contract": "individual contract", "cutover": "by creation date"}
+VARIANT_LABELS = {"team_licences": _l("Team licences"), "user_licences": _l("User licences")}
+REASON_LABELS = {"contract": _l("individual contract"), "cutover": _l("by creation date")}
 
 
 def _counted(attribute: str) -> Callable[[WorkspaceView, Any, Workspace, str], Any]:
@@ -63,7 +70,7 @@ def _variant(view: WorkspaceView, context: Any, model: Workspace, name: str) -> 
     if counts is None:
         return Markup("")
     return Markup("{}<br><small class='text-muted'>{}</small>").format(
-        VARIANT_LABELS[counts.variant], REASON_LABELS[counts.variant_reason]
+        str(VARIANT_LABELS[counts.variant]), str(REASON_LABELS[counts.variant_reason])
     )
 
 
@@ -94,9 +101,16 @@ class WorkspaceView(BillingModelView):
         "invoice_mailbox",
     )
     column_labels = {
-        "licences_this_month": "Licences this month",
-        "active_members": "Active members",
-        "active_teams": "Active teams",
+        "name": _l("Name"),
+        "key": _l("Key"),
+        "variant": _l("Variant"),
+        "members": _l("Members"),
+        "licences_this_month": _l("Licences this month"),
+        "active_members": _l("Active members"),
+        "active_teams": _l("Active teams"),
+        "invoice_mailbox": _l("Invoice mailbox"),
+        "contract_variant": _l("Contract variant"),
+        "created_at": _l("Created at"),
     }
     column_formatters = {
         "name": _workspace_link,
@@ -111,7 +125,7 @@ class WorkspaceView(BillingModelView):
         "name",
         "key",
         VariantFilter(),
-        ChoiceFilter(Workspace.contract_variant, "Contract variant", VARIANT_CHOICES),
+        ChoiceFilter(Workspace.contract_variant, _l("Contract variant"), VARIANT_CHOICES),
         "invoice_mailbox",
         "created_at",
     )
@@ -121,8 +135,10 @@ class WorkspaceView(BillingModelView):
     def get_query(self) -> Any:
         """The page's workspaces with their stamps, which the counts cache checks."""
         session = billing().session
-        return super().get_query().options(
-            with_expression(Workspace.listed_stamp, listed_stamp(session))
+        return (
+            super()
+            .get_query()
+            .options(with_expression(Workspace.listed_stamp, listed_stamp(session)))
         )
 
     def page_data(self, rows: list[Any]) -> dict[str, Any]:
@@ -141,7 +157,8 @@ class WorkspaceView(BillingModelView):
         keys = workspace_page.keys_of(workspace_page.parse_ids(",".join(ids)))
         if len(keys) != 1:
             flash(
-                "Select exactly one workspace: its inactive members are previewed first.", "error"
+                _("Select exactly one workspace: its inactive members are previewed first."),
+                "error",
             )
             return redirect(url_for(".index_view"))
         return redirect(url_for(".purge", key=keys[0]))
@@ -160,7 +177,7 @@ class WorkspaceView(BillingModelView):
         )
         workspaces = mailbox_page.targets(ids)
         if not workspaces:
-            abort(400, description="No workspace selected.")
+            abort(400, description=_("No workspace selected."))
         single = workspaces[0].key if len(workspaces) == 1 else None
         back = (
             url_for(".workspace_page", key=single)
@@ -237,9 +254,7 @@ class WorkspaceView(BillingModelView):
                 abort(405)
             form = workspace_manage.form_for(action)
             form.email.data = request.args.get("email", "")
-            return self.render(
-                "billing/admin/remove_member.html", workspace=workspace, form=form
-            )
+            return self.render("billing/admin/remove_member.html", workspace=workspace, form=form)
         form = workspace_manage.form_for(action, request.form)
         valid = form.validate()
         if "csrf_token" in form.errors:
@@ -269,7 +284,10 @@ class WorkspaceView(BillingModelView):
                 except api.ManagementError as exc:
                     refuse(form, exc)
                 else:
-                    flash(f"Created the workspace {row.name} ({row.key}).", "success")
+                    flash(
+                        _("Created the workspace %(name)s (%(key)s).", name=row.name, key=row.key),
+                        "success",
+                    )
                     return redirect(url_for(".workspace_page", key=row.key))
             return self.render("billing/admin/new_workspace.html", form=form), 422
         return self.render("billing/admin/new_workspace.html", form=form)
@@ -287,28 +305,49 @@ class WorkspaceView(BillingModelView):
         form = CsrfForm()
         if request.method == "GET":
             workspace = workspace_page.load_workspace(key)
+            teams = workspace_page.teams_now(billing().session, workspace.id, utcnow())
+            team = next((team for team in teams if team.key == team_key), None)
+            if team is None:
+                abort(404, description=_("No team %(team)r in %(workspace)s.", team=team_key,
+                                         workspace=workspace.key))
             verb = "archive" if archive else "unarchive"
+            names = {
+                "team": f"{team.name} ({team.key})",
+                "workspace": f"{workspace.name} ({workspace.key})",
+            }
             return self.render(
                 "billing/admin/confirm_team.html",
                 form=form,
                 workspace=workspace,
+                team=team,
                 team_key=team_key,
                 archived="yes" if archive else "no",
-                question=TEAM_QUESTIONS[verb].format(team=team_key),
+                question=str(TEAM_QUESTIONS[verb]) % names,
                 verb=verb,
             )
         if not form.validate_on_submit():
             refuse_stale_form()
         change = workspace_page.change_team(key, team_key, archive=archive)
         if not change.changed:
-            flash(f"{team_key} was already {'archived' if archive else 'active'}.", "info")
+            already = (
+                _("%(team)s was already archived.", team=team_key)
+                if archive
+                else _("%(team)s was already active.", team=team_key)
+            )
+            flash(already, "info")
         elif archive:
             flash(
-                f"Archived {team_key}: it is billed for this month, no more from the next.",
+                _(
+                    "Archived %(team)s: it is billed for this month, no more from the next.",
+                    team=team_key,
+                ),
                 "success",
             )
         else:
-            flash(f"Unarchived {team_key}: it is billed again from this month on.", "success")
+            flash(
+                _("Unarchived %(team)s: it is billed again from this month on.", team=team_key),
+                "success",
+            )
         return redirect(url_for(".workspace_page", key=key))
 
     @expose("/w/<key>/purge", methods=["GET", "POST"])
@@ -321,10 +360,16 @@ class WorkspaceView(BillingModelView):
             if not form.validate_on_submit():
                 refuse_stale_form()
             result = workspace_page.purge(workspace, request.form.getlist("person"))
-            flash(f"Removed {len(result.removed)} inactive member(s).", "success")
+            removed = len(result.removed)
+            flash(
+                ngettext(
+                    "Removed %(num)d inactive member.", "Removed %(num)d inactive members.", removed
+                ),
+                "success",
+            )
             if result.kept_since_preview:
                 names = ", ".join(member.email for member in result.kept_since_preview)
-                flash(f"Kept, active again since the preview: {names}", "info")
+                flash(_("Kept, active again since the preview: %(names)s", names=names), "info")
             return redirect(url_for(".workspace_page", key=key) + "#members")
         preview = workspace_page.purge_preview(workspace)
         return self.render(
@@ -342,8 +387,8 @@ def build_views(db: Any, module: Module, category: str) -> list[Any]:
             view_class(
                 *args,
                 declaration=declared,
-                name=module.menu[declared.key],
-                category=category,
+                name=_l(module.menu[declared.key]),
+                category=_l(category),
                 endpoint=declared.endpoint,
             )
         )

@@ -18,40 +18,41 @@ from wtforms.validators import InputRequired
 
 from .. import api
 from ..extension import billing
+from ..i18n import _, _l
 from .responses import TEXT, attempt
 
 
 class InviteForm(FlaskForm):
-    email = StringField("E-mail address", [InputRequired(), *TEXT])
-    name = StringField("Name (optional)", TEXT)
+    email = StringField(_l("E-mail address"), [InputRequired(), *TEXT])
+    name = StringField(_l("Name (optional)"), TEXT)
 
 
 class MemberTeamForm(FlaskForm):
-    email = StringField("Member's e-mail address", [InputRequired(), *TEXT])
-    team = StringField("Team key", [InputRequired(), *TEXT])
+    email = StringField(_l("Member's e-mail address"), [InputRequired(), *TEXT])
+    team = StringField(_l("Team key"), [InputRequired(), *TEXT])
 
 
 class MemberForm(FlaskForm):
-    email = HiddenField("E-mail address", [InputRequired(), *TEXT])
+    email = HiddenField(_l("E-mail address"), [InputRequired(), *TEXT])
 
 
 class NewTeamForm(FlaskForm):
-    key = StringField("Key", [InputRequired(), *TEXT])
-    name = StringField("Name", [InputRequired(), *TEXT])
+    key = StringField(_l("Key"), [InputRequired(), *TEXT])
+    name = StringField(_l("Name"), [InputRequired(), *TEXT])
 
 
 class RenameForm(FlaskForm):
-    name = StringField("New name", [InputRequired(), *TEXT])
+    name = StringField(_l("New name"), [InputRequired(), *TEXT])
 
 
 class RenameTeamForm(FlaskForm):
-    team = HiddenField("Team key", [InputRequired(), *TEXT])
-    name = StringField("New name", [InputRequired(), *TEXT])
+    team = HiddenField(_l("Team key"), [InputRequired(), *TEXT])
+    name = StringField(_l("New name"), [InputRequired(), *TEXT])
 
 
 class NewWorkspaceForm(FlaskForm):
-    key = StringField("Key", [InputRequired(), *TEXT])
-    name = StringField("Name", [InputRequired(), *TEXT])
+    key = StringField(_l("Key"), [InputRequired(), *TEXT])
+    name = StringField(_l("Name"), [InputRequired(), *TEXT])
 
 
 #: action -> (form class, the API call with the workspace key, the form and the actor).
@@ -137,5 +138,5 @@ def message(action: str, result: Any, form: FlaskForm) -> str:
     if text:
         return str(text)
     if action == "create_team":
-        return f"Created the team {form.name.data} ({result.team_key})."
-    return "Done."
+        return _("Created the team %(name)s (%(key)s).", name=form.name.data, key=result.team_key)
+    return _("Done.")

@@ -7,6 +7,7 @@ import io
 import mimetypes
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..extension import billing
+from ..i18n import _
 from ..models import Team, Workspace
 from ..services.billing_details import details_by_workspace, empty_details, missing
 from ..services.counts import current_counts
@@ -22,8 +24,10 @@ from ..services.exports import (
     FORMATS,
     LicenceExport,
     csv_chunks,
+    default_export_month,
     licence_holders,
     licence_holders_of,
+    parse_separator,
     write_exports_zip,
     write_xlsx,
 )
@@ -123,8 +127,15 @@ def licence_chart(history: list[tuple[Month, int]]) -> Chart:
 
 
 def export_choices() -> dict[str, Any]:
+    """The export form's choices: months (the last closed one chosen), formats, separators."""
     ext = billing()
-    return {"export_months": recent_months(utcnow(), ext.rules(), 13)[::-1], "formats": FORMATS}
+    now, rules = utcnow(), ext.rules()
+    return {
+        "export_months": recent_months(now, rules, 13)[::-1],
+        "export_default_month": default_export_month(ext.session, rules, now),
+        "formats": FORMATS,
+        "separators": ((",", _("comma (,)")), (";", _("semicolon (;), for German spreadsheets"))),
+    }
 
 
 def keys_of(workspace_ids: list[int]) -> list[str]:
@@ -140,12 +151,30 @@ def parse_ids(text: str) -> list[int]:
         abort(400, description="The list of workspaces was altered: ids are numbers.")
 
 
-def _month_and_format() -> tuple[Month, str]:
-    fmt = request.args.get("format", "csv")
+@dataclass(frozen=True)
+class ExportRequest:
+    """What the export form asked for, checked: nothing is read before all of it is valid."""
+
+    month: Month
+    fmt: str
+    separator: str
+    with_members: bool
+
+
+def _export_request() -> ExportRequest:
+    """The form's month, format, CSV separator and member-list choice, or a 400 saying which
+    one is wrong."""
+    args = request.args
+    fmt = args.get("format", "csv")
     try:
         if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}")
-        return Month.parse(request.args.get("month", "")), fmt
+            raise ValueError(_("unknown format %(format)r", format=fmt))
+        return ExportRequest(
+            Month.parse(args.get("month", "")),
+            fmt,
+            parse_separator(args.get("separator", ",")),
+            args.get("members", "") in ("1", "yes", "on"),
+        )
     except ValueError as exc:
         abort(400, description=str(exc))
 
@@ -153,36 +182,52 @@ def _month_and_format() -> tuple[Month, str]:
 def exports_response(workspace_ids: list[int]) -> Response:
     """One workspace: its file; several: a ZIP with a file per workspace."""
     ext = billing()
-    month, fmt = _month_and_format()
+    asked = _export_request()
+    month, fmt = asked.month, asked.fmt
     try:
-        exports = licence_holders_of(ext.session, ext.rules(), workspace_ids, month, utcnow())
+        exports = licence_holders_of(
+            ext.session,
+            ext.rules(),
+            workspace_ids,
+            month,
+            utcnow(),
+            with_members=asked.with_members,
+        )
     except ValueError as exc:
         abort(400, description=str(exc))
     if not exports:
         abort(400, description="No workspace selected.")
     if len(exports) == 1:
-        return _export_file(exports[0], fmt)
+        return _export_file(exports[0], asked)
     spool = _spool()
-    write_exports_zip(exports, fmt, spool)
+    write_exports_zip(exports, fmt, spool, separator=asked.separator)
     return _spooled_download(spool, f"licence-holders-{month}-{fmt}.zip")
 
 
 def export_response(workspace: Workspace) -> Response:
     """The licence-holder export of the month asked for, streamed (CSV) or as a file (XLSX)."""
     ext = billing()
-    month, fmt = _month_and_format()
+    asked = _export_request()
     try:
-        export = licence_holders(ext.session, ext.rules(), workspace.key, month, utcnow())
+        export = licence_holders(
+            ext.session,
+            ext.rules(),
+            workspace.key,
+            asked.month,
+            utcnow(),
+            with_members=asked.with_members,
+        )
     except (ValueError, LookupError) as exc:
         abort(400, description=str(exc))
-    return _export_file(export, fmt)
+    return _export_file(export, asked)
 
 
-def _export_file(export: LicenceExport, fmt: str) -> Response:
+def _export_file(export: LicenceExport, asked: ExportRequest) -> Response:
+    fmt = asked.fmt
     name = export.filename(fmt)
     if fmt == "csv":
         return Response(
-            stream_with_context(csv_chunks(export)),
+            stream_with_context(csv_chunks(export, asked.separator)),
             mimetype="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

@@ -1,4 +1,4 @@
-"""Licence-holder exports: ``flask billing licences WORKSPACE_KEY --month YYYY-MM``."""
+"""Licence-holder exports: ``flask billing licences WORKSPACE_KEY [--month YYYY-MM]``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from pathlib import Path
 import click
 
 from ..extension import billing
-from ..services.exports import FORMATS, LicenceExport, licence_holders, write_export
+from ..services.exports import (
+    FORMATS,
+    LicenceExport,
+    default_export_month,
+    licence_holders,
+    parse_separator,
+    write_export,
+)
 from ..services.periods import Month
 from ..types import utcnow
 from .common import MONTH, background, billing_cli
@@ -18,7 +25,7 @@ from .common import MONTH, background, billing_cli
 
 @billing_cli.command("licences")
 @click.argument("workspace_key")
-@click.option("--month", type=MONTH, required=True, help="The billed month.")
+@click.option("--month", type=MONTH, help="The billed month; by default the last closed month.")
 @click.option(
     "--format",
     "fmt",
@@ -28,28 +35,52 @@ from .common import MONTH, background, billing_cli
     help="CSV (UTF-8 with BOM) or an XLSX workbook.",
 )
 @click.option(
+    "--separator",
+    default=",",
+    show_default=True,
+    callback=lambda ctx, param, value: _separator(value),
+    help="CSV separator: , or ; (semicolon, for German spreadsheet programs).",
+)
+@click.option(
+    "--members/--no-members",
+    default=False,
+    help="Team licences: list each team's members (their e-mails) in one more column.",
+)
+@click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of standard output (replaced only once complete).",
 )
 @background
-def licences_command(workspace_key: str, month: Month, fmt: str, output: Path | None) -> None:
+def licences_command(
+    workspace_key: str,
+    month: Month | None,
+    fmt: str,
+    separator: str,
+    members: bool,
+    output: Path | None,
+) -> None:
     """Export the licence holders WORKSPACE_KEY is billed for in a month.
 
     User licences: one row per billed member (email, name, teams); team
-    licences: one row per billed team (team, members).  The current month is
-    exported as far as it has gone.
+    licences: one row per billed team (team, members, and with --members
+    their e-mails).  Without --month, the last closed month; the current
+    month is exported as far as it has gone.
     """
     ext = billing()
+    now = utcnow()
+    month = month or default_export_month(ext.session, ext.rules(), now)
     try:
-        export = licence_holders(ext.session, ext.rules(), workspace_key, month, utcnow())
+        export = licence_holders(
+            ext.session, ext.rules(), workspace_key, month, now, with_members=members
+        )
     except (ValueError, LookupError) as exc:
         raise click.ClickException(str(exc)) from exc
     if output is None:
-        count = _to_stdout(export, fmt)
+        count = _to_stdout(export, fmt, separator)
         where = "standard output"
     else:
-        count = _to_file(export, fmt, output)
+        count = _to_file(export, fmt, output, separator)
         where = str(output)
     so_far = "" if export.window.complete else " (month so far)"
     noun = "team(s)" if export.variant == "team_licences" else "member(s)"
@@ -59,7 +90,15 @@ def licences_command(workspace_key: str, month: Month, fmt: str, output: Path | 
     )
 
 
-def _to_stdout(export: LicenceExport, fmt: str) -> int:
+def _separator(value: str) -> str:
+    """``--separator`` checked by the same function as the admin's form field."""
+    try:
+        return parse_separator(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--separator") from exc
+
+
+def _to_stdout(export: LicenceExport, fmt: str, separator: str) -> int:
     """Binary output straight to standard output; never a workbook onto a terminal."""
     stdout = sys.stdout.buffer
     if fmt == "xlsx" and stdout.isatty():
@@ -67,12 +106,12 @@ def _to_stdout(export: LicenceExport, fmt: str) -> int:
             "an XLSX workbook is binary and standard output is a terminal: "
             "give --output FILE or redirect standard output"
         )
-    count = write_export(export, fmt, stdout)
+    count = write_export(export, fmt, stdout, separator=separator)
     stdout.flush()
     return count
 
 
-def _to_file(export: LicenceExport, fmt: str, output: Path) -> int:
+def _to_file(export: LicenceExport, fmt: str, output: Path, separator: str) -> int:
     """Write beside ``output`` under a temporary name, then rename it into place.
 
     A failure (or Ctrl-C) halfway leaves neither a half-written export nor a
@@ -87,7 +126,7 @@ def _to_file(export: LicenceExport, fmt: str, output: Path) -> int:
     temporary = Path(handle.name)
     try:
         with handle:
-            count = write_export(export, fmt, handle)
+            count = write_export(export, fmt, handle, separator=separator)
         _usual_permissions(temporary)
         os.replace(temporary, output)
     except OSError as exc:

@@ -63,7 +63,7 @@ def credit_note_command(number: str, reason: str) -> None:
         session.rollback()
         raise click.ClickException(str(exc)) from exc
     session.commit()
-    for line in credit.lines():
+    for line in credit.lines(ext.zone()):
         click.echo(line)
 
 

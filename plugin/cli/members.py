@@ -46,7 +46,7 @@ def _change_team(workspace_key: str, team_key: str, service: Callable[..., TeamC
         session.rollback()
         raise click.ClickException(f"{exc}; nothing was changed.") from exc
     session.commit()
-    for line in change.lines():
+    for line in change.lines(ext.zone()):
         click.echo(line)
 
 

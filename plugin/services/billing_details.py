@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Text, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from .. import validators
@@ -169,6 +169,28 @@ def missing(record: Mapping[str, Any] | None, mailbox: str | None = None) -> lis
     ):
         lacking.append("e-mail address (an XRechnung customer needs one)")
     return lacking
+
+
+def maybe_incomplete() -> ColumnElement[bool]:
+    """The workspace (``Workspace`` in the query) may lack what :func:`missing` asks for:
+    no details, a required field empty, or a buyer reference (an XRechnung customer)
+    with no e-mail address.  A superset: :func:`missing` decides, row by row."""
+    row = BillingDetails
+    filled = [
+        func.coalesce(getattr(row, name), "") != "" for name in REQUIRED if name != "address_lines"
+    ]
+    complete = select(row.workspace_id).where(
+        row.workspace_id == Workspace.id,
+        *filled,
+        row.address_lines.is_not(None),
+        cast(row.address_lines, Text).not_in(("[]", "null")),
+        or_(
+            func.coalesce(row.buyer_reference, "") == "",
+            func.coalesce(row.email, "") != "",
+            func.coalesce(Workspace.invoice_mailbox, "") != "",
+        ),
+    )
+    return ~exists(complete)
 
 
 @dataclass(frozen=True)

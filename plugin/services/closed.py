@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..instants import format_instant
 from ..models import ClosedPeriod, Invoice, Workspace
 from ..types import AnySelect
 from . import audit
@@ -159,8 +160,9 @@ class Reopening:
         """Whether the history of the credited month is open for corrections now."""
         return not self.later
 
-    def lines(self) -> list[str]:
-        """What it means for support, as the CLI prints it and the back-office shows it."""
+    def lines(self, zone: tzinfo = UTC) -> list[str]:
+        """What it means for support, as the CLI prints it and the back-office shows it;
+        the instant written in ``zone`` (the billing time zone)."""
         close = f"flask billing close-month {self.period}"
         if self.later:
             numbers = ", ".join(f"{item.number} ({item.period})" for item in self.later)
@@ -180,7 +182,7 @@ class Reopening:
         else:
             head = (
                 f"The history of workspace {self.workspace_key} is reopened after "
-                f"{self.closed_until.isoformat()}, the end of {self.closed_by.period} "
+                f"{format_instant(self.closed_until, zone)}, the end of {self.closed_by.period} "
                 f"(invoice {self.closed_by.number} still stands)."
             )
         return [

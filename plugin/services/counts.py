@@ -12,8 +12,8 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
 
 from cachetools import LRUCache
 from sqlalchemy import ColumnElement, case, func, select, true, union_all
@@ -31,6 +31,8 @@ from ..rules import PricingRules
 from .intervals import open_at, team_active_at
 from .licences import count_user_licences, instant, team_billed
 from .periods import Month
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,14 @@ class CountsCache:
     Thread-safe; the least recently used entries go first.
 
     It also keeps the row counts of whole tables the stamps cover (the member
-    and team lists' totals, :meth:`table_count`).
+    and team lists' totals, :meth:`table_count`) and figures over every
+    workspace's history (the dashboard's live months, :meth:`kept`).
     """
 
     def __init__(self, size: int) -> None:
         self._entries: LRUCache[tuple[Any, ...], tuple[WorkspaceCounts, datetime]] = LRUCache(size)
         self._tables: dict[str, tuple[bytes, int]] = {}
+        self._kept: dict[str, tuple[bytes, Any, datetime | None]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: tuple[Any, ...], now: datetime) -> WorkspaceCounts | None:
@@ -74,6 +78,35 @@ class CountsCache:
         with self._lock:
             self._entries.clear()
             self._tables.clear()
+            self._kept.clear()
+
+    def kept(
+        self,
+        session: Session,
+        key: str,
+        compute: Callable[[], T],
+        *,
+        now: datetime,
+        valid_for: timedelta | None = None,
+    ) -> T:
+        """``compute()``, computed again only once a workspace's stamp changed (or, with
+        ``valid_for``, once that long has passed: for figures that time alone changes).
+
+        For figures over every workspace's history (the dashboard's months not
+        invoiced): any change to the history writes a stamp.  As in
+        :meth:`table_count`, the stamps are read before the figure is computed.
+        """
+        stamps = _all_stamps(session)
+        if stamps is None:
+            return compute()
+        with self._lock:
+            entry = self._kept.get(key)
+        if entry is not None and entry[0] == stamps and (entry[2] is None or now < entry[2]):
+            return cast(T, entry[1])
+        value = compute()
+        with self._lock:
+            self._kept[key] = (stamps, value, now + valid_for if valid_for else None)
+        return value
 
     def table_count(self, session: Session, table: str, count: Callable[[], int]) -> int:
         """``count()``, the rows of ``table``, computed again only once a stamp changed.

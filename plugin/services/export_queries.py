@@ -202,13 +202,11 @@ def user_holders_query(dialect: str, ordered: AnySelect) -> AnySelect:
     )
 
 
-def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> AnySelect:
-    """(workspace, team, name, members) per billed team: its members at the end of its
-    active time.
+def _team_ends(window: MonthWindow, workspace_ids: Iterable[int] | None) -> Any:
+    """(workspace, team, name, active end) per billed team, as a subquery.
 
     The active time ends at the window end, unless an archived period covers
-    the window end: then it ends where that period starts.  A membership
-    counts when it was open just before that instant.  Raw values, unordered.
+    the window end: then it ends where that period starts.
     """
     end = instant(window.end)
     billed = billed_teams(window.start, window.end, workspace_ids).subquery()
@@ -217,7 +215,7 @@ def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None)
         TeamArchivePeriod.archived_from < end,
         or_(TeamArchivePeriod.unarchived_at.is_(None), TeamArchivePeriod.unarchived_at >= end),
     )
-    ends = (
+    return (
         select(
             Team.workspace_id,
             Team.id.label("team_id"),
@@ -230,11 +228,22 @@ def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None)
         .outerjoin(TeamArchivePeriod, covering)
         .subquery()
     )
-    member_then = and_(
+
+
+def _member_then(ends: Any) -> Any:
+    """A membership of the team open just before the end of its active time."""
+    return and_(
         TeamMembership.team_id == ends.c.team_id,
         TeamMembership.joined_at < ends.c.active_end,
         or_(TeamMembership.left_at.is_(None), TeamMembership.left_at >= ends.c.active_end),
     )
+
+
+def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None) -> AnySelect:
+    """(workspace, team, name, members) per billed team: its members at the end of its
+    active time (:func:`_team_ends`).  A membership counts when it was open just
+    before that instant.  Raw values, unordered."""
+    ends = _team_ends(window, workspace_ids)
     return (
         select(
             ends.c.workspace_id,
@@ -243,26 +252,60 @@ def team_members_query(window: MonthWindow, workspace_ids: Iterable[int] | None)
             func.count(TeamMembership.person_id.distinct()).label("members"),
         )
         .select_from(ends)
-        .outerjoin(TeamMembership, member_then)
+        .outerjoin(TeamMembership, _member_then(ends))
         .group_by(ends.c.workspace_id, ends.c.team_id, ends.c.name)
     )
 
 
-def team_rows_query(window: MonthWindow, workspace_id: int) -> AnySelect:
-    """One row per billed team: its name (neutralised) and member count, by name."""
-    teams = team_members_query(window, [workspace_id]).subquery()
-    return select(formula_safe(teams.c.name), teams.c.members).order_by(
-        bytewise(teams.c.name), teams.c.team_id
+def team_member_lists_query(dialect: str, window: MonthWindow, workspace_id: int) -> Any:
+    """(team, e-mails joined by ``; ``) per billed team, as a subquery: the members that
+    :func:`team_members_query` counts, in e-mail order, joined by the database."""
+    ends = _team_ends(window, [workspace_id])
+    people = (
+        select(ends.c.team_id, Person.email)
+        .select_from(ends)
+        .join(TeamMembership, _member_then(ends))
+        .join(Person, Person.id == TeamMembership.person_id)
+        .distinct()
+    )
+    if dialect == "postgresql":
+        rows = people.subquery()
+        emails = func.string_agg(
+            rows.c.email, aggregate_order_by(literal(TEAM_SEPARATOR), bytewise(rows.c.email))
+        )
+    else:
+        rows = people.order_by(ends.c.team_id, bytewise(Person.email)).subquery()
+        emails = func.group_concat(rows.c.email, TEAM_SEPARATOR)
+    return select(rows.c.team_id, emails.label("emails")).group_by(rows.c.team_id).subquery()
+
+
+def _with_member_lists(query: AnySelect, team_id: Any, lists: Any) -> AnySelect:
+    if lists is None:
+        return query
+    return query.add_columns(formula_safe(func.coalesce(lists.c.emails, ""))).outerjoin(
+        lists, lists.c.team_id == team_id
     )
 
 
-def stored_team_rows_query(invoice_id: int) -> AnySelect:
-    """The same rows as :func:`team_rows_query`, from an invoice's stored licence holders."""
+def team_rows_query(window: MonthWindow, workspace_id: int, lists: Any = None) -> AnySelect:
+    """One row per billed team: its name (neutralised), member count and, with ``lists``
+    (:func:`team_member_lists_query`), its members' e-mails; by name."""
+    teams = team_members_query(window, [workspace_id]).subquery()
+    query = select(formula_safe(teams.c.name), teams.c.members).order_by(
+        bytewise(teams.c.name), teams.c.team_id
+    )
+    return _with_member_lists(query, teams.c.team_id, lists)
+
+
+def stored_team_rows_query(invoice_id: int, lists: Any = None) -> AnySelect:
+    """The same rows as :func:`team_rows_query`, from an invoice's stored licence holders
+    (the member lists, if asked for, from the history, which a close leaves unchanged)."""
     holder = InvoiceHolder
-    return (
+    query = (
         select(formula_safe(holder.team_name), holder.members)
         .where(holder.invoice_id == invoice_id)
         .order_by(bytewise(holder.team_name), holder.team_id, holder.id)
     )
+    return _with_member_lists(query, holder.team_id, lists)
 
 

@@ -35,7 +35,7 @@ from itertools import islice
 from typing import IO, Any
 
 import xlsxwriter
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -50,6 +50,7 @@ from .export_queries import (
     stored_team_rows_query,
     stored_user_rows_query,
     stream,
+    team_member_lists_query,
     team_rows_query,
     user_holders_query,
     user_rows_query,
@@ -61,6 +62,11 @@ from .workspace_lookup import get_workspace
 FORMATS = ("csv", "xlsx")
 USER_COLUMNS = ("email", "name", "teams")
 TEAM_COLUMNS = ("team", "members")
+#: The extra column of a team export that lists each team's members.
+MEMBER_LIST_COLUMN = "member_emails"
+#: The CSV separators offered, by the names a form or the command line may use too:
+#: ``;`` is what German spreadsheet programs expect (their decimal comma takes ``,``).
+SEPARATORS = {",": ",", "comma": ",", ";": ";", "semicolon": ";"}
 
 #: CSV text collected before a chunk is handed on.
 CSV_CHUNK_CHARS = 16 * 1024
@@ -68,11 +74,48 @@ CSV_CHUNK_CHARS = 16 * 1024
 CSV_BATCH_ROWS = 256
 BOM = "\ufeff"
 
-XLSX_WIDTHS = {"email": 36, "name": 28, "teams": 48, "team": 36, "members": 10}
+XLSX_WIDTHS = {
+    "email": 36,
+    "name": 28,
+    "teams": 48,
+    "team": 36,
+    "members": 10,
+    MEMBER_LIST_COLUMN: 60,
+}
 SHEET_TITLES = {"user_licences": "User licences", "team_licences": "Team licences"}
 
 Cell = str | int
 Row = tuple[Cell, ...]
+
+
+def parse_separator(value: str) -> str:
+    """The CSV separator a form or ``--separator`` asked for: ``,`` or ``;``.
+
+    One check for the admin and the command line; raises ``ValueError`` with
+    the choices for anything else.
+    """
+    separator = SEPARATORS.get(value.strip().lower()) if value.strip() else ","
+    if separator is None:
+        raise ValueError(
+            f"{value!r} is not a CSV separator: use , (comma) or ; (semicolon, "
+            "for German spreadsheet programs)"
+        )
+    return separator
+
+
+def default_export_month(session: Session, rules: PricingRules, now: datetime) -> Month:
+    """The month an export offers first: the last closed month, never the unfinished one.
+
+    The latest month that invoices were issued for (one query), or, before
+    any close, the last complete month.
+    """
+    last_complete = Month.of(now, rules.zoneinfo).previous()
+    latest = session.scalar(
+        select(func.max(Invoice.period)).where(
+            Invoice.kind == "invoice", Invoice.period <= str(last_complete)
+        )
+    )
+    return Month.parse(latest) if latest else last_complete
 
 
 @dataclass(frozen=True)
@@ -92,9 +135,14 @@ class LicenceExport:
     #: The month's invoice, when it has stored licence holders: the export reads those.
     invoice_id: int | None = None
 
+    #: A team export lists each team's members (their e-mails) in one more column.
+    with_members: bool = False
+
     @property
     def columns(self) -> tuple[str, ...]:
-        return USER_COLUMNS if self.variant == "user_licences" else TEAM_COLUMNS
+        if self.variant == "user_licences":
+            return USER_COLUMNS
+        return (*TEAM_COLUMNS, MEMBER_LIST_COLUMN) if self.with_members else TEAM_COLUMNS
 
     def filename(self, fmt: str) -> str:
         """A download name such as ``acme-2026-10-user-licences.csv``."""
@@ -115,25 +163,40 @@ class LicenceExport:
                 else stored_user_rows_query(self.invoice_id)
             )
             query = user_holders_query(dialect, ordered)
-        elif self.invoice_id is None:
-            query = team_rows_query(self.window, self.workspace_id)
         else:
-            query = stored_team_rows_query(self.invoice_id)
+            lists = (
+                team_member_lists_query(dialect, self.window, self.workspace_id)
+                if self.with_members
+                else None
+            )
+            query = (
+                team_rows_query(self.window, self.workspace_id, lists)
+                if self.invoice_id is None
+                else stored_team_rows_query(self.invoice_id, lists)
+            )
         return stream(self.session, query)
 
 
 def licence_holders(
-    session: Session, rules: PricingRules, workspace_key: str, month: Month, now: datetime
+    session: Session,
+    rules: PricingRules,
+    workspace_key: str,
+    month: Month,
+    now: datetime,
+    *,
+    with_members: bool = False,
 ) -> LicenceExport:
     """Prepare the export of ``workspace_key``'s licence holders for ``month``.
 
     The current month is exported as far as it has gone (up to ``now``).
-    Raises :class:`~.workspace_lookup.UnknownWorkspace` (a ``LookupError``) or
+    ``with_members``: a team export lists each team's members too.  Raises
+    :class:`~.workspace_lookup.UnknownWorkspace` (a ``LookupError``) or
     ``ValueError`` for a future month before anything is written.
     """
     workspace = get_workspace(session, workspace_key)
     window = MonthWindow.at(month, rules, now)
-    return _export_of(session, rules, workspace, window, _invoiced(session, [workspace.id], window))
+    invoiced = _invoiced(session, [workspace.id], window)
+    return _export_of(session, rules, workspace, window, invoiced, with_members)
 
 
 def licence_holders_of(
@@ -142,6 +205,8 @@ def licence_holders_of(
     workspace_ids: Iterable[int],
     month: Month,
     now: datetime,
+    *,
+    with_members: bool = False,
 ) -> list[LicenceExport]:
     """The exports of several workspaces for ``month`` (workspaces loaded in one query)."""
     window = MonthWindow.at(month, rules, now)
@@ -150,7 +215,10 @@ def licence_holders_of(
         select(Workspace).where(Workspace.id.in_(ids)).order_by(Workspace.key)
     )
     invoiced = _invoiced(session, ids, window)
-    return [_export_of(session, rules, workspace, window, invoiced) for workspace in workspaces]
+    return [
+        _export_of(session, rules, workspace, window, invoiced, with_members)
+        for workspace in workspaces
+    ]
 
 
 def _invoiced(
@@ -186,21 +254,28 @@ def _export_of(
     workspace: Workspace,
     window: MonthWindow,
     invoiced: dict[int, tuple[int, str]],
+    with_members: bool = False,
 ) -> LicenceExport:
     if workspace.id in invoiced:
         invoice_id, variant = invoiced[workspace.id]
-        return LicenceExport(workspace.id, workspace.key, variant, window, session, invoice_id)
+        return LicenceExport(
+            workspace.id, workspace.key, variant, window, session, invoice_id, with_members
+        )
     variant = rules.variant_of(workspace)[0]
-    return LicenceExport(workspace.id, workspace.key, variant, window, session)
+    return LicenceExport(
+        workspace.id, workspace.key, variant, window, session, with_members=with_members
+    )
 
 
-def write_exports_zip(exports: Iterable[LicenceExport], fmt: str, out: IO[bytes]) -> int:
+def write_exports_zip(
+    exports: Iterable[LicenceExport], fmt: str, out: IO[bytes], *, separator: str = ","
+) -> int:
     """Several exports as one ZIP archive, a file per workspace; return the rows in all."""
     rows = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for export in exports:
             with archive.open(export.filename(fmt), "w", force_zip64=True) as entry:
-                rows += write_export(export, fmt, entry)
+                rows += write_export(export, fmt, entry, separator=separator)
     return rows
 
 
@@ -221,10 +296,13 @@ def export_licence_holders(
     return write_export(licence_holders(session, rules, workspace_key, month, now), fmt, out)
 
 
-def write_export(export: LicenceExport, fmt: str, out: IO[Any]) -> int:
-    """Write ``export`` in ``fmt`` to ``out``; return the number of rows (header excluded)."""
+def write_export(export: LicenceExport, fmt: str, out: IO[Any], *, separator: str = ",") -> int:
+    """Write ``export`` in ``fmt`` to ``out``; return the number of rows (header excluded).
+
+    ``separator`` separates a CSV's cells (:func:`parse_separator`).
+    """
     if fmt == "csv":
-        return write_csv(export, out)
+        return write_csv(export, out, separator=separator)
     if fmt == "xlsx":
         return write_xlsx(export, out)
     raise ValueError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -251,14 +329,15 @@ class CsvText:
     written again, its cells made visible.  ``rows`` counts the rows written so far.
     """
 
-    def __init__(self, columns: Iterable[str], rows: Iterable[Row]) -> None:
+    def __init__(self, columns: Iterable[str], rows: Iterable[Row], separator: str = ",") -> None:
         self.header = [neutralise(column) for column in columns]
         self._source = iter(rows)
+        self.separator = parse_separator(separator)
         self.rows = 0
 
     def __iter__(self) -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = csv.writer(buffer, delimiter=self.separator)
         buffer.write(BOM)
         writer.writerow(self.header)
         chunk, size = [_drain(buffer)], 0
@@ -302,15 +381,15 @@ def visible_rows(rows: Iterable[Row]) -> list[Row]:
     ]
 
 
-def csv_chunks(export: LicenceExport) -> Iterator[bytes]:
+def csv_chunks(export: LicenceExport, separator: str = ",") -> Iterator[bytes]:
     """The export as UTF-8 CSV byte chunks (with BOM): the body of a streamed response."""
-    for text in CsvText(export.columns, export.rows()):
+    for text in CsvText(export.columns, export.rows(), separator):
         yield text.encode("utf-8")
 
 
-def write_csv(export: LicenceExport, out: IO[Any]) -> int:
+def write_csv(export: LicenceExport, out: IO[Any], *, separator: str = ",") -> int:
     """Write the export as CSV to a binary stream (UTF-8) or a text stream; return the rows."""
-    document = CsvText(export.columns, export.rows())
+    document = CsvText(export.columns, export.rows(), separator)
     text_stream = isinstance(out, io.TextIOBase)
     for text in document:
         out.write(text if text_stream else text.encode("utf-8"))

@@ -25,22 +25,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, exists, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from .. import validators, wording
-from ..models import Invoice
+from ..models import Invoice, Workspace
 from ..rules import NoPriceError, PricingRules
 from ..rules.pricing import Quote, Totals, with_tax_rate
 from ..rules.vat import VatTreatment
 from . import audit, billing_details, outbox
 from .closed import Reopening, reopen_after_credit
 from .holders import record_issued
-from .licences import count_licences
+from .licences import count_licences, licensed_workspaces
 from .numbering import lock_numbering, take_numbers
 from .periods import Month
 from .quotes import MonthWindow, billable_workspaces, price_counted
@@ -204,15 +204,11 @@ def default_close_month(rules: PricingRules, now: datetime) -> Month:
 def plan_month(session: Session, rules: PricingRules, month: Month, now: datetime) -> MonthPlan:
     """What a close of ``month`` at ``now`` would issue, hold and skip: reads only.
 
-    ``flask billing check-month`` and the back-office preview show it; the
-    close issues exactly it.  Refuses (``InvoicingError``) a month in the
-    future and one some workspace cannot be priced for.
+    ``flask billing check-month``, the back-office preview and the close page
+    show it; the close issues exactly it.  Refuses (``InvoicingError``) a
+    month in the future and one some workspace cannot be priced for.
     """
-    try:
-        window = MonthWindow.at(month, rules, now)
-    except ValueError as exc:
-        raise InvoicingError(str(exc)) from exc
-    plan = MonthPlan(month, window.complete)
+    window = _window(month, rules, now)
     invoiced: set[int] = set()
     credited: dict[int, str] = {}
     for row in session.execute(
@@ -224,16 +220,105 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
             invoiced.add(row.workspace_id)
         else:
             credited[row.workspace_id] = row.number
-    workspaces = billable_workspaces(session, created_before=window.end)
+    workspaces = billable_workspaces(session, window.end)
+    plan = MonthPlan(month, window.complete)
     plan.already_invoiced = sum(1 for ws in workspaces if ws.id in invoiced)
-    teams, users = count_licences(session, window.start, window.end)
-    details = billing_details.details_by_workspace(session)
+    _plan_workspaces(
+        session,
+        rules,
+        plan,
+        window,
+        [ws for ws in workspaces if ws.id not in invoiced],
+        credited,
+        count_licences(session, window.start, window.end),
+        billing_details.details_by_workspace(session),
+    )
+    return plan
+
+
+def held_in_month(
+    session: Session, rules: PricingRules, month: Month, now: datetime
+) -> list[HeldWorkspace]:
+    """The workspaces :func:`plan_month` would hold, without planning the rest.
+
+    Only the workspaces without a current invoice for ``month`` whose billing
+    details look incomplete are read and priced (the dashboard's counter), and
+    their licences are not counted, only found (:func:`_presence`): four
+    queries whose cost follows those workspaces, not all of them, nor their
+    size.  The same per-workspace decision as :func:`plan_month`.
+    """
+    window = _window(month, rules, now)
+    workspaces = billable_workspaces(
+        session, window.end, ~current_invoice(month), billing_details.maybe_incomplete()
+    )
+    plan = MonthPlan(month, window.complete)
+    if workspaces:
+        ids = [ws.id for ws in workspaces]
+        _plan_workspaces(
+            session,
+            rules,
+            plan,
+            window,
+            workspaces,
+            {},
+            _presence(session, window, ids),
+            billing_details.details_by_workspace(session, ids),
+            held_only=True,
+        )
+    return plan.held
+
+
+def _presence(
+    session: Session, window: MonthWindow, ids: list[int]
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Licences as 1 (some) or absent (none) per workspace, in place of the counts.
+
+    Whether a workspace has something to bill depends on its quantity only
+    through whether it is zero (:func:`plugin.rules.pricing.usage_lines`: no
+    line for 0, at least one otherwise), so the held workspaces need no count
+    of their people, only whether there is one (:func:`licensed_workspaces`).
+    """
+    teams, people = licensed_workspaces(session, window.start, window.end, ids)
+    return dict.fromkeys(teams, 1), dict.fromkeys(people, 1)
+
+
+def current_invoice(month: Month) -> ColumnElement[bool]:
+    """The workspace (``Workspace`` in the query) has a current invoice for ``month``."""
+    return exists(
+        select(Invoice.id).where(
+            Invoice.workspace_id == Workspace.id,
+            Invoice.period == str(month),
+            Invoice.kind == "invoice",
+            Invoice.credited_by_id.is_(None),
+        )
+    )
+
+
+def _window(month: Month, rules: PricingRules, now: datetime) -> MonthWindow:
+    try:
+        return MonthWindow.at(month, rules, now)
+    except ValueError as exc:
+        raise InvoicingError(str(exc)) from exc
+
+
+def _plan_workspaces(
+    session: Session,
+    rules: PricingRules,
+    plan: MonthPlan,
+    window: MonthWindow,
+    workspaces: Sequence[Any],
+    credited: dict[int, str],
+    counts: tuple[dict[int, int], dict[int, int]],
+    details: dict[int, dict[str, Any]],
+    *,
+    held_only: bool = False,
+) -> None:
+    """Price each workspace not invoiced yet and sort it into ``plan``: planned, held or
+    nothing to bill.  Refuses the month when some workspace cannot be priced."""
     problems = []
     for ws in workspaces:
-        if ws.id in invoiced:
-            continue
         try:
-            priced = price_counted(rules, ws, month, (teams, users))
+            priced = price_counted(rules, ws, plan.month, counts)
         except NoPriceError as exc:
             problems.append(str(exc))
             continue
@@ -245,6 +330,8 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
         if vat.missing:
             plan.held.append(HeldWorkspace(ws.key, ws.name, vat.missing))
             continue
+        if held_only:
+            continue
         buyer = billing_details.buyer_snapshot(record, ws.invoice_mailbox)
         totals = with_tax_rate(priced.totals, vat.treatment.rate, rules.currency_exponent)
         plan.planned.append(
@@ -254,7 +341,6 @@ def plan_month(session: Session, rules: PricingRules, month: Month, now: datetim
         )
     if problems:
         raise InvoicingError("cannot price every workspace:\n" + "\n".join(problems))
-    return plan
 
 
 def close_month(
@@ -277,10 +363,7 @@ def close_month(
     and the summary names it and what it lacks; closing the month again once
     its details are complete issues it, with the next numbers of the year.
     """
-    try:
-        window = MonthWindow.at(month, rules, now)
-    except ValueError as exc:
-        raise InvoicingError(str(exc)) from exc
+    window = _window(month, rules, now)
     if not window.complete:
         raise InvoicingError(
             f"{month} is not over yet in {rules.timezone}: only past months can be closed"
@@ -440,11 +523,12 @@ class CreditNote:
     credits: str
     reopening: Reopening
 
-    def lines(self) -> list[str]:
+    def lines(self, zone: tzinfo = UTC) -> list[str]:
+        """What it did, the reopened history's instant written in ``zone``."""
         return [
             f"Credit note {self.note.number} issued for {self.credits}: "
             f"{self.note.gross} {self.note.currency}",
-            *self.reopening.lines(),
+            *self.reopening.lines(zone),
         ]
 
 
@@ -491,9 +575,7 @@ def issue_credit_note(
         due = _issue_day(rules, now) + timedelta(days=rules.seller.payment_terms_days)
         terms = {
             "due_date": due,
-            "payment_terms": wording.payment_terms(
-                due, original.buyer["language"], credit=True
-            ),
+            "payment_terms": wording.payment_terms(due, original.buyer["language"], credit=True),
         }
     note = Invoice(
         number=rules.invoice_number(year, seq),

@@ -26,7 +26,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import GenericFunction
 
-from ..models import Team, TeamArchivePeriod, TeamMembership
+from ..models import Team, TeamArchivePeriod, TeamMembership, Workspace
 from ..types import UTCDateTime
 
 
@@ -154,3 +154,22 @@ def count_user_licences(
             )
         ).all()
     )
+
+
+def licensed_workspaces(
+    session: Session, start: datetime, end: datetime, workspace_ids: Iterable[int]
+) -> tuple[set[int], set[int]]:
+    """Of ``workspace_ids``, those with a billed team and those with a billed person for
+    ``[start, end)``: one query, each answered by the first row found (``EXISTS``), not
+    by counting them all.
+
+    For questions that only ask whether a count is zero (does the workspace have
+    something to bill?): a big workspace costs as little as a small one.
+    """
+    ids = list(workspace_ids)
+    if not ids:
+        return set(), set()
+    teams = exists(billed_teams(start, end).where(Team.workspace_id == Workspace.id))
+    people = exists(billing_memberships(start, end).where(Team.workspace_id == Workspace.id))
+    rows = session.execute(select(Workspace.id, teams, people).where(Workspace.id.in_(ids))).all()
+    return {row[0] for row in rows if row[1]}, {row[0] for row in rows if row[2]}

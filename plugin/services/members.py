@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..instants import format_instant
 from ..models import Person, Team, TeamMembership, WorkspaceAccess, WorkspaceOwner
 from . import audit
 from .errors import Conflict
@@ -100,6 +101,7 @@ def invite(
     name: str = "",
     actor: str,
     at: datetime,
+    zone: tzinfo = UTC,
 ) -> Invitation:
     """Give ``email`` access to the workspace from ``at`` on, creating the person if new.
 
@@ -139,7 +141,7 @@ def invite(
         INVITE_ACTION,
         target,
         True,
-        f"Invited {address} to {row.key} at {at.isoformat()}",
+        f"Invited {address} to {row.key} at {format_instant(at, zone)}",
         person_id,
         created,
     )
@@ -167,7 +169,14 @@ def _memberships(session: Session, team_id: int, person_id: int) -> Sequence[Any
 
 
 def add_to_team(
-    session: Session, *, workspace: str, team: str, email: str, actor: str, at: datetime
+    session: Session,
+    *,
+    workspace: str,
+    team: str,
+    email: str,
+    actor: str,
+    at: datetime,
+    zone: tzinfo = UTC,
 ) -> Change:
     """Put a member of the workspace into one of its teams from ``at`` on.
 
@@ -207,12 +216,19 @@ def add_to_team(
         ADD_TO_TEAM_ACTION,
         target,
         True,
-        f"Added {person.email} to {row.key}/{team_row.key} at {at.isoformat()}",
+        f"Added {person.email} to {row.key}/{team_row.key} at {format_instant(at, zone)}",
     )
 
 
 def remove_from_team(
-    session: Session, *, workspace: str, team: str, email: str, actor: str, at: datetime
+    session: Session,
+    *,
+    workspace: str,
+    team: str,
+    email: str,
+    actor: str,
+    at: datetime,
+    zone: tzinfo = UTC,
 ) -> Change:
     """Take a person out of a team at ``at``; they stay a member of the workspace.
 
@@ -247,12 +263,12 @@ def remove_from_team(
         REMOVE_FROM_TEAM_ACTION,
         target,
         True,
-        f"Took {person.email} out of {row.key}/{team_row.key} at {at.isoformat()}",
+        f"Took {person.email} out of {row.key}/{team_row.key} at {format_instant(at, zone)}",
     )
 
 
 def remove_member(
-    session: Session, *, workspace: str, email: str, actor: str, at: datetime
+    session: Session, *, workspace: str, email: str, actor: str, at: datetime, zone: tzinfo = UTC
 ) -> Change:
     """End a member's access to the workspace and every team membership of theirs in it.
 
@@ -322,5 +338,5 @@ def remove_member(
         REMOVE_MEMBER_ACTION,
         target,
         True,
-        f"Removed {person.email} from {row.key} at {at.isoformat()}{left}",
+        f"Removed {person.email} from {row.key} at {format_instant(at, zone)}{left}",
     )

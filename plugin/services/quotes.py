@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from ..models import Workspace
@@ -36,8 +36,13 @@ class MonthWindow:
         return cls(month, start, min(end, now), end <= now)
 
 
-def billable_workspaces(session: Session, created_before: datetime | None = None) -> list[AnyRow]:
-    """The columns pricing needs, of every workspace (created before an instant): one query."""
+def billable_workspaces(
+    session: Session,
+    created_before: datetime | None = None,
+    *conditions: ColumnElement[bool],
+) -> list[AnyRow]:
+    """The columns pricing needs, of every workspace (created before an instant, meeting
+    ``conditions``): one query."""
     query = select(
         Workspace.id,
         Workspace.key,
@@ -48,6 +53,8 @@ def billable_workspaces(session: Session, created_before: datetime | None = None
     ).order_by(Workspace.key)
     if created_before is not None:
         query = query.where(Workspace.created_at < created_before)
+    if conditions:
+        query = query.where(*conditions)
     return list(session.execute(query).all())
 
 
@@ -117,7 +124,10 @@ def explain_month(
     record = billing_details.details_by_workspace(session, [workspace.id]).get(workspace.id)
     vat = billing_details.customer_vat(rules, record, workspace.invoice_mailbox)
     lines = explain(
-        rules, workspace.key, quantity=priced.quantity, vat=vat.treatment,
+        rules,
+        workspace.key,
+        quantity=priced.quantity,
+        vat=vat.treatment,
         **_inputs(rules, workspace, month),
     )
     window_end = month.bounds(rules.zoneinfo)[1]
@@ -126,6 +136,9 @@ def explain_month(
     elif quantity is not None:
         lines.insert(1, "(quantity given on the command line, not counted)")
     if vat.missing:
-        lines.insert(-1, f"(billing details incomplete, missing {', '.join(vat.missing)}: "
-                         "the close holds this workspace until they are complete)")
+        lines.insert(
+            -1,
+            f"(billing details incomplete, missing {', '.join(vat.missing)}: "
+            "the close holds this workspace until they are complete)",
+        )
     return lines

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from ..rules import NoPriceError, PricingRules, load_rules
 from ..rules.loader import MAX_BYTES
+from ..rules.model import PriceVersion
 from ..rules.pricing import percent, with_tax_rate
 from ..types import AnyRow
 from . import audit, billing_details
@@ -193,19 +194,27 @@ def _sha256_now(path: Path) -> str:
 
 
 def preview_totals(
-    session: Session, current_rules: PricingRules, draft_rules: PricingRules, now: datetime
+    session: Session,
+    current_rules: PricingRules,
+    draft_rules: PricingRules,
+    now: datetime,
+    month: Month | None = None,
 ) -> list[PreviewRow]:
-    """Every workspace's current month so far, priced by the rules in force and by the draft.
+    """Every workspace's ``month`` (the current one by default) under the rules in force and
+    under the draft.
 
-    Set-based: one query for the workspaces and :func:`count_licences` once per
-    distinct month window (once, unless the draft changes the time zone), then
-    pricing in Python.  A workspace that cannot be priced shows why instead.
+    A past month is counted whole; the current month and any later one use
+    the licences counted so far this month, priced with the prices of
+    ``month`` (a what-if for a price change that starts later).  Set-based:
+    one query for the workspaces and :func:`count_licences` once per distinct
+    month window (once, unless the draft changes the time zone), then pricing
+    in Python.  A workspace that cannot be priced shows why instead.
     """
     workspaces = billable_workspaces(session)
     details = billing_details.details_by_workspace(session)
-    current = _Pricer(session, current_rules, now)
+    current = _Pricer(session, current_rules, now, month)
     same_window = draft_rules.timezone == current_rules.timezone
-    draft = _Pricer(session, draft_rules, now, current.counts if same_window else None)
+    draft = _Pricer(session, draft_rules, now, month, current.counts if same_window else None)
     return [
         PreviewRow(
             workspace.key,
@@ -217,24 +226,77 @@ def preview_totals(
     ]
 
 
+def counted_month(rules: PricingRules, now: datetime, month: Month) -> Month:
+    """The month whose licences a preview of ``month`` counts: itself, or this month so far
+    for a month not begun yet."""
+    return min(month, Month.of(now, rules.zoneinfo))
+
+
+def first_changed_month(current: PricingRules, draft: PricingRules, now: datetime) -> Month:
+    """The first month, from the current one on, whose prices differ between the two rules.
+
+    The months where a price version starts (standard or a contract's) are
+    the only ones where prices can change, so only those are compared.  The
+    current month when no price differs from it on (a change of the tax rate
+    or the seller shows there at once).
+    """
+    this_month = Month.of(now, current.zoneinfo)
+    starts = {
+        Month(version.effective_from.year, version.effective_from.month)
+        for rules in (current, draft)
+        for version in _all_versions(rules)
+    }
+    for month in sorted({this_month} | {m for m in starts if m > this_month}):
+        if _prices_on(current, month.first_day) != _prices_on(draft, month.first_day):
+            return month
+    return this_month
+
+
+def _all_versions(rules: PricingRules) -> Iterator[PriceVersion]:
+    for versions in rules.variants.values():
+        yield from versions
+    for contract in rules.contracts.values():
+        yield from contract.prices
+
+
+def _prices_on(rules: PricingRules, day: date) -> dict[tuple[str, str], tuple[Any, ...] | None]:
+    """What every variant and every contract costs on ``day``, without the versions' dates."""
+
+    def terms(version: PriceVersion | None) -> tuple[Any, ...] | None:
+        if version is None:
+            return None
+        return (version.model, version.unit_price, version.tiers, version.minimum_monthly_charge)
+
+    prices = {
+        ("", variant): terms(rules.price_version_for("", variant, day))
+        for variant in rules.variants
+    }
+    for key, contract in rules.contracts.items():
+        prices[(key, contract.variant)] = terms(rules.price_version_for(key, contract.variant, day))
+    return prices
+
+
 class _Pricer:
-    """Prices workspaces' current month so far under one set of rules."""
+    """Prices workspaces' ``month`` under one set of rules, from the licences of
+    :func:`counted_month` (so far, for the current month)."""
 
     def __init__(
         self,
         session: Session,
         rules: PricingRules,
         now: datetime,
+        month: Month | None = None,
         counts: tuple[dict[int, int], dict[int, int]] | None = None,
     ) -> None:
         self.rules = rules
-        self.window = MonthWindow.at(Month.of(now, rules.zoneinfo), rules, now)
+        self.month = month or Month.of(now, rules.zoneinfo)
+        self.window = MonthWindow.at(counted_month(rules, now, self.month), rules, now)
         if counts is None:
             counts = count_licences(session, self.window.start, self.window.end)
         self.counts = counts
 
     def price(self, workspace: AnyRow, details: Mapping[str, Any] | None) -> Priced:
-        rules, month = self.rules, self.window.month
+        rules, month = self.rules, self.month
         try:
             priced = price_counted(rules, workspace, month, self.counts)
         except (NoPriceError, ValueError) as exc:
@@ -242,8 +304,15 @@ class _Pricer:
         vat = billing_details.customer_vat(rules, details, workspace.invoice_mailbox)
         totals = with_tax_rate(priced.totals, vat.treatment.rate, rules.currency_exponent)
         return Priced(
-            month, priced.variant, priced.quantity, rules.currency, totals.net, totals.gross,
-            vat_category=vat.treatment.category, tax_rate=vat.treatment.rate, held=vat.missing,
+            month,
+            priced.variant,
+            priced.quantity,
+            rules.currency,
+            totals.net,
+            totals.gross,
+            vat_category=vat.treatment.category,
+            tax_rate=vat.treatment.rate,
+            held=vat.missing,
         )
 
 

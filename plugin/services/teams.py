@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import ColumnElement, Executable, Select, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..instants import format_instant
 from ..models import Team, TeamArchivePeriod, Workspace
 from . import audit
 from .common import chunked
@@ -106,10 +107,12 @@ class TeamChange:
     changed: tuple[TeamRef, ...]
     unchanged: tuple[TeamRef, ...]
 
-    def lines(self) -> list[str]:
+    def lines(self, zone: tzinfo = UTC) -> list[str]:
+        """One line per team, the instant written in ``zone`` (the billing time zone)."""
         verb = "Archived" if self.archived else "Unarchived"
         state = "already archived" if self.archived else "already active (not archived)"
-        lines = [f"{verb} {ref.target} at {self.at.isoformat()}" for ref in self.changed]
+        at = format_instant(self.at, zone)
+        lines = [f"{verb} {ref.target} at {at}" for ref in self.changed]
         lines += [f"{ref.target} is {state}: nothing changed" for ref in self.unchanged]
         return lines
 

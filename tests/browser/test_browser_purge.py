@@ -38,11 +38,11 @@ def test_admin_previews_then_removes_the_inactive_members(page, backoffice, act_
     screenshot(page, "purge-preview-acme")
 
     confirm = page.locator("#purge-confirm")
-    expect(confirm).to_have_text("Remove 3 inactive member(s)")
+    expect(confirm).to_have_text("Remove 3 inactive members")
     confirm.click()
 
     page.wait_for_url(backoffice.url("/admin/billing_workspaces/w/acme/#members"))
-    expect(page.locator(".alert")).to_contain_text("Removed 3 inactive member(s).")
+    expect(page.locator(".alert")).to_contain_text("Removed 3 inactive members.")
     expect(page.locator("#current-users")).to_have_text("4")
     expect(page.locator("#count-members")).to_have_text("4")
     screenshot(page, "workspace-page-acme-after-purge")
