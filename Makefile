@@ -56,6 +56,7 @@ demo: demo-data
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The plugin's German catalogue: extract the marked strings (babel.cfg) into
 # translations/billing.pot, merge them into each translations/*/LC_MESSAGES/billing.po

@@ -85,7 +85,8 @@ def _zone() -> tzinfo:
     from flask import current_app, has_app_context
 
     if has_app_context() and "billing" in current_app.extensions:
-        return current_app.extensions["billing"].zone()
+        zone: tzinfo = current_app.extensions["billing"].zone()
+        return zone
     return UTC
 
 

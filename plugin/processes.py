@@ -209,10 +209,18 @@ class Running:
         return Finished(self.process.returncode, stdout, stderr)
 
     def abandon(self) -> None:
-        """Kill the program (and its group) if it still runs, and reap it."""
+        """Kill the program (and its group) if it still runs, reap it, close its pipes.
+
+        A program that ended by itself (seen by ``poll()``) still has its pipes
+        open until they are closed here.
+        """
         if self.process.returncode is None:
             _kill_group(self.process.pid)
             self.process.communicate()
+        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
 
 
 def _write_and_close(process: subprocess.Popen[bytes], data: bytes) -> None:

@@ -164,7 +164,8 @@ def test_links_to_filtered_lists_find_the_filter_by_its_german_name(database_url
     for language in ("de", "en"):
         with app.test_request_context(headers={"Accept-Language": language}):
             url = filter_url("invoices", "E-invoice", "invalid")
-            assert url is not None and "flt0_" in url, language
+            assert url is not None, language
+            assert "flt0_" in url, language
             assert filter_url("invoices", "No such filter", "x") is None
     with app.app_context():
         app.extensions["sqlalchemy"].engine.dispose()

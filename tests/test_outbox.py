@@ -797,7 +797,7 @@ def test_a_sender_killed_mid_mail_delays_the_queue_by_one_lease(
         killed_at = utcnow()
         os.kill(worker.pid, signal.SIGKILL)
     finally:
-        worker.wait(timeout=30)
+        worker.communicate(timeout=30)  # reaps it and closes its pipes
     by_status = Counter(m.status for m in mails(session).values())
     assert by_status == {"sending": 1, "queued": 1}
     (in_hand,) = [m for m in mails(session).values() if m.status == "sending"]

@@ -139,7 +139,7 @@ class PermissionMixin:
         page = self.render("billing/admin/forbidden.html", permission=permission)
         abort(make_response(page, 403))
 
-    def render(self, template: str, **kwargs: Any) -> Any:
+    def render(self, template: str, **kwargs: Any) -> str:
         """Every plugin page, on the host's base template, warns when work waits for a worker.
 
         ``billing/admin/base.html`` extends the host's base template and adds
@@ -152,7 +152,8 @@ class PermissionMixin:
             billing_worker=worker_state(),
             billing_when=local_minute,
         )
-        return super().render(template, **kwargs)  # type: ignore[misc]
+        page: str = super().render(template, **kwargs)  # type: ignore[misc]
+        return page
 
 
 def worker_state() -> WorkerState | None:

@@ -63,7 +63,8 @@ class DetailsForm(FlaskForm):
     vat_id = StringField("VAT ID", _TEXT)
     buyer_reference = StringField("Buyer reference / Leitweg-ID (BT-10)", _TEXT)
     order_reference = StringField("Purchase order (BT-13)", _TEXT)
-    language = SelectField("Document language", choices=list(LANGUAGES))
+    # WTForms takes plain values (pairs are deprecated in 3.3); types-WTForms knows only pairs.
+    language = SelectField("Document language", choices=list(LANGUAGES))  # type: ignore[arg-type]
     email = StringField("Billing e-mail (if not the invoice mailbox)", _TEXT)
 
     def fill(self, record: dict[str, Any]) -> None:

@@ -30,8 +30,12 @@ def matching_ids(view: Any) -> list[int]:
     return [row[0] for row in query.with_entities(view.model.id).order_by(None)]
 
 
-def list_query_string(leave_out: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
-    """The list's search, filter and sort arguments, to carry through the confirmation."""
+def list_query_string(leave_out: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The list's search, filter and sort arguments, to carry through the confirmation.
+
+    Typed ``Any`` because the result goes to ``url_for(**values)``: mypy would
+    match ``str`` values against its ``_external: bool`` keyword.
+    """
     return {
         key: value
         for key, value in request.args.items()

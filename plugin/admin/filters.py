@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import has_app_context
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
+from flask_babel import LazyString
 from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import aliased
 
@@ -39,7 +40,7 @@ class NowFilter(BaseSQLAFilter):
         condition = self.condition()
         return query.filter(condition if value == "yes" else ~condition)
 
-    def operation(self) -> str:
+    def operation(self) -> LazyString:
         return _l("is")
 
 
@@ -95,7 +96,7 @@ class MentionsFilter(BaseSQLAFilter):
     def apply(self, query: Any, value: Any, alias: Any = None) -> Any:
         return query.filter(mentions(str(value)))
 
-    def operation(self) -> str:
+    def operation(self) -> LazyString:
         return _l("contains")
 
 
@@ -113,7 +114,7 @@ class ChoiceFilter(BaseSQLAFilter):
             return query.filter(false())
         return query.filter(self.condition(value))
 
-    def operation(self) -> str:
+    def operation(self) -> LazyString:
         return _l("is")
 
 

@@ -272,7 +272,12 @@ class InvoiceView(BillingModelView):
             ext = billing()
             try:
                 credit = issue_credit_note(
-                    ext.session, ext.rules(), number, form.reason.data, utcnow(), actor=ext.actor()
+                    ext.session,
+                    ext.rules(),
+                    number,
+                    form.reason.data or "",
+                    utcnow(),
+                    actor=ext.actor(),
                 )
             except InvoicingError as exc:
                 ext.session.rollback()

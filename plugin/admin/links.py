@@ -31,7 +31,8 @@ def filter_url(view_key: str, filter_name: str, value: str) -> str | None:
             shown = gettext(filter_name)
             for arg, (_, flt) in view._filter_args.items():
                 if str(flt.name) == shown:
-                    return url_for(f"{endpoint}.index_view", **{f"flt0_{arg}": value})
+                    query: dict[str, Any] = {f"flt0_{arg}": value}
+                    return url_for(f"{endpoint}.index_view", **query)
     return None
 
 

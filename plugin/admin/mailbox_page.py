@@ -11,11 +11,10 @@ shown on the form again with the reason; nothing changes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from flask import flash
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
@@ -35,7 +34,7 @@ class MailboxForm(FlaskForm):
     address = StringField(_l("New invoice mailbox"), [DataRequired(), Length(max=1000)])
 
 
-def targets(workspace_ids: Sequence[int]) -> list[Any]:
+def targets(workspace_ids: Sequence[int]) -> Sequence[Row[int, str, str, str | None]]:
     """The chosen workspaces with their current mailbox, by key: one query."""
     return (
         billing()

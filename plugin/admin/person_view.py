@@ -26,6 +26,7 @@ from .base import (
     workspace_link,
 )
 from .responses import TEXT, attempt
+from .workspace_manage import Operation
 
 
 class PersonNameForm(FlaskForm):
@@ -37,7 +38,7 @@ class PersonEmailForm(FlaskForm):
 
 
 #: action -> (form class, the API call with the person's e-mail, the form and the actor).
-CHANGES = {
+CHANGES: dict[str, Operation] = {
     "rename_person": (
         PersonNameForm,
         lambda email, form, actor: api.rename_person(

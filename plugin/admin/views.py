@@ -185,11 +185,12 @@ class WorkspaceView(BillingModelView):
             else url_for(".index_view", **list_query_string({"ids", "all"}))
         )
         form = mailbox_page.MailboxForm()
+        query: dict[str, Any] = request.args.to_dict()
         if request.method == "POST":
             valid = form.validate()
             if "csrf_token" in form.errors:
                 refuse_stale_form()
-            if valid and mailbox_page.apply([ws.id for ws in workspaces], form.address.data):
+            if valid and mailbox_page.apply([ws.id for ws in workspaces], form.address.data or ""):
                 return redirect(back)
         return self.render(
             "billing/admin/mailbox.html",
@@ -197,7 +198,7 @@ class WorkspaceView(BillingModelView):
             workspaces=workspaces,
             shown=mailbox_page.SHOWN,
             back=back,
-            action_url=url_for(".change_mailbox", **request.args),
+            action_url=url_for(".change_mailbox", **query),
         )
 
     @expose("/export-selected")
@@ -276,7 +277,9 @@ class WorkspaceView(BillingModelView):
             if valid:
                 try:
                     row = api.create_workspace(
-                        key=form.key.data, name=form.name.data, actor=billing().actor()
+                        key=form.key.data or "",
+                        name=form.name.data or "",
+                        actor=billing().actor(),
                     )
                 except api.ManagementError as exc:
                     refuse(form, exc)

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import io
+import mimetypes
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
-from flask import Response, abort, request, send_file, stream_with_context
+from flask import Response, abort, request, stream_with_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -197,15 +199,9 @@ def exports_response(workspace_ids: list[int]) -> Response:
         abort(400, description="No workspace selected.")
     if len(exports) == 1:
         return _export_file(exports[0], asked)
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - sent by Flask
+    spool = _spool()
     write_exports_zip(exports, fmt, spool, separator=asked.separator)
-    spool.seek(0)
-    return send_file(
-        spool,
-        as_attachment=True,
-        mimetype="application/zip",
-        download_name=f"licence-holders-{month}-{fmt}.zip",
-    )
+    return _spooled_download(spool, f"licence-holders-{month}-{fmt}.zip")
 
 
 def export_response(workspace: Workspace) -> Response:
@@ -235,10 +231,40 @@ def _export_file(export: LicenceExport, asked: ExportRequest) -> Response:
             mimetype="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - sent by Flask
+    spool = _spool()
     write_xlsx(export, spool)
+    return _spooled_download(spool, name)
+
+
+def _spool() -> IO[bytes]:
+    """A file in memory up to 8 MiB, on disk beyond; :func:`_spooled_download` closes it."""
+    return tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+
+
+def _spooled_download(spool: IO[bytes], name: str) -> Response:
+    """The written ``spool`` as the attachment ``name``, closed as soon as it is sent.
+
+    ``send_file`` would close it only when the server closes the response (a
+    response that is read but never closed left it open); this body closes it
+    after its last chunk, or when the response is closed before that.
+    """
+    size = spool.seek(0, io.SEEK_END)
     spool.seek(0)
-    return send_file(spool, as_attachment=True, download_name=name)
+    response = Response(
+        _chunks_then_close(spool),
+        mimetype=mimetypes.guess_type(name)[0] or "application/octet-stream",
+    )
+    response.headers.set("Content-Disposition", "attachment", filename=name)
+    response.content_length = size
+    response.cache_control.no_cache = True
+    response.call_on_close(spool.close)
+    return response
+
+
+def _chunks_then_close(spool: IO[bytes]) -> Iterator[bytes]:
+    with spool:
+        while chunk := spool.read(64 * 1024):
+            yield chunk
 
 
 def change_team(key: str, team_key: str, *, archive: bool) -> TeamChange:

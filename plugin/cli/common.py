@@ -6,7 +6,7 @@ import functools
 import json
 import os
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from flask import current_app
@@ -84,7 +84,15 @@ def echo_listing(items: Iterable[Any], as_json: bool, line: Callable[[Any], str]
         click.echo(line(item))
 
 
-class MonthType(click.ParamType):
+# click 8.4 made ParamType generic over what convert() returns; the older click
+# this package still supports cannot subscript it.
+if TYPE_CHECKING:
+    _MonthParam = click.ParamType[Month, object]
+else:
+    _MonthParam = click.ParamType
+
+
+class MonthType(_MonthParam):
     """A ``YYYY-MM`` argument, refused by click (exit status 2) with a clear message."""
 
     name = "YYYY-MM"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from marshmallow import ValidationError
@@ -25,8 +25,14 @@ from ..services.errors import ManagementError
 from ..services.import_schema import ImportContext, Instant
 from .common import billing_cli
 
+# Generic from click 8.4 on (see plugin.cli.common.MonthType).
+if TYPE_CHECKING:
+    _InstantParam = click.ParamType[datetime, object]
+else:
+    _InstantParam = click.ParamType
 
-class InstantType(click.ParamType):
+
+class InstantType(_InstantParam):
     """``--at``: a date (00:00 in the billing time zone) or an instant with its UTC offset.
 
     Read by the import file's own field, so both accept and refuse the same text.

@@ -51,14 +51,17 @@ def make_hybrid(
     """
     conversion = converter.take()
     page: Page | None = None
+    plain = b""
     try:
         if callable(pdf):
             page = pdf()
+        else:
+            plain = pdf
         xml = build_cii(invoice)
         result = validate(xml)
         if not result.ok:
             return HybridOutcome(xml, result, None)
-        pdfa = conversion.finish(pdf if page is None else page.finish())
+        pdfa = conversion.finish(plain if page is None else page.finish())
     finally:
         if page is not None:
             page.abandon()  # a no-op once finished

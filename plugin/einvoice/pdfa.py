@@ -463,8 +463,8 @@ def pdfa_markers(pdf: bytes) -> PdfaMarkers:
         part = _xmp_value(metadata, "part")
         conformance = _xmp_value(metadata, "conformance")
     intents = catalog.get("/OutputIntents")
-    has_intent = bool(intents) and any(
-        _is_srgb_intent(intent.get_object()) for intent in intents.get_object()
+    has_intent = bool(
+        intents and any(_is_srgb_intent(intent.get_object()) for intent in intents.get_object())
     )
     files = tuple(
         str(spec.get_object().get("/F")) for spec in (catalog.get("/AF") or ())

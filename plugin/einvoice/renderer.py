@@ -64,7 +64,11 @@ class HybridRenderer(PdfRenderer):
                   if f.init}
         return cls(**fields, converter=PdfaConverter.from_config(config))
 
-    def render_or_error(self, document: Mapping[str, Any]) -> bytes | HybridOutcome | Exception:
+    # The base's render_many passes these outcomes through as they are; its callers
+    # type them with plugin.services.invoice_pdfs.Outcome, which has the hybrid one.
+    def render_or_error(  # type: ignore[override]
+        self, document: Mapping[str, Any]
+    ) -> bytes | HybridOutcome | Exception:
         """The plain PDF, the hybrid outcome, or the error; one bad document stops nothing."""
         ghostscript: Converts = self.ghostscript  # type: ignore[assignment]  # see __post_init__
         invoice = document.get("einvoice")

@@ -149,7 +149,7 @@ def _svrl_findings(svrl: str) -> tuple[list[RuleFailure], list[RuleFailure]]:
 
 
 def _guideline(tree: etree._Element) -> str:
-    return "".join(tree.xpath(
+    return str(tree.xpath(
         "string(/*/*[local-name()='ExchangedDocumentContext']"
         "/*[local-name()='GuidelineSpecifiedDocumentContextParameter']/*[local-name()='ID'])"
     ))

@@ -13,7 +13,7 @@ writes (delivery address, direct debit, payment cards, Skonto) are left out.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lxml import etree
 from stdnum import iban as stdnum_iban
@@ -94,20 +94,24 @@ def check(tree: etree._Element) -> list[RuleFailure]:
         for rule, test, message in _PRESENT
         if not tree.xpath(f"boolean({test})", namespaces=_NS)
     ]
-    for iban in tree.xpath(f"{_MEANS}[ram:TypeCode = '58']/ram:PayeePartyCreditorFinancialAccount"
-                           "/ram:IBANID/text()", namespaces=_NS):
+    # lxml-stubs type every XPath result as the union of all kinds; text() gives strings.
+    ibans = cast(list[str], tree.xpath(
+        f"{_MEANS}[ram:TypeCode = '58']/ram:PayeePartyCreditorFinancialAccount/ram:IBANID/text()",
+        namespaces=_NS,
+    ))
+    for iban in ibans:
         if not stdnum_iban.is_valid(iban):
             failures.append(RuleFailure(
                 "xrechnung", "BR-DE-19", f"{iban!r} is not a valid IBAN (BT-84)."))
-    phone = tree.xpath(
+    phone = str(tree.xpath(
         f"string({_CONTACT}/ram:TelephoneUniversalCommunication/ram:CompleteNumber)",
         namespaces=_NS,
-    )
+    ))
     if phone and len(_PHONE_DIGITS.findall(phone)) < 3:
         failures.append(RuleFailure(
             "xrechnung", "BR-DE-27", "Seller contact telephone number (BT-42) needs 3 digits."))
-    email = tree.xpath(f"string({_CONTACT}/ram:EmailURIUniversalCommunication/ram:URIID)",
-                       namespaces=_NS)
+    email = str(tree.xpath(f"string({_CONTACT}/ram:EmailURIUniversalCommunication/ram:URIID)",
+                           namespaces=_NS))
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         failures.append(RuleFailure(
             "xrechnung", "BR-DE-28", "Seller contact email address (BT-43) is not an address."))

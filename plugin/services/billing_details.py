@@ -291,7 +291,7 @@ def apply_details(
     }
     current = details_by_workspace(session, [ws.id for ws in workspaces.values()])
     errors: dict[str, str] = {}
-    planned: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
+    planned: list[tuple[Any, dict[str, Any] | None, dict[str, Any]]] = []
     seen: dict[str, str] = {}
     for change in changes:
         where = change.location or change.key

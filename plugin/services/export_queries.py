@@ -16,6 +16,7 @@ from sqlalchemy import String, and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.functions import GenericFunction
 
 from ..models import (
@@ -187,7 +188,7 @@ def user_holders_query(dialect: str, ordered: AnySelect) -> AnySelect:
             literal(TEAM_SEPARATOR), bytewise(pairs.c.team), pairs.c.team_id
         )
         teams = func.string_agg(pairs.c.team, in_order)
-        groups = (pairs.c.id, pairs.c.email, pairs.c.name)
+        groups: tuple[ColumnElement[Any], ...] = (pairs.c.id, pairs.c.email, pairs.c.name)
     else:
         pairs = ordered.subquery()
         teams = func.group_concat(pairs.c.team, TEAM_SEPARATOR)
@@ -278,7 +279,7 @@ def team_member_lists_query(dialect: str, window: MonthWindow, workspace_id: int
     return select(rows.c.team_id, emails.label("emails")).group_by(rows.c.team_id).subquery()
 
 
-def _with_member_lists(query: Any, team_id: Any, lists: Any) -> Any:
+def _with_member_lists(query: AnySelect, team_id: Any, lists: Any) -> AnySelect:
     if lists is None:
         return query
     return query.add_columns(formula_safe(func.coalesce(lists.c.emails, ""))).outerjoin(

@@ -87,11 +87,11 @@ class ClosedGuard:
             self._refuse(ws, key[-1], f"adding the {describe(key, email)}", paths[key])
         for key, (old, new) in plan.changed.items():
             ws = workspace_of(key[0])
-            what = (
-                f"ending the {describe(key, email)} at {new.isoformat()}"
-                if new is not None
-                else f"reopening the {describe(key, email)}, which ended at {old.isoformat()}"
-            )
+            if new is not None:
+                what = f"ending the {describe(key, email)} at {new.isoformat()}"
+            else:
+                assert old is not None, "a changed interval had an end or gets one"
+                what = f"reopening the {describe(key, email)}, which ended at {old.isoformat()}"
             if not self._refuse(ws, old, what, paths[key]):
                 self._refuse(ws, new, what, paths[key])
         for key in plan.gone:

@@ -154,7 +154,7 @@ class TeamSchema(StrictSchema):
 
     @validates_schema
     def _history(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors: dict[str, dict[str, Any]] = defaultdict(dict)
+        errors: dict[str, dict[int, Any]] = defaultdict(dict)
         created = data["created"]
         periods = data["archived"]
         for index, period in enumerate(periods):
@@ -255,7 +255,7 @@ class ImportFileSchema(StrictSchema):
     def _unique(self, data: dict[str, Any], **kwargs: Any) -> None:
         errors: dict[str, Any] = defaultdict(dict)
         first_workspace: dict[str, int] = {}
-        first_name: dict[str, tuple[str, str]] = {}
+        first_name: dict[str, tuple[str, tuple[str | int, ...]]] = {}
         for index, workspace in enumerate(data["workspaces"]):
             if workspace["key"] in first_workspace:
                 errors["workspaces"][index] = {
@@ -285,7 +285,8 @@ def _named_members(
             yield ("workspaces", index, "teams", team_index, "members", member_index), member
 
 
-def _nest(tree: dict[str, Any], path: tuple[Any, ...], leaf: str) -> list[Any]:
+def _nest(tree: dict[Any, Any], path: tuple[str | int, ...], leaf: str) -> list[Any]:
     for part in path:
         tree = tree.setdefault(part, {})
-    return tree.setdefault(leaf, [])
+    leaves: list[Any] = tree.setdefault(leaf, [])
+    return leaves

@@ -204,7 +204,7 @@ def apply_import(
             only_people={(ws_id, person) for ws_id, person, _ in access},
         ),
     ]
-    workspace_paths = {
+    workspace_paths: dict[int, DocPath] = {
         workspace_ids[ws["key"]]: ("workspaces", index) for index, ws in enumerate(workspaces)
     }
     plans = [_plan_intervals(session, spec) for spec in specs]
@@ -234,7 +234,7 @@ def _apply_billing_details(
         result.updated["billing details"] = len(done.changed)
 
 
-def _all_members(workspace: dict[str, Any]) -> Iterable[dict]:
+def _all_members(workspace: dict[str, Any]) -> Iterable[dict[str, Any]]:
     yield from workspace["members"]
     for team in workspace["teams"]:
         yield from team["members"]
@@ -267,12 +267,12 @@ def _upsert_people(
         if names[email] and names[email] != row.name
     ]
     ids = {email: row.id for email, row in existing.items()}
-    for chunk in chunked(new):
+    for batch in chunked(new):
         ids.update(
             {
                 row.email: row.id
                 for row in session.execute(
-                    insert(Person).returning(Person.id, Person.email), list(chunk)
+                    insert(Person).returning(Person.id, Person.email), list(batch)
                 )
             }
         )
@@ -470,9 +470,12 @@ def _sync_owners(
 Paths = dict[tuple[Any, ...], DocPath]
 
 
-def _wanted_periods(workspaces: list[dict[str, Any]], team_ids: dict) -> tuple[dict, Paths]:
+def _wanted_periods(
+    workspaces: list[dict[str, Any]], team_ids: dict[Any, Any]
+) -> tuple[dict[Any, Any], Paths]:
     """Archived periods ``(team id, from) -> to``, and where each is in the file."""
-    wanted, paths = {}, {}
+    wanted: dict[Any, Any] = {}
+    paths: Paths = {}
     for ws_index, ws in enumerate(workspaces):
         for team_index, team in enumerate(ws["teams"]):
             for index, period in enumerate(team["archived"]):
@@ -486,7 +489,8 @@ def _wanted_memberships(
     workspaces: list[dict[str, Any]], team_ids: dict[Any, Any], people: dict[str, Any]
 ) -> tuple[dict[Any, Any], Paths]:
     """Memberships ``(team id, person id, joined) -> left``, and where each is in the file."""
-    wanted, paths = {}, {}
+    wanted: dict[Any, Any] = {}
+    paths: Paths = {}
     for ws_index, ws in enumerate(workspaces):
         for team_index, team in enumerate(ws["teams"]):
             for index, member in enumerate(team["members"]):
@@ -527,7 +531,14 @@ def _wanted_access(
                 if member["email"] not in listed:
                     known = first_joined.get(member["email"])
                     if known is None or member["joined"] < known[0]:
-                        path = ("workspaces", ws_index, "teams", team_index, "members", index)
+                        path: DocPath = (
+                            "workspaces",
+                            ws_index,
+                            "teams",
+                            team_index,
+                            "members",
+                            index,
+                        )
                         first_joined[member["email"]] = (member["joined"], path)
         for email, (joined, path) in first_joined.items():
             key = (ws_id, people[email], joined)
@@ -540,7 +551,7 @@ def _wanted_access(
 class _IntervalSpec:
     """One interval table to sync: its columns, the owners, what the file wants."""
 
-    model: type
+    model: type[Any]
     owner_column: str
     start: str
     end: str
@@ -603,8 +614,8 @@ def _write_intervals(
         session.execute(delete(model).where(model.id.in_(chunk)))
     if changed:
         session.execute(update(model), changed)
-    for chunk in chunked(new):
-        session.execute(insert(model), list(chunk))
+    for batch in chunked(new):
+        session.execute(insert(model), list(batch))
     result.created[spec.label] = len(new)
     result.updated[spec.label] = len(changed)
     result.deleted[spec.label] = len(gone)

@@ -325,7 +325,7 @@ def _plan_workspaces(
         if not priced.totals.lines:
             plan.nothing_to_bill += 1
             continue
-        record = details.get(ws.id)
+        record = details.get(ws.id) or billing_details.empty_details()
         vat = billing_details.customer_vat(rules, record, ws.invoice_mailbox)
         if vat.missing:
             plan.held.append(HeldWorkspace(ws.key, ws.name, vat.missing))

@@ -189,5 +189,5 @@ def delivery_status(session: Session, numbers: Iterable[str]) -> dict[str, Deliv
         query = query.join(per_invoice, per_invoice.c.latest_id == OutboxMail.id)
         for row in session.execute(query):
             latest = _delivery(row)
-            statuses[latest.invoice_number] = DeliveryStatus(latest, row.deliveries)
+            statuses[row.invoice_number] = DeliveryStatus(latest, row.deliveries)
     return statuses

@@ -15,6 +15,7 @@ import contextlib
 import difflib
 import hashlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -35,10 +36,8 @@ from .licences import count_licences
 from .periods import Month
 from .quotes import MonthWindow, billable_workspaces, price_counted
 
-try:
+if sys.platform != "win32":  # not POSIX: no lock, the sha256 check still guards
     import fcntl
-except ImportError:  # pragma: no cover - not POSIX: the sha256 check still guards
-    fcntl = None  # type: ignore[assignment]
 
 EDIT_ACTION = "edit_rules"
 #: Longest diff kept in an audit entry; the full texts are in the file's history.
@@ -260,10 +259,10 @@ def _all_versions(rules: PricingRules) -> Iterator[PriceVersion]:
         yield from contract.prices
 
 
-def _prices_on(rules: PricingRules, day: date) -> dict[tuple[str, str], tuple | None]:
+def _prices_on(rules: PricingRules, day: date) -> dict[tuple[str, str], tuple[Any, ...] | None]:
     """What every variant and every contract costs on ``day``, without the versions' dates."""
 
-    def terms(version: PriceVersion | None) -> tuple | None:
+    def terms(version: PriceVersion | None) -> tuple[Any, ...] | None:
         if version is None:
             return None
         return (version.model, version.unit_price, version.tiers, version.minimum_monthly_charge)
@@ -393,7 +392,7 @@ def audit_detail(diff: list[str], limit: int = AUDIT_DIFF_CHARS) -> str:
 @contextlib.contextmanager
 def _directory_lock(directory: Path) -> Iterator[None]:
     """An exclusive advisory lock that every save of a file in ``directory`` takes."""
-    if fcntl is None:  # pragma: no cover
+    if sys.platform == "win32":  # pragma: no cover
         yield
         return
     descriptor = os.open(directory, os.O_RDONLY)
