@@ -40,7 +40,7 @@ def link(page: str, text: str, number: str) -> str:
     (row,) = [
         row
         for row in page.split("<tr")
-        if re.search(rf'col-number">\s*{re.escape(escape(number))}\s*<', row)
+        if re.search(rf'col-number">\s*(?:<a [^>]*>)?\s*{re.escape(escape(number))}\s*<', row)
     ]
     return unescape(re.search(rf'<a href="([^"]+)">{re.escape(text)}', row)[1])
 
