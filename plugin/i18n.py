@@ -14,20 +14,26 @@ compiles it); the wheel holds it compiled (``hatch_build.py``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
 from flask import current_app, has_app_context, has_request_context
 from flask_babel import Domain, LazyString
 
-from .resources import resource_path
-
 #: The gettext domain of the plugin's catalogue: ``translations/<lang>/LC_MESSAGES/billing.mo``.
 DOMAIN = "billing"
+#: Set inside :func:`untranslated`.
+_ENGLISH: ContextVar[bool] = ContextVar("billing_untranslated", default=False)
 
 
 @cache
 def _domain() -> Domain:
+    # Imported here: resources needs validators, whose messages need this module.
+    from .resources import resource_path
+
     return Domain(translation_directories=[str(resource_path("translations"))], domain=DOMAIN)
 
 
@@ -37,7 +43,27 @@ def _babel_active() -> bool:
     Outside a request (the CLI, the worker, views being set up) the host's
     locale selector may need the request it does not have: English then.
     """
-    return has_app_context() and has_request_context() and "babel" in current_app.extensions
+    return (
+        not _ENGLISH.get()
+        and has_app_context()
+        and has_request_context()
+        and "babel" in current_app.extensions
+    )
+
+
+@contextmanager
+def untranslated() -> Iterator[None]:
+    """English inside, even in a request: for text kept beyond the request that builds it.
+
+    The rules store keeps the errors of a rejected file for every later
+    request and writes them to the log; they must not be in the language of
+    whoever happened to trigger the reload.
+    """
+    token = _ENGLISH.set(True)
+    try:
+        yield
+    finally:
+        _ENGLISH.reset(token)
 
 
 def gettext(string: str, **variables: Any) -> str:

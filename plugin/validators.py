@@ -32,6 +32,8 @@ from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.iso7064 import mod_97_10
 
+from .i18n import _
+
 LANGUAGES = ("de", "en")
 
 #: The EU member states by ISO 3166-1 code (Greece is GR here, EL in its VAT IDs).
@@ -58,7 +60,6 @@ _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 #: The bytes no refused character's UTF-8 form starts with (see :func:`suspect_bytes`).
 _CLEAR_BYTES = bytes(b for b in range(0x20, 0x100) if b not in (0x7F, 0xC2, 0xE2, 0xED))
-KEY_ERROR = "must be 1-63 lower-case letters, digits or '-', not starting with '-'"
 _KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _SHOWN = 60
 
@@ -85,23 +86,49 @@ def characters(value: str, *, line_breaks: bool = False) -> str:
         return value
     character = found.group()
     code = f"U+{ord(character):04X}"
-    where = f"at character {found.start() + 1}"
+    position = found.start() + 1
     if character in _BIDI:
         raise InvalidValue(
-            f"contains the bidirectional control {code} ({unicodedata.name(character)}) "
-            f"{where}, which shows text in another order than it is stored: remove it"
+            _(
+                "contains the bidirectional control %(code)s (%(name)s) at character "
+                "%(position)s, which shows text in another order than it is stored: remove it",
+                code=code,
+                name=unicodedata.name(character),
+                position=position,
+            )
         )
     if "\ud800" <= character <= "\udfff":
         raise InvalidValue(
-            f"contains the lone surrogate {code} {where}, which is no character: "
-            "write the character itself"
+            _(
+                "contains the lone surrogate %(code)s at character %(position)s, which is no "
+                "character: write the character itself",
+                code=code,
+                position=position,
+            )
         )
     if character in _LINE_BREAKS:
-        raise InvalidValue(f"contains a line break ({code}) {where}: write it on one line")
+        raise InvalidValue(
+            _(
+                "contains a line break (%(code)s) at character %(position)s: write it on one line",
+                code=code,
+                position=position,
+            )
+        )
     if character == "\t":
-        raise InvalidValue(f"contains a tab ({code}) {where}: write spaces instead")
+        raise InvalidValue(
+            _(
+                "contains a tab (%(code)s) at character %(position)s: write spaces instead",
+                code=code,
+                position=position,
+            )
+        )
     raise InvalidValue(
-        f"contains the control character {code} {where}: write printable text only"
+        _(
+            "contains the control character %(code)s at character %(position)s: write printable "
+            "text only",
+            code=code,
+            position=position,
+        )
     )
 
 
@@ -140,7 +167,7 @@ def visible(text: str, escape: str = "<U+{:04X}>") -> str:
 def text_line(value: object, *, max_length: int = 200) -> str:
     """One line of printable text, stripped; refused: :func:`characters`, empty, too long."""
     if not isinstance(value, str):
-        raise InvalidValue("must be text")
+        raise InvalidValue(_("must be text"))
     return _bounded(characters(value).strip(), max_length)
 
 
@@ -154,25 +181,31 @@ def person_name(value: object) -> str:
 def text_block(value: object, *, max_length: int = 500) -> str:
     """Text of one or more lines (line ends made ``\\n``), stripped; else as :func:`text_line`."""
     if not isinstance(value, str):
-        raise InvalidValue("must be text")
+        raise InvalidValue(_("must be text"))
     text = characters(value.replace("\r\n", "\n").replace("\r", "\n"), line_breaks=True)
     return _bounded(text.strip(), max_length)
 
 
 def _bounded(text: str, max_length: int) -> str:
     if not text:
-        raise InvalidValue("must not be empty")
+        raise InvalidValue(_("must not be empty"))
     if len(text) > max_length:
-        raise InvalidValue(f"must be at most {max_length} characters long, not {len(text)}")
+        raise InvalidValue(
+            _(
+                "must be at most %(max)s characters long, not %(length)s",
+                max=max_length,
+                length=len(text),
+            )
+        )
     return text
 
 
 def key(value: object) -> str:
     """A workspace, team or contract key: 1-63 lower-case letters, digits or '-'."""
-    if not isinstance(value, str):
-        raise InvalidValue(KEY_ERROR)
-    if _KEY.fullmatch(characters(value)) is None:
-        raise InvalidValue(KEY_ERROR)
+    if not isinstance(value, str) or _KEY.fullmatch(characters(value)) is None:
+        raise InvalidValue(
+            _("must be 1-63 lower-case letters, digits or '-', not starting with '-'")
+        )
     return value
 
 
@@ -186,13 +219,13 @@ def email_address(value: object) -> str:
     break or another control character is refused, never stripped.
     """
     if not isinstance(value, str):
-        raise InvalidValue("must be an e-mail address such as anna@example.com")
+        raise InvalidValue(_("must be an e-mail address such as anna@example.com"))
     try:
         result = validate_email(
             characters(value).strip(" "), check_deliverability=False, allow_display_name=False
         )
     except EmailNotValidError as exc:
-        raise InvalidValue(f"is not a valid e-mail address: {exc}") from None
+        raise InvalidValue(_("is not a valid e-mail address: %(reason)s", reason=exc)) from None
     return result.normalized.lower()
 
 
@@ -200,7 +233,7 @@ def email_address(value: object) -> str:
 def niceness(value: object) -> int:
     """A process niceness for background work: an integer from 0 (normal) to 19 (idle only)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 19:
-        raise InvalidValue(f"must be a niceness from 0 to 19, not {shown(value)}")
+        raise InvalidValue(_("must be a niceness from 0 to 19, not %(value)s", value=shown(value)))
     return value
 
 
@@ -217,12 +250,14 @@ def country_names(language: str) -> dict[str, str]:
 def country_code(value: object) -> str:
     """An ISO 3166-1 alpha-2 country code, upper case (``de`` -> ``DE``)."""
     if not isinstance(value, str):
-        raise InvalidValue("must be a two-letter ISO 3166-1 country code such as DE")
+        raise InvalidValue(_("must be a two-letter ISO 3166-1 country code such as DE"))
     code = value.strip().upper()
     if code not in country_names("en"):
         raise InvalidValue(
-            f"{shown(value)} is not an ISO 3166-1 country code: use two letters such as "
-            "DE, FR or US"
+            _(
+                "%(value)s is not an ISO 3166-1 country code: use two letters such as DE, FR or US",
+                value=shown(value),
+            )
         )
     return code
 
@@ -231,7 +266,9 @@ def language(value: object) -> str:
     """The language of a customer's documents: ``de`` or ``en``."""
     code = value.strip().lower() if isinstance(value, str) else value
     if code not in LANGUAGES:
-        raise InvalidValue(f"{shown(value)} is not a document language: use de or en")
+        raise InvalidValue(
+            _("%(value)s is not a document language: use de or en", value=shown(value))
+        )
     return code
 
 
@@ -244,7 +281,7 @@ def vat_id(value: object, country: str | None = None) -> str:
     country's format (CH, GB, NO, …), otherwise only for letters and digits.
     """
     if not isinstance(value, str):
-        raise InvalidValue("must be a VAT ID such as DE136695976")
+        raise InvalidValue(_("must be a VAT ID such as DE136695976"))
     text_line(value, max_length=30)
     compact = re.sub(r"[\s.\-/]", "", value).upper()
     if country is None or country in EU_COUNTRIES:
@@ -252,13 +289,22 @@ def vat_id(value: object, country: str | None = None) -> str:
             number = eu_vat.validate(compact)
         except StdnumError as exc:
             raise InvalidValue(
-                f"{shown(value)} is not a valid EU VAT ID ({str(exc).rstrip('.').lower()}): "
-                "write the country prefix and the number, such as FR40303265045"
+                _(
+                    "%(value)s is not a valid EU VAT ID (%(reason)s): write the country prefix "
+                    "and the number, such as FR40303265045",
+                    value=shown(value),
+                    reason=_number_problem(exc),
+                )
             ) from None
         prefix = _VAT_PREFIX.get(country, country) if country is not None else None
         if prefix is not None and not number.startswith(prefix):
             raise InvalidValue(
-                f"{shown(value)} is not a VAT ID of {country}: it must start with {prefix}"
+                _(
+                    "%(value)s is not a VAT ID of %(country)s: it must start with %(prefix)s",
+                    value=shown(value),
+                    country=country,
+                    prefix=prefix,
+                )
             )
         return number
     module = get_cc_module(country.lower(), "vat")
@@ -267,37 +313,63 @@ def vat_id(value: object, country: str | None = None) -> str:
             module.validate(compact)
         except StdnumError as exc:
             raise InvalidValue(
-                f"{shown(value)} is not a valid VAT number of {country} "
-                f"({str(exc).rstrip('.').lower()})"
+                _(
+                    "%(value)s is not a valid VAT number of %(country)s (%(reason)s)",
+                    value=shown(value),
+                    country=country,
+                    reason=_number_problem(exc),
+                )
             ) from None
         return compact
     if not re.fullmatch(r"[A-Z0-9]{4,20}", compact):
-        raise InvalidValue(f"{shown(value)} is not a VAT number: 4 to 20 letters and digits")
+        raise InvalidValue(
+            _("%(value)s is not a VAT number: 4 to 20 letters and digits", value=shown(value))
+        )
     return compact
+
+
+def _number_problem(exc: StdnumError) -> str:
+    """python-stdnum's reason, in the user's language where it is one of its own four."""
+    reason = str(exc).rstrip(".").lower()
+    return {
+        "the number has an invalid format": _("the number has an invalid format"),
+        "the number has an invalid length": _("the number has an invalid length"),
+        "the number's checksum or check digit is invalid": _(
+            "the number's checksum or check digit is invalid"
+        ),
+        "one of the parts of the number are invalid or unknown": _(
+            "one of the parts of the number are invalid or unknown"
+        ),
+    }.get(reason, reason)
 
 
 def iban(value: object) -> str:
     """An IBAN, normalised without spaces; format and check digits checked."""
     if not isinstance(value, str):
-        raise InvalidValue("must be an IBAN such as DE89 3704 0044 0532 0130 00")
+        raise InvalidValue(_("must be an IBAN such as DE89 3704 0044 0532 0130 00"))
     try:
         return stdnum_iban.validate(value)
     except StdnumError as exc:
         raise InvalidValue(
-            f"is not a valid IBAN ({str(exc).rstrip('.').lower()}): "
-            "two letters, two check digits, then the account"
+            _(
+                "is not a valid IBAN (%(reason)s): two letters, two check digits, then the account",
+                reason=_number_problem(exc),
+            )
         ) from None
 
 
 def bic(value: object) -> str:
     """A BIC (SWIFT code) of 8 or 11 characters, upper case."""
     if not isinstance(value, str):
-        raise InvalidValue("must be a BIC such as COBADEFFXXX")
+        raise InvalidValue(_("must be a BIC such as COBADEFFXXX"))
     try:
         return stdnum_bic.validate(value)
     except StdnumError:
         raise InvalidValue(
-            f"{shown(value)} is not a BIC: 8 or 11 letters and digits such as COBADEFFXXX"
+            _(
+                "%(value)s is not a BIC: 8 or 11 letters and digits such as COBADEFFXXX",
+                value=shown(value),
+            )
         ) from None
 
 
@@ -318,7 +390,10 @@ def buyer_reference(value: object) -> str:
     reference = text_line(value, max_length=100)
     if looks_like_leitweg_id(reference) and not is_leitweg_id(reference):
         raise InvalidValue(
-            f"{shown(reference)} looks like a Leitweg-ID but its check digits do not match: "
-            "copy it exactly as the public-sector customer gave it"
+            _(
+                "%(value)s looks like a Leitweg-ID but its check digits do not match: copy it "
+                "exactly as the public-sector customer gave it",
+                value=shown(reference),
+            )
         )
     return reference.upper() if looks_like_leitweg_id(reference) else reference

@@ -70,9 +70,6 @@ def test_without_flask_babel_on_the_host_the_strings_stay_english():
 
 PO = Path(__file__).resolve().parent.parent / "translations" / "de" / "LC_MESSAGES" / "billing.po"
 DOWNLOADS = ("/pdf/", "/xml/", "/export")
-#: Views whose pages are being rewritten (issue 13, point 4 and the dashboard); their strings
-#: go through the catalogue with the rewrite, and then they leave this list.
-NOT_YET_TRANSLATED = ("billing_details/", "billing_dashboard")
 
 
 def catalogue():
@@ -101,8 +98,13 @@ def english_only(catalogue_) -> list[tuple[str, re.Pattern[str]]]:
 
 
 def text_nodes(html: str) -> list[str]:
-    """The visible text of a page, one entry per text between tags (scripts left out)."""
+    """The visible text of a page, one entry per text between tags (scripts left out).
+
+    The audit's field column is left out too: it names stored fields (``postcode``,
+    ``city``), identifiers that can be spelt like a word of the catalogue.
+    """
     html = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
+    html = re.sub(r'<th scope="row" class="change-field">[^<]*</th>', "", html)
     return [unescape(" ".join(node.split())) for node in re.split(r"<[^>]*>", html) if node.strip()]
 
 
@@ -119,7 +121,7 @@ def test_no_german_page_shows_an_english_string_of_the_plugin(walk, database_url
     pages = [
         (url, permission)
         for method, url, permission in walk
-        if method == "GET" and not any(part in url for part in DOWNLOADS + NOT_YET_TRANSLATED)
+        if method == "GET" and not any(part in url for part in DOWNLOADS)
     ]
     app = make_app(database_url)
     client = app.test_client()

@@ -24,6 +24,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import Length
 
 from ..extension import billing
+from ..i18n import _, _l
 from ..services.billing_details import (
     FIELDS,
     STREET_KEYS,
@@ -36,11 +37,11 @@ from ..services.billing_details import (
 )
 from ..services.invoicing import InvoicingError, default_close_month, plan_month
 from ..services.periods import Month
-from ..services.workspace_lookup import UnknownWorkspace, get_workspace
 from ..types import utcnow
 from ..validators import LANGUAGES
 from .access import allowed
 from .base import PermissionMixin, refuse_stale_form
+from .workspace_page import load_workspace
 
 #: The CSV file's columns besides ``key``; a column left out leaves its field alone.
 CSV_COLUMNS = (
@@ -53,19 +54,19 @@ _TEXT = [Length(max=1000)]
 
 
 class DetailsForm(FlaskForm):
-    legal_name = StringField("Legal name", _TEXT)
-    street = StringField("Street", _TEXT)
-    street2 = StringField("Street (line 2)", _TEXT)
-    street3 = StringField("Street (line 3)", _TEXT)
-    postcode = StringField("Postcode", _TEXT)
-    city = StringField("City", _TEXT)
-    country = StringField("Country (ISO code, e.g. DE, FR, US)", _TEXT)
-    vat_id = StringField("VAT ID", _TEXT)
-    buyer_reference = StringField("Buyer reference / Leitweg-ID (BT-10)", _TEXT)
-    order_reference = StringField("Purchase order (BT-13)", _TEXT)
+    legal_name = StringField(_l("Legal name"), _TEXT)
+    street = StringField(_l("Street"), _TEXT)
+    street2 = StringField(_l("Street (line 2)"), _TEXT)
+    street3 = StringField(_l("Street (line 3)"), _TEXT)
+    postcode = StringField(_l("Postcode"), _TEXT)
+    city = StringField(_l("City"), _TEXT)
+    country = StringField(_l("Country (ISO code, e.g. DE, FR, US)"), _TEXT)
+    vat_id = StringField(_l("VAT ID"), _TEXT)
+    buyer_reference = StringField(_l("Buyer reference / Leitweg-ID (BT-10)"), _TEXT)
+    order_reference = StringField(_l("Purchase order (BT-13)"), _TEXT)
     # WTForms takes plain values (pairs are deprecated in 3.3); types-WTForms knows only pairs.
-    language = SelectField("Document language", choices=list(LANGUAGES))  # type: ignore[arg-type]
-    email = StringField("Billing e-mail (if not the invoice mailbox)", _TEXT)
+    language = SelectField(_l("Document language"), choices=list(LANGUAGES))  # type: ignore[arg-type]
+    email = StringField(_l("Billing e-mail (if not the invoice mailbox)"), _TEXT)
 
     def fill(self, record: dict[str, Any]) -> None:
         for name in FIELDS:
@@ -81,35 +82,48 @@ class DetailsForm(FlaskForm):
 
 
 class UploadForm(FlaskForm):
-    file = FileField("CSV file", [FileRequired("choose a CSV file")])
+    file = FileField(_l("CSV file"), [FileRequired(_l("choose a CSV file"))])
 
 
 def parse_csv(data: bytes) -> list[DetailsChange]:
     """The CSV's rows as changes (``row N`` as their location); a bad file is refused whole."""
     if len(data) > MAX_UPLOAD_BYTES:
-        raise BillingDetailsError({"file": f"is larger than {MAX_UPLOAD_BYTES:,} bytes"})
+        raise BillingDetailsError(
+            {"file": _("is larger than %(bytes)s bytes", bytes=f"{MAX_UPLOAD_BYTES:,}")}
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise BillingDetailsError({"file": "is not UTF-8 text: save it as CSV UTF-8"}) from None
+        raise BillingDetailsError({"file": _("is not UTF-8 text: save it as CSV UTF-8")}) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     unknown = [name for name in header if name not in ("key", *CSV_COLUMNS)]
     if "key" not in header or unknown:
+        problem = (
+            _("unknown: %(names)s", names=", ".join(unknown)) if unknown else _("key is missing")
+        )
         raise BillingDetailsError({
-            "header": "the first row names the columns: key and any of "
-            + ", ".join(CSV_COLUMNS)
-            + (f" (unknown: {', '.join(unknown)})" if unknown else " (key is missing)")
+            "header": _(
+                "the first row names the columns: key and any of %(columns)s (%(problem)s)",
+                columns=", ".join(CSV_COLUMNS),
+                problem=problem,
+            )
         })
     changes = []
     for number, row in enumerate(reader, start=2):
         if None in row or any(value is None for value in row.values()):
-            raise BillingDetailsError({f"row {number}": "has more or fewer cells than the header"})
+            raise BillingDetailsError(
+                {_row(number): _("has more or fewer cells than the header")}
+            )
         values = {name: value for name, value in row.items() if name != "key"}
-        changes.append(DetailsChange(row["key"].strip(), from_input(values), f"row {number}"))
+        changes.append(DetailsChange(row["key"].strip(), from_input(values), _row(number)))
     if not changes:
-        raise BillingDetailsError({"file": "has no rows below the header"})
+        raise BillingDetailsError({"file": _("has no rows below the header")})
     return changes
+
+
+def _row(number: int) -> str:
+    return _("row %(number)s", number=number)
 
 
 class BillingDetailsView(PermissionMixin, BaseView):
@@ -156,10 +170,7 @@ class BillingDetailsView(PermissionMixin, BaseView):
     def edit(self, key: str) -> Any:
         self.require_action("edit")
         ext = billing()
-        try:
-            workspace = get_workspace(ext.session, key)
-        except UnknownWorkspace:
-            abort(404, description=f"No workspace with the key {key!r}.")
+        workspace = load_workspace(key)
         form = DetailsForm()
         back = url_for("billing_workspaces.workspace_page", key=key) + "#billing-details"
         if request.method == "POST":
@@ -179,8 +190,11 @@ class BillingDetailsView(PermissionMixin, BaseView):
                 else:
                     ext.session.commit()
                     flash(
-                        f"Billing details of {key} saved." if result.changed
-                        else f"Billing details of {key} were already as given: nothing changed.",
+                        _("Billing details of %(key)s saved.", key=key) if result.changed
+                        else _(
+                            "Billing details of %(key)s were already as given: nothing changed.",
+                            key=key,
+                        ),
                         "success" if result.changed else "info",
                     )
                     return redirect(back)
@@ -211,7 +225,7 @@ class BillingDetailsView(PermissionMixin, BaseView):
                     errors = exc.errors
                 else:
                     ext.session.commit()
-                    flash(f"Uploaded: {result.summary()}.", "success")
+                    flash(_("Uploaded: %(summary)s.", summary=result.summary()), "success")
                     return redirect(url_for(".upload"))
         return self.render(
             "billing/admin/billing_details_upload.html",
@@ -230,4 +244,4 @@ def _show_errors(form: DetailsForm, exc: BillingDetailsError, key: str) -> None:
             field.errors = [*field.errors, message]
         else:
             form.form_errors.append(f"{where}: {message}")
-    flash("Nothing was changed: correct the marked fields.", "error")
+    flash(_("Nothing was changed: correct the marked fields."), "error")

@@ -15,24 +15,32 @@ from typing import Any
 from flask_admin import BaseView, expose
 
 from ..extension import billing
+from ..i18n import _, _l, ngettext
 from ..models import VARIANTS
 from ..rules import RulesUnavailable
 from ..services import dashboard
 from ..services.dashboard import CURRENT, INVOICED, MonthFigures
+from ..services.rules_editor import rejected_errors
 from ..services.workers import WorkerState
 from ..types import utcnow
 from .base import PermissionMixin, worker_state
 from .charts import FINAL, PARTIAL, PROVISIONAL, Chart, Point, bar_chart
 from .links import filter_url, page_url
 
-VARIANT_LABELS = {"team_licences": "Team licences", "user_licences": "User licences"}
+VARIANT_LABELS = {"team_licences": _l("Team licences"), "user_licences": _l("User licences")}
+#: Each variant's net revenue column (its own sentence: German does not lower-case nouns).
+NET_LABELS = {
+    "team_licences": _l("Net, team licences"),
+    "user_licences": _l("Net, user licences"),
+}
 STATUS_LABELS = {
-    INVOICED: "invoiced",
-    dashboard.NOT_INVOICED: "not invoiced",
-    CURRENT: "so far, not invoiced",
+    INVOICED: _l("invoiced"),
+    dashboard.NOT_INVOICED: _l("not invoiced"),
+    CURRENT: _l("so far, not invoiced"),
 }
 KINDS = {INVOICED: FINAL, dashboard.NOT_INVOICED: PROVISIONAL, CURRENT: PARTIAL}
-NOTES = {INVOICED: "", dashboard.NOT_INVOICED: "not inv.", CURRENT: "so far"}
+#: The note under a bar: a few characters fit the bar's width.
+NOTES = {INVOICED: "", dashboard.NOT_INVOICED: _l("not inv."), CURRENT: _l("so far")}
 
 
 def _label(figures: MonthFigures) -> str:
@@ -43,7 +51,7 @@ def licence_chart(months: list[MonthFigures], variant: str) -> Chart:
     """Invoiced licences (net of credit notes); a month not invoiced: counted live, lighter."""
     return bar_chart(
         f"dashboard-licences-{variant}",
-        f"{VARIANT_LABELS[variant]} per month",
+        _("%(variant)s per month", variant=VARIANT_LABELS[variant]),
         [
             Point(
                 _label(figures),
@@ -51,7 +59,7 @@ def licence_chart(months: list[MonthFigures], variant: str) -> Chart:
                 str(figures.licences[variant]),
                 f"{figures.month}: {figures.licences[variant]} ({STATUS_LABELS[figures.status]})",
                 KINDS[figures.status],
-                NOTES[figures.status],
+                str(NOTES[figures.status]),
             )
             for figures in months
         ],
@@ -69,13 +77,19 @@ def revenue_chart(months: list[MonthFigures], variant: str, currency: str) -> Ch
                 net,
                 "" if net is None else f"{net:.0f}",
                 f"{figures.month}: "
-                + (f"{net} {currency} net" if net is not None else STATUS_LABELS[figures.status]),
+                + (
+                    _("%(amount)s %(currency)s net", amount=net, currency=currency)
+                    if net is not None
+                    else str(STATUS_LABELS[figures.status])
+                ),
                 FINAL if net is not None else KINDS[figures.status],
-                NOTES[figures.status],
+                str(NOTES[figures.status]),
             )
         )
     return bar_chart(
-        f"dashboard-revenue-{variant}", f"Net revenue, {VARIANT_LABELS[variant]}", points
+        f"dashboard-revenue-{variant}",
+        _("Net revenue, %(variant)s", variant=VARIANT_LABELS[variant]),
+        points,
     )
 
 
@@ -91,17 +105,25 @@ def worker_panel(state: WorkerState | None) -> WorkerPanel | None:
     """The worker's heartbeat in words; ``None`` when the host switched the warning off."""
     if state is None:
         return None
-    waiting = [
-        what for what, due in (("PDFs", state.pdfs_waiting), ("mail", state.mail_waiting)) if due
-    ]
-    waits = f" {' and '.join(waiting)} waiting." if waiting else " Nothing is waiting."
+    waits = {
+        (True, True): _("PDFs and mail waiting."),
+        (True, False): _("PDFs waiting."),
+        (False, True): _("Mail waiting."),
+        (False, False): _("Nothing is waiting."),
+    }[state.pdfs_waiting, state.mail_waiting]
+    idle = not (state.pdfs_waiting or state.mail_waiting)
     if state.last_seen is None:
-        return WorkerPanel(not waiting, "No worker has been seen yet." + waits)
+        return WorkerPanel(idle, " ".join((_("No worker has been seen yet."), waits)))
     minutes = int((state.now - state.last_seen).total_seconds() // 60)
-    ago = "less than a minute ago" if minutes < 1 else f"{minutes} min ago"
+    ago = (
+        _("less than a minute ago")
+        if minutes < 1
+        else ngettext("%(num)d min ago", "%(num)d min ago", minutes)
+    )
     if state.stale:
-        return WorkerPanel(not waiting, f"No worker seen for too long: last {ago}." + waits)
-    return WorkerPanel(True, f"Worker running: last seen {ago}." + waits)
+        seen = _("No worker seen for too long: last %(ago)s.", ago=ago)
+        return WorkerPanel(idle, f"{seen} {waits}")
+    return WorkerPanel(True, " ".join((_("Worker running: last seen %(ago)s.", ago=ago), waits)))
 
 
 def page_context() -> dict[str, Any]:
@@ -116,10 +138,12 @@ def page_context() -> dict[str, Any]:
     context: dict[str, Any] = {
         "rules_path": store.path,
         "rules_problem": store.last_error,
+        "rules_errors": rejected_errors(store),
         "rules_url": page_url("rules", "index"),
         "worker": worker_panel(worker_state()),
         "variants": VARIANTS,
         "variant_labels": VARIANT_LABELS,
+        "net_labels": NET_LABELS,
         "status_labels": STATUS_LABELS,
         "months": None,
         "held": None,

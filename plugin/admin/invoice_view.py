@@ -238,15 +238,26 @@ class InvoiceView(BillingModelView):
                 resend = resend_invoice(ext.session, number, actor=ext.actor())
             except MailError as exc:
                 ext.session.rollback()
-                flash(f"Not resent: {exc}.", "error")
+                flash(_("Not resent: %(reason)s.", reason=exc), "error")
             else:
                 ext.session.commit()
                 if try_now(mails=[resend.message_key]).sent:
-                    flash(f"Invoice {number} sent to {resend.recipient}.", "success")
+                    flash(
+                        _(
+                            "Invoice %(number)s sent to %(recipient)s.",
+                            number=number,
+                            recipient=resend.recipient,
+                        ),
+                        "success",
+                    )
                 else:
                     flash(
-                        f"Invoice {number} queued for {resend.recipient}; "
-                        "the worker sends it (or the next `flask billing send-invoices`).",
+                        _(
+                            "Invoice %(number)s queued for %(recipient)s; the worker sends it (or "
+                            "the next `flask billing send-invoices`).",
+                            number=number,
+                            recipient=resend.recipient,
+                        ),
                         "success",
                     )
             return redirect(url_for(".mail", number=number))

@@ -17,6 +17,7 @@ from flask import flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 
 from ..extension import billing
+from ..i18n import _
 from ..rules import LocatedError, PricingRules, RulesError
 from ..services.periods import Month
 from ..services.rules_editor import (
@@ -27,6 +28,7 @@ from ..services.rules_editor import (
     preview_totals,
     publish_rules,
     read_on_disk,
+    rejected_errors,
     rules_diff,
 )
 from ..types import utcnow
@@ -66,7 +68,8 @@ class RulesView(PermissionMixin, BaseView):
             context = review(draft, expected, refused=str(exc))
             return self.render("billing/admin/rules_check.html", **context), 409
         except OSError as exc:
-            context = review(draft, expected, refused=f"The file could not be written: {exc}")
+            refused = _("The file could not be written: %(reason)s", reason=exc)
+            context = review(draft, expected, refused=refused)
             return self.render("billing/admin/rules_check.html", **context), 500
         flash_saved(rules)
         return redirect(url_for(".index"))
@@ -101,6 +104,7 @@ def page_context() -> dict[str, Any]:
         "rules": rules,
         "store": store,
         "problem": store.last_error,
+        "problem_errors": rejected_errors(store),
         "can_edit": can_edit,
         "disk": read_on_disk(store.path, missing_text=rules.content) if can_edit else None,
         "form": CsrfForm() if can_edit else None,

@@ -63,7 +63,7 @@ def load_workspace(key: str) -> Workspace:
     try:
         return get_workspace(billing().session, key)
     except UnknownWorkspace:
-        abort(404, description=f"No workspace with the key {key!r}.")
+        abort(404, description=_("No workspace with the key %(key)r.", key=key))
 
 
 def page_context(workspace: Workspace) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def licence_chart(history: list[tuple[Month, int]]) -> Chart:
     last = len(history) - 1
     return bar_chart(
         "licence-chart",
-        "Licences billed per month",
+        _("Licences billed per month"),
         [
             Point(
                 month.first_day.strftime("%m/%y"),
@@ -119,7 +119,7 @@ def licence_chart(history: list[tuple[Month, int]]) -> Chart:
                 str(count),
                 f"{month}: {count}",
                 PARTIAL if index == last else FINAL,
-                "so far" if index == last else "",
+                _("so far") if index == last else "",
             )
             for index, (month, count) in enumerate(history)
         ],
@@ -148,7 +148,7 @@ def parse_ids(text: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",") if part]
     except ValueError:
-        abort(400, description="The list of workspaces was altered: ids are numbers.")
+        abort(400, description=_("The list of workspaces was altered: ids are numbers."))
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def exports_response(workspace_ids: list[int]) -> Response:
     except ValueError as exc:
         abort(400, description=str(exc))
     if not exports:
-        abort(400, description="No workspace selected.")
+        abort(400, description=_("No workspace selected."))
     if len(exports) == 1:
         return _export_file(exports[0], asked)
     spool = _spool()
@@ -293,7 +293,7 @@ def purge(workspace: Workspace, person_ids: list[str]) -> PurgeResult:
     try:
         expected = {int(person_id) for person_id in person_ids}
     except ValueError:
-        abort(400, description="The form was altered: person ids are numbers.")
+        abort(400, description=_("The form was altered: person ids are numbers."))
     result = purge_inactive(
         ext.session, workspace.id, now=utcnow(), actor=ext.actor(), expected=expected
     )

@@ -31,6 +31,7 @@ from ..documents import (
     read_limited,
     schema_load,
 )
+from ..i18n import untranslated
 from .currencies import MINOR_UNITS
 from .model import Contract, PriceVersion, PricingRules, Seller, Tier, VatRules
 from .schema import RulesSchema
@@ -198,7 +199,10 @@ class RulesStore:
         with self._lock:
             stamp = self._stat_stamp()
             if stamp != self._stamp:
-                self._reload(stamp)
+                # The errors are kept for every later request (and logged): in English,
+                # whoever's request reloads; pages check the file again in their language.
+                with untranslated():
+                    self._reload(stamp)
             if self._rules is None:
                 errors = list(self.last_error.errors) if self.last_error else []
                 raise RulesUnavailable(self.path, errors)

@@ -22,6 +22,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import TYPE_CHECKING
 
+from ..i18n import _
 from .model import PriceVersion, PricingRules, Tier
 
 if TYPE_CHECKING:
@@ -198,8 +199,13 @@ def quote(
     version = rules.price_version_for(workspace_key, variant, month)
     if version is None:
         raise NoPriceError(
-            f"no price version of {variant} is in force on {month.isoformat()} "
-            f"for workspace {workspace_key}: add one with an earlier effective_from"
+            _(
+                "no price version of %(variant)s is in force on %(day)s for workspace %(key)s: "
+                "add one with an earlier effective_from",
+                variant=variant,
+                day=month.isoformat(),
+                key=workspace_key,
+            )
         )
     totals = compute(version, quantity, rules.tax_rate, rules.currency_exponent)
     return Quote(workspace_key, month, variant, reason, version, quantity, totals)

@@ -24,6 +24,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from .. import validators
 from ..documents import CheckedText, checked
+from ..i18n import _, _l
 from .currencies import MINOR_UNITS
 from .model import (
     DEFAULT_NOT_TAXABLE_NOTE,
@@ -38,13 +39,15 @@ DEFAULT_TIMEZONE = "Europe/Berlin"
 DEFAULT_CUTOVER = date(2023, 3, 1)
 DEFAULT_INVOICE_NUMBER_FORMAT = "{year}-{seq:05d}"
 
-#: Marshmallow's ``error_messages`` argument.
-Messages = dict[str, str | list[Any] | dict[Any, Any]]
+#: Marshmallow's ``error_messages`` argument.  The messages are lazy strings, translated
+#: when a page shows them (marshmallow formats only plain strings: no ``{}`` escapes).
+Messages = dict[str, Any]
 
 _COMMON: Messages = {
-    "required": "is missing: this key is required",
-    "null": "must not be empty",
+    "required": _l("is missing: this key is required"),
+    "null": _l("must not be empty"),
 }
+_GROUP = _l("must be a group of 'key: value' lines")
 _NUMBER = re.compile(r"[+-]?([0-9]+)(?:\.([0-9]+))?")
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -63,8 +66,8 @@ class StrictSchema(Schema):
         )
         self.error_messages = {
             **self.error_messages,
-            "unknown": f"unknown key; the keys allowed here are: {allowed}",
-            "type": "must be a group of 'key: value' lines",
+            "unknown": _l("unknown key; the keys allowed here are: %(keys)s", keys=allowed),
+            "type": _GROUP,
         }
 
 
@@ -74,7 +77,7 @@ class StrictSchema(Schema):
 class Text(CheckedText):
     """One line of text, :func:`plugin.validators.text_line` (it is printed on invoices)."""
 
-    default_error_messages = {**_COMMON, "invalid": "must be text (put it in quotes)"}
+    default_error_messages = {**_COMMON, "invalid": _l("must be text (put it in quotes)")}
 
     def __init__(self, max_length: int = 200, **kwargs: Any) -> None:
         super().__init__(partial(validators.text_line, max_length=max_length), **kwargs)
@@ -86,10 +89,12 @@ class Amount(fields.Decimal):
     trap_hint = "write a plain number such as 12.50"
     default_error_messages = {
         **_COMMON,
-        "invalid": "must be a number such as 12.50 (digits and a decimal point only)",
-        "comma": "must use a decimal point, not a comma: such as 12.50",
-        "places": f"must have at most {MAX_PLACES} decimal places",
-        "too_large": f"must have at most {MAX_DIGITS} digits before the decimal point",
+        "invalid": _l("must be a number such as 12.50 (digits and a decimal point only)"),
+        "comma": _l("must use a decimal point, not a comma: such as 12.50"),
+        "places": _l("must have at most %(places)s decimal places", places=MAX_PLACES),
+        "too_large": _l(
+            "must have at most %(digits)s digits before the decimal point", digits=MAX_DIGITS
+        ),
     }
 
     def _validated(self, value: Any) -> Decimal:
@@ -111,7 +116,7 @@ class Count(fields.Integer):
     """A whole number written as plain digits."""
 
     trap_hint = "write a plain whole number such as 10"
-    default_error_messages = {**_COMMON, "invalid": "must be a whole number such as 10"}
+    default_error_messages = {**_COMMON, "invalid": _l("must be a whole number such as 10")}
 
     def _validated(self, value: Any) -> int:
         if isinstance(value, str) and not _WHOLE.fullmatch(value):
@@ -119,13 +124,16 @@ class Count(fields.Integer):
         return super()._validated(value)
 
 
+_DATE = _l("must be a date written as YYYY-MM-DD, such as 2023-03-01")
+
+
 class Day(fields.Date):
     """A calendar date written as YYYY-MM-DD."""
 
     default_error_messages = {
         **_COMMON,
-        "invalid": "must be a date written as YYYY-MM-DD, such as 2023-03-01",
-        "format": "must be a date written as YYYY-MM-DD, such as 2023-03-01",
+        "invalid": _DATE,
+        "format": _DATE,
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
@@ -137,7 +145,7 @@ class Day(fields.Date):
 class Flag(fields.Boolean):
     """``true`` or ``false``, nothing else (no yes/no/on/off)."""
 
-    default_error_messages = {**_COMMON, "invalid": "must be true or false"}
+    default_error_messages = {**_COMMON, "invalid": _l("must be true or false")}
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(truthy={"true"}, falsy={"false"}, **kwargs)
@@ -171,24 +179,27 @@ class KeyedMapping(fields.Dict):
 
 
 def _list(inner: fields.Field[Any], **kwargs: Any) -> fields.List[Any]:
-    kwargs.setdefault("validate", validate.Length(min=1, error="must list at least one entry"))
+    kwargs.setdefault("validate", validate.Length(min=1, error=_l("must list at least one entry")))
     return fields.List(
-        inner, error_messages={**_COMMON, "invalid": "must be a list of '- ' lines"}, **kwargs
+        inner, error_messages={**_COMMON, "invalid": _l("must be a list of '- ' lines")}, **kwargs
     )
 
 
 def _nested(schema: type[Schema], **kwargs: Any) -> fields.Nested:
-    messages: Messages = {**_COMMON, "type": "must be a group of 'key: value' lines"}
+    messages: Messages = {**_COMMON, "type": _GROUP}
     return fields.Nested(schema, error_messages=messages, **kwargs)
 
 
 # Validators ------------------------------------------------------------------
 
-NOT_NEGATIVE = validate.Range(min=0, error="must not be negative")
+NOT_NEGATIVE = validate.Range(min=0, error=_l("must not be negative"))
 TAX_RATE = validate.Range(
-    min=0, max=1, max_inclusive=False, error="must be at least 0 and less than 1 (0.19 means 19 %)"
+    min=0,
+    max=1,
+    max_inclusive=False,
+    error=_l("must be at least 0 and less than 1 (0.19 means 19 %)"),
 )
-AT_LEAST_ONE = validate.Range(min=1, error="must be at least 1")
+AT_LEAST_ONE = validate.Range(min=1, error=_l("must be at least 1"))
 
 
 @cache
@@ -199,24 +210,33 @@ def _time_zones() -> frozenset[str]:
 def valid_time_zone(value: str) -> None:
     if value not in _time_zones():
         raise ValidationError(
-            f"unknown time zone '{value}': use a name from the IANA time zone database, "
-            "such as Europe/Berlin"
+            _(
+                "unknown time zone '%(zone)s': use a name from the IANA time zone database, such "
+                "as Europe/Berlin",
+                zone=value,
+            )
         )
 
 
 def valid_currency(value: str) -> None:
     if value not in MINOR_UNITS:
         raise ValidationError(
-            f"unknown currency '{value}': use an ISO 4217 code such as EUR "
-            f"(known: {', '.join(MINOR_UNITS)})"
+            _(
+                "unknown currency '%(currency)s': use an ISO 4217 code such as EUR (known: "
+                "%(known)s)",
+                currency=value,
+                known=", ".join(MINOR_UNITS),
+            )
         )
 
 
 def valid_invoice_number_format(value: str) -> None:
     """It must number invoices per year without gaps: {year} and {seq}, nothing else."""
     problem = ValidationError(
-        "must contain {year} and {seq} and no other {…} fields, such as "
-        + DEFAULT_INVOICE_NUMBER_FORMAT
+        _(
+            "must contain {year} and {seq} and no other {…} fields, such as %(example)s",
+            example=DEFAULT_INVOICE_NUMBER_FORMAT,
+        )
     )
     try:
         validators.characters(value)
@@ -231,22 +251,27 @@ def valid_invoice_number_format(value: str) -> None:
         raise problem
     if not sample.isprintable():
         raise ValidationError(
-            f"makes invoice numbers such as {sample!r} that hold invisible characters"
+            _(
+                "makes invoice numbers such as %(sample)r that hold invisible characters",
+                sample=sample,
+            )
         )
     if len(value.format(year=9999, seq=999_999)) > 40:
-        raise ValidationError("makes invoice numbers longer than 40 characters")
+        raise ValidationError(_("makes invoice numbers longer than 40 characters"))
     segments = sample.split("/")
     if "" in segments or {".", ".."} & {segment.strip() for segment in segments}:
         raise ValidationError(
-            "must not start or end with '/', hold '//', or a '.' or '..' between slashes: "
-            "invoice numbers are part of their download links"
+            _(
+                "must not start or end with '/', hold '//', or a '.' or '..' between slashes: "
+                "invoice numbers are part of their download links"
+            )
         )
 
 
 def first_of_month(value: date) -> None:
     if value.day != 1:
         raise ValidationError(
-            "must be the first day of a month, such as 2026-01-01: prices apply to whole months"
+            _("must be the first day of a month, such as 2026-01-01: prices apply to whole months")
         )
 
 
@@ -262,7 +287,9 @@ class PriceVersionSchema(StrictSchema):
     effective_from = Day(required=True, validate=first_of_month)
     model = fields.String(
         required=True,
-        validate=validate.OneOf(PRICING_MODELS, error="must be one of: flat, graduated, volume"),
+        validate=validate.OneOf(
+            PRICING_MODELS, error=_l("must be one of: flat, graduated, volume")
+        ),
         error_messages=_COMMON,
     )
     unit_price = Amount(load_default=None, validate=NOT_NEGATIVE)
@@ -278,18 +305,21 @@ class PriceVersionSchema(StrictSchema):
         given = {key for key, value in original.items() if value is not None}
         if model == "flat":
             if "unit_price" not in given:
-                errors["unit_price"] = ["is missing: a flat price needs a unit_price"]
+                errors["unit_price"] = [_("is missing: a flat price needs a unit_price")]
             if original.get("tiers"):
                 errors["tiers"] = [
-                    "a flat price has no tiers: remove them, or use model graduated or volume"
+                    _("a flat price has no tiers: remove them, or use model graduated or volume")
                 ]
         elif model in ("graduated", "volume"):
             if "unit_price" in given:
                 errors["unit_price"] = [
-                    f"a {model} price has no unit_price of its own: the tiers hold the prices"
+                    _(
+                        "a %(model)s price has no unit_price of its own: the tiers hold the prices",
+                        model=model,
+                    )
                 ]
             if "tiers" not in given:
-                errors["tiers"] = [f"is missing: a {model} price needs tiers"]
+                errors["tiers"] = [_("is missing: a %(model)s price needs tiers", model=model)]
             elif data.get("tiers") and len(data["tiers"]) == len(original["tiers"]):
                 errors.update(_tier_errors(data["tiers"]))
         if errors:
@@ -307,15 +337,22 @@ def _tier_errors(tiers: list[dict[str, Any]]) -> dict[str, Any]:
         up_to = tier["up_to"]
         if up_to is None and index != last:
             problems[index] = {"up_to": [
-                "only the last tier may be open-ended: give this tier an up_to"
+                _("only the last tier may be open-ended: give this tier an up_to")
             ]}
         elif up_to is not None and index == last:
             problems[index] = {"up_to": [
-                "the last tier must be open-ended (up_to: null), so that every quantity has a price"
+                _(
+                    "the last tier must be open-ended (up_to: null), so that every quantity has "
+                    "a price"
+                )
             ]}
         elif up_to is not None and previous is not None and up_to <= previous:
             problems[index] = {"up_to": [
-                f"must be greater than the previous tier's up_to ({previous}): tiers go upwards"
+                _(
+                    "must be greater than the previous tier's up_to (%(previous)s): tiers go "
+                    "upwards",
+                    previous=previous,
+                )
             ]}
         if up_to is not None:
             previous = up_to
@@ -335,8 +372,11 @@ def _version_errors(data: dict[str, Any], original: Any) -> dict[str, Any]:
             continue
         if previous is not None and day <= previous:
             problems[index] = {"effective_from": [
-                f"must be later than the previous version's effective_from ({previous}): "
-                "list versions from oldest to newest, one per date"
+                _(
+                    "must be later than the previous version's effective_from (%(previous)s): "
+                    "list versions from oldest to newest, one per date",
+                    previous=previous,
+                )
             ]}
         previous = day
     return {"prices": problems} if problems else {}
@@ -360,7 +400,7 @@ class VariantsSchema(StrictSchema):
 class ContractSchema(StrictSchema):
     variant = fields.String(
         required=True,
-        validate=validate.OneOf(VARIANTS, error="must be team_licences or user_licences"),
+        validate=validate.OneOf(VARIANTS, error=_l("must be team_licences or user_licences")),
         error_messages=_COMMON,
     )
     prices = _list(_nested(PriceVersionSchema), load_default=None)
@@ -374,7 +414,7 @@ class ContractSchema(StrictSchema):
             raise ValidationError(errors)
 
 
-_EMAIL = validate.Email(error="must be an e-mail address such as billing@example.com")
+_EMAIL = validate.Email(error=_l("must be an e-mail address such as billing@example.com"))
 
 
 def _valid_email(value: str) -> None:
@@ -393,7 +433,7 @@ def _email(**kwargs: Any) -> fields.String:
 
 class AddressSchema(StrictSchema):
     street = _list(Text(), required=True, validate=validate.Length(
-        min=1, max=3, error="must list 1 to 3 street lines"
+        min=1, max=3, error=_l("must list 1 to 3 street lines")
     ))
     postcode = Text(20, required=True)
     city = Text(100, required=True)
@@ -416,7 +456,7 @@ class ContactSchema(StrictSchema):
 
 class PaymentSchema(StrictSchema):
     terms_days = Count(required=True, validate=validate.Range(
-        min=0, max=365, error="must be 0 to 365 days"
+        min=0, max=365, error=_l("must be 0 to 365 days")
     ))
     iban = Text(42, required=True, validate=checked(validators.iban))
     bic = Text(11, load_default=None, validate=checked(validators.bic))
@@ -440,7 +480,10 @@ class SellerSchema(StrictSchema):
             return
         if original.get("vat_id") is None and original.get("tax_number") is None:
             raise ValidationError(
-                "is missing: give the seller's vat_id (USt-IdNr.) or tax_number (Steuernummer)",
+                _(
+                    "is missing: give the seller's vat_id (USt-IdNr.) or tax_number "
+                    "(Steuernummer)"
+                ),
                 "vat_id",
             )
         country = (data.get("address") or {}).get("country")
@@ -470,7 +513,7 @@ class RulesSchema(StrictSchema):
         validate=valid_invoice_number_format,
         error_messages={
             **_COMMON,
-            "invalid": 'must be text in quotes, such as "{{year}}-{{seq:05d}}"',
+            "invalid": _l('must be text in quotes, such as "{year}-{seq:05d}"'),
         },
     )
     seller = _nested(SellerSchema, required=True)
@@ -481,5 +524,5 @@ class RulesSchema(StrictSchema):
         keys=fields.String(validate=checked(validators.key)),
         values=_nested(ContractSchema),
         load_default=None,
-        error_messages={**_COMMON, "invalid": "must be a group of 'workspace-key:' entries"},
+        error_messages={**_COMMON, "invalid": _l("must be a group of 'workspace-key:' entries")},
     )

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Text, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from .. import validators
+from ..i18n import _, _l
 from ..models import BillingDetails, Workspace
 from ..rules import PricingRules
 from ..rules.vat import VatTreatment, undecided, vat_treatment
@@ -49,11 +50,11 @@ INPUT_FIELDS = (
 )
 #: What an invoice needs (§14 (4) UStG: the recipient's full name and address), with labels.
 REQUIRED = {
-    "legal_name": "legal name",
-    "address_lines": "street",
-    "postcode": "postcode",
-    "city": "city",
-    "country": "country",
+    "legal_name": _l("legal name"),
+    "address_lines": _l("street"),
+    "postcode": _l("postcode"),
+    "city": _l("city"),
+    "country": _l("country"),
 }
 MAX_STREET_LINES = 3
 #: How the street lines are named where people type them (file, CLI, CSV): ``street``
@@ -84,7 +85,9 @@ def _street(value: Any) -> list[str]:
     lines = [value] if isinstance(value, str) else list(value or ())
     lines = [line for line in lines if not _blank(line)]
     if len(lines) > MAX_STREET_LINES:
-        raise validators.InvalidValue(f"at most {MAX_STREET_LINES} street lines, not {len(lines)}")
+        raise validators.InvalidValue(
+            _("at most %(max)s street lines, not %(count)s", max=MAX_STREET_LINES, count=len(lines))
+        )
     return [validators.text_line(line, max_length=200) for line in lines]
 
 
@@ -128,7 +131,7 @@ def validate_details(
     ID is checked against the country of the resulting record, so changing
     only the country re-checks the VAT ID already stored.
     """
-    problem = f"unknown field; the fields are: {INPUT_FIELDS}"
+    problem = _("unknown field; the fields are: %(fields)s", fields=INPUT_FIELDS)
     errors = dict.fromkeys(sorted(set(changes) - set(FIELDS)), problem)
     record = {**empty_details(), **(current or {})}
     for name, value in changes.items():
@@ -163,11 +166,11 @@ def missing(record: Mapping[str, Any] | None, mailbox: str | None = None) -> lis
     electronic address (BT-49): the billing e-mail or the invoice mailbox.
     """
     record = record or empty_details()
-    lacking = [label for name, label in REQUIRED.items() if not record.get(name)]
+    lacking = [str(label) for name, label in REQUIRED.items() if not record.get(name)]
     if validators.is_leitweg_id(record.get("buyer_reference")) and not (
         record.get("email") or mailbox
     ):
-        lacking.append("e-mail address (an XRechnung customer needs one)")
+        lacking.append(_("e-mail address (an XRechnung customer needs one)"))
     return lacking
 
 
@@ -268,9 +271,10 @@ class DetailsResult:
     unchanged: tuple[str, ...]
 
     def summary(self) -> str:
-        return (
-            f"billing details changed for {len(self.changed)} workspace(s), "
-            f"{len(self.unchanged)} already as given"
+        return _(
+            "billing details changed for %(changed)s workspace(s), %(unchanged)s already as given",
+            changed=len(self.changed),
+            unchanged=len(self.unchanged),
         )
 
 
@@ -296,12 +300,16 @@ def apply_details(
     for change in changes:
         where = change.location or change.key
         if change.key in seen:
-            errors[where] = f"workspace {change.key} is already changed at {seen[change.key]}"
+            errors[where] = _(
+                "workspace %(key)s is already changed at %(where)s",
+                key=change.key,
+                where=seen[change.key],
+            )
             continue
         seen[change.key] = where
         workspace = workspaces.get(change.key)
         if workspace is None:
-            errors[where] = f"no workspace with the key {change.key!r}"
+            errors[where] = _("no workspace with the key %(key)r", key=change.key)
             continue
         before = current.get(workspace.id)
         try:

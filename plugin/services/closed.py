@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..instants import format_instant
 from ..models import ClosedPeriod, Invoice, Workspace
 from ..types import AnySelect
@@ -45,12 +46,18 @@ class ClosedMonth(ManagementError):
         self.closed = closed
         self.row = row
         self.at = at
-        when = f" at {at.isoformat()}" if at is not None else ""
+        what = _("%(row)s at %(at)s", row=row, at=at.isoformat()) if at is not None else row
         super().__init__(
-            f"workspace {closed.workspace_key}: {row}{when} would change history at or before "
-            f"{closed.closed_until.isoformat()}, the end of {closed.period}, which invoice "
-            f"{closed.invoice_number} holds; invoiced months are closed (correct them with a "
-            "credit note and a new invoice)",
+            _(
+                "workspace %(key)s: %(what)s would change history at or before %(until)s, the "
+                "end of %(period)s, which invoice %(number)s holds; invoiced months are closed "
+                "(correct them with a credit note and a new invoice)",
+                key=closed.workspace_key,
+                what=what,
+                until=closed.closed_until.isoformat(),
+                period=closed.period,
+                number=closed.invoice_number,
+            ),
             field="at",
         )
 

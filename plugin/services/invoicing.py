@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, exists, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from .. import validators, wording
+from ..i18n import _
 from ..models import Invoice, Workspace
 from ..rules import NoPriceError, PricingRules
 from ..rules.pricing import Quote, Totals, with_tax_rate
@@ -340,7 +341,9 @@ def _plan_workspaces(
             )
         )
     if problems:
-        raise InvoicingError("cannot price every workspace:\n" + "\n".join(problems))
+        raise InvoicingError(
+            _("cannot price every workspace:") + "\n" + "\n".join(problems)
+        )
 
 
 def close_month(
@@ -366,7 +369,11 @@ def close_month(
     window = _window(month, rules, now)
     if not window.complete:
         raise InvoicingError(
-            f"{month} is not over yet in {rules.timezone}: only past months can be closed"
+            _(
+                "%(month)s is not over yet in %(zone)s: only past months can be closed",
+                month=month,
+                zone=rules.timezone,
+            )
         )
     year = now.astimezone(rules.zoneinfo).year
     lock_numbering(session, year)
@@ -552,23 +559,27 @@ def issue_credit_note(
     correction (:func:`.closed.reopen_after_credit`).
     """
     if isinstance(reason, str) and not reason.strip():
-        raise InvoicingError("a credit note needs a reason", field="reason")
+        raise InvoicingError(_("a credit note needs a reason"), field="reason")
     try:
         reason = validators.text_block(reason, max_length=REASON_MAX)
     except validators.InvalidValue as exc:
-        raise InvoicingError(f"the reason {exc}", field="reason") from None
+        raise InvoicingError(_("the reason %(problem)s", problem=exc), field="reason") from None
     year = now.astimezone(rules.zoneinfo).year
     lock_numbering(session, year)
     original = session.scalar(select(Invoice).where(Invoice.number == number))
     if original is None:
-        raise InvoicingError(f"no invoice with the number {number!r}")
+        raise InvoicingError(_("no invoice with the number %(number)r", number=number))
     if original.kind != "invoice":
-        raise InvoicingError(f"{number} is a credit note; only invoices can be credited")
+        raise InvoicingError(
+            _("%(number)s is a credit note; only invoices can be credited", number=number)
+        )
     existing = session.scalar(
         select(Invoice.number).where(Invoice.credits_invoice_id == original.id)
     )
     if existing:
-        raise InvoicingError(f"{number} is already credited by {existing}")
+        raise InvoicingError(
+            _("%(number)s is already credited by %(credit)s", number=number, credit=existing)
+        )
     (seq,) = take_numbers(session, year, 1)
     terms = {}
     if original.buyer is not None:

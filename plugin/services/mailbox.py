@@ -30,6 +30,7 @@ from sqlalchemy import CursorResult, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from .. import validators
+from ..i18n import _
 from ..models import Workspace
 from ..types import AnyRow
 from . import audit, outbox
@@ -55,25 +56,34 @@ def _shown(value: str) -> str:
 def validate_mailbox(value: object) -> str:
     """The normalised form of one invoice mailbox address; :class:`MailboxError` otherwise."""
     if not isinstance(value, str):
-        raise MailboxError("the invoice mailbox must be an e-mail address")
+        raise MailboxError(_("the invoice mailbox must be an e-mail address"))
     try:
         validators.characters(value)
     except validators.InvalidValue as exc:
         raise MailboxError(f"{_shown(value)} {exc}") from None
     address = value.strip(" ")
     if not address:
-        raise MailboxError("the invoice mailbox must not be empty")
+        raise MailboxError(_("the invoice mailbox must not be empty"))
     if "," in address or ";" in address:
-        raise MailboxError(f"{_shown(address)} is a list: the invoice mailbox is one address")
+        raise MailboxError(
+            _("%(value)s is a list: the invoice mailbox is one address", value=_shown(address))
+        )
     if "<" in address or ">" in address:
         raise MailboxError(
-            f"{_shown(address)} has a display name or angle brackets: "
-            "write only the address, such as invoices@example.com"
+            _(
+                "%(value)s has a display name or angle brackets: write only the address, such as "
+                "invoices@example.com",
+                value=_shown(address),
+            )
         )
     if len(address) > MAX_LENGTH:
         raise MailboxError(
-            f"{_shown(address)} is {len(address)} characters long; "
-            f"an address has at most {MAX_LENGTH}"
+            _(
+                "%(value)s is %(length)s characters long; an address has at most %(max)s",
+                value=_shown(address),
+                length=len(address),
+                max=MAX_LENGTH,
+            )
         )
     try:
         result = validate_email(
@@ -84,10 +94,17 @@ def validate_mailbox(value: object) -> str:
             strict=True,
         )
     except EmailNotValidError as exc:
-        raise MailboxError(f"{_shown(address)} is not a valid e-mail address: {exc}") from None
+        reason = _("is not a valid e-mail address: %(reason)s", reason=exc)
+        raise MailboxError(f"{_shown(address)} {reason}") from None
     normalised = (result.ascii_email or result.normalized).lower()
     if len(normalised) > MAX_LENGTH:
-        raise MailboxError(f"{_shown(address)} is longer than {MAX_LENGTH} characters in ASCII")
+        raise MailboxError(
+            _(
+                "%(value)s is longer than %(max)s characters in ASCII",
+                value=_shown(address),
+                max=MAX_LENGTH,
+            )
+        )
     return normalised
 
 
@@ -95,7 +112,7 @@ def workspace_id_for(session: Session, key: str) -> int:
     """The id of the workspace with this key; :class:`MailboxError` if there is none."""
     workspace_id = session.scalar(select(Workspace.id).where(Workspace.key == key))
     if workspace_id is None:
-        raise MailboxError(f"no workspace with the key {key!r}")
+        raise MailboxError(_("no workspace with the key %(key)r", key=key))
     return workspace_id
 
 
@@ -142,7 +159,7 @@ def change_mailboxes(
     new = validate_mailbox(address)
     wanted = set(workspace_ids)
     if not wanted:
-        raise MailboxError("no workspace selected")
+        raise MailboxError(_("no workspace selected"))
     workspaces = session.execute(
         select(Workspace.id, Workspace.key, Workspace.name, Workspace.invoice_mailbox)
         .where(Workspace.id.in_(wanted))
@@ -150,7 +167,7 @@ def change_mailboxes(
     ).all()
     missing = wanted - {workspace.id for workspace in workspaces}
     if missing:
-        raise MailboxError(f"no workspace with the id {min(missing)}")
+        raise MailboxError(_("no workspace with the id %(id)s", id=min(missing)))
     moving = [workspace for workspace in workspaces if workspace.invoice_mailbox != new]
     if moving:
         _swap(session, moving, new)
@@ -207,6 +224,9 @@ def _swap(session: Session, moving: Sequence[AnyRow], new: str) -> None:
     if cast("CursorResult[Any]", result).rowcount != len(moving):
         keys = ", ".join(workspace.key for workspace in moving)
         raise MailboxError(
-            f"the invoice mailbox of {keys} was changed by somebody else meanwhile: "
-            "look at it again, then retry"
+            _(
+                "the invoice mailbox of %(keys)s was changed by somebody else meanwhile: look at "
+                "it again, then retry",
+                keys=keys,
+            )
         )

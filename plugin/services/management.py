@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .. import validators
+from ..i18n import _, _l
 from ..models import Person, Team, Workspace
 from ..types import utcnow
 from . import audit
@@ -50,19 +51,26 @@ def _checked(check: Callable[[object], str], value: object, field: str, subject:
         raise ManagementError(f"{subject} {exc}", field=field) from None
 
 
-def validate_key(value: object, *, field: str = "key", what: str = "key") -> str:
-    """A workspace or team key: :func:`plugin.validators.key`, as in import files."""
-    return _checked(validators.key, value, field, f"{value!r} is not a valid {what}: it")
+def validate_key(
+    value: object, *, field: str = "key", what: object = _l("workspace or team key")
+) -> str:
+    """A workspace or team key: :func:`plugin.validators.key`, as in import files.
+
+    ``what`` names the key in the message (``_l("team key")``: translated when shown).
+    """
+    subject = _("%(value)r is not a valid %(what)s: it", value=value, what=what)
+    return _checked(validators.key, value, field, subject)
 
 
-def validate_name(value: object, *, field: str = "name", what: str = "name") -> str:
+def validate_name(value: object, *, field: str = "name", what: object = _l("display name")) -> str:
     """A display name: :func:`plugin.validators.text_line`, trimmed, 1-200 characters."""
-    return _checked(partial(validators.text_line, max_length=NAME_MAX), value, field, f"the {what}")
+    check = partial(validators.text_line, max_length=NAME_MAX)
+    return _checked(check, value, field, _("the %(what)s", what=what))
 
 
 def validate_person_name(value: object, *, field: str = "name") -> str:
     """A person's name, which may be empty (an invitation may not know it yet)."""
-    return _checked(validators.person_name, value, field, "the person's name")
+    return _checked(validators.person_name, value, field, _("the person's name"))
 
 
 def validate_email(value: object, *, field: str = "email") -> str:
@@ -76,11 +84,14 @@ def validate_instant(at: object, closed: Closed | None, row: str) -> datetime:
     """
     if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
         raise ManagementError(
-            f"{at!r} is not a timezone-aware instant (give its UTC offset)", field="at"
+            _("%(at)r is not a timezone-aware instant (give its UTC offset)", at=at), field="at"
         )
     if at > utcnow():
         raise ManagementError(
-            f"{at.isoformat()} is in the future: a change takes effect now or in the past",
+            _(
+                "%(at)s is in the future: a change takes effect now or in the past",
+                at=at.isoformat(),
+            ),
             field="at",
         )
     if closed is not None:
@@ -92,8 +103,13 @@ def refuse_later(start: datetime | None, at: datetime, row: str) -> None:
     """Refuse to close or open ``row`` at ``at`` when its recorded history starts after it."""
     if start is not None and start > at:
         raise HistoryConflict(
-            f"{row} starts at {start.isoformat()}, after {at.isoformat()}: "
-            "a change at that instant would contradict the recorded history",
+            _(
+                "%(row)s starts at %(start)s, after %(at)s: a change at that instant would "
+                "contradict the recorded history",
+                row=row,
+                start=start.isoformat(),
+                at=at.isoformat(),
+            ),
             field="at",
         )
 
@@ -107,10 +123,10 @@ def already_open(intervals: Sequence[Any], at: datetime, what: str) -> bool:
     """
     if any(end is None and start <= at for _, start, end in intervals):
         return True
-    for _, start, end in intervals:
+    for _id, start, end in intervals:
         refuse_later(start, at, what)
         if end is not None and end > at:
-            refuse_later(end, at, f"the end of {what}")
+            refuse_later(end, at, _("the end of %(what)s", what=what))
     return False
 
 
@@ -128,7 +144,8 @@ def rename(
 ) -> Change:
     """Set the ``name`` of one row, audited; no change (and no entry) when it is the same."""
     if new == old:
-        return Change(action, target, False, f"{target} is already called {new!r}")
+        already = _("%(target)s is already called %(name)r", target=target, name=new)
+        return Change(action, target, False, already)
     session.execute(update(model).where(model.id == row_id).values(name=new))
     audit.record(
         session,
@@ -139,7 +156,12 @@ def rename(
         before={"name": old},
         after={"name": new},
     )
-    return Change(action, target, True, f"Renamed {target} from {old!r} to {new!r}")
+    return Change(
+        action,
+        target,
+        True,
+        _("Renamed %(target)s from %(old)r to %(new)r", target=target, old=old, new=new),
+    )
 
 
 # Finding and locking rows --------------------------------------------------------
@@ -162,22 +184,25 @@ def lock_workspace(session: Session, key: object) -> WorkspaceRow:
     serialised and each sees what the other committed: adding the same
     person to the same team twice at once gives one membership.
     """
-    key = validate_key(key, field="workspace", what="workspace key")
+    key = validate_key(key, field="workspace", what=_l("workspace key"))
     row = session.execute(
         select(Workspace.id, Workspace.key, Workspace.name, Workspace.created_at)
         .where(Workspace.key == key)
         .with_for_update()
     ).first()
     if row is None:
-        raise NotFound(f"no workspace with the key {key!r}", field="workspace")
+        raise NotFound(_("no workspace with the key %(key)r", key=key), field="workspace")
     return WorkspaceRow(*row, closed_period(session, row.id))
 
 
 def find_team(session: Session, workspace: WorkspaceRow, key: object) -> Team:
-    key = validate_key(key, field="team", what="team key")
+    key = validate_key(key, field="team", what=_l("team key"))
     team = session.scalar(select(Team).where(Team.workspace_id == workspace.id, Team.key == key))
     if team is None:
-        raise NotFound(f"no team {key!r} in workspace {workspace.key!r}", field="team")
+        raise NotFound(
+            _("no team %(team)r in workspace %(workspace)r", team=key, workspace=workspace.key),
+            field="team",
+        )
     return team
 
 
@@ -185,5 +210,5 @@ def find_person(session: Session, email: object, *, field: str = "email") -> Per
     address = validate_email(email, field=field)
     person = session.scalar(select(Person).where(Person.email == address))
     if person is None:
-        raise NotFound(f"nobody has the e-mail address {address}", field=field)
+        raise NotFound(_("nobody has the e-mail address %(address)s", address=address), field=field)
     return person

@@ -28,6 +28,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..instants import format_instant
 from ..models import Person, Team, TeamMembership, WorkspaceAccess, WorkspaceOwner
 from . import audit
@@ -112,15 +113,16 @@ def invite(
     address = validate_email(email)
     name = validate_person_name(name)
     target = f"{row.key}/{address}"
-    at = validate_instant(at, row.closed, f"access of {address}")
-    refuse_later(row.created_at, at, f"workspace {row.key}")
+    at = validate_instant(at, row.closed, _("access of %(address)s", address=address))
+    refuse_later(row.created_at, at, _("workspace %(key)s", key=row.key))
     person_id, created = _person(session, address, name)
-    if already_open(_access_rows(session, row.id, person_id), at, f"the access of {address}"):
+    access = _access_rows(session, row.id, person_id)
+    if already_open(access, at, _("the access of %(address)s", address=address)):
         return Invitation(
             INVITE_ACTION,
             target,
             False,
-            f"{address} is already a member of {row.key}",
+            _("%(address)s is already a member of %(key)s", address=address, key=row.key),
             person_id,
             created,
         )
@@ -141,7 +143,12 @@ def invite(
         INVITE_ACTION,
         target,
         True,
-        f"Invited {address} to {row.key} at {format_instant(at, zone)}",
+        _(
+            "Invited %(address)s to %(key)s at %(at)s",
+            address=address,
+            key=row.key,
+            at=format_instant(at, zone),
+        ),
         person_id,
         created,
     )
@@ -187,18 +194,25 @@ def add_to_team(
     team_row = find_team(session, row, team)
     person = find_person(session, email)
     target = f"{row.key}/{team_row.key}/{person.email}"
-    at = validate_instant(at, row.closed, f"membership of {person.email} in {team_row.key}")
-    refuse_later(team_row.created_at, at, f"team {row.key}/{team_row.key}")
+    at = validate_instant(at, row.closed, _membership(person.email, team_row.key, the=False))
+    refuse_later(team_row.created_at, at, _("team %(team)s", team=f"{row.key}/{team_row.key}"))
     if not _member_at(session, row, person, at):
         raise Conflict(
-            f"{person.email} is not a member of workspace {row.key}: invite them first",
+            _(
+                "%(address)s is not a member of workspace %(key)s: invite them first",
+                address=person.email,
+                key=row.key,
+            ),
             field="email",
         )
     memberships = _memberships(session, team_row.id, person.id)
-    what = f"the membership of {person.email} in {team_row.key}"
+    what = _membership(person.email, team_row.key)
     if already_open(memberships, at, what):
         return Change(
-            ADD_TO_TEAM_ACTION, target, False, f"{person.email} is already in {team_row.key}"
+            ADD_TO_TEAM_ACTION,
+            target,
+            False,
+            _("%(address)s is already in %(team)s", address=person.email, team=team_row.key),
         )
     session.execute(
         insert(TeamMembership).values(team_id=team_row.id, person_id=person.id, joined_at=at)
@@ -216,7 +230,12 @@ def add_to_team(
         ADD_TO_TEAM_ACTION,
         target,
         True,
-        f"Added {person.email} to {row.key}/{team_row.key} at {format_instant(at, zone)}",
+        _(
+            "Added %(address)s to %(team)s at %(at)s",
+            address=person.email,
+            team=f"{row.key}/{team_row.key}",
+            at=format_instant(at, zone),
+        ),
     )
 
 
@@ -239,14 +258,17 @@ def remove_from_team(
     team_row = find_team(session, row, team)
     person = find_person(session, email)
     target = f"{row.key}/{team_row.key}/{person.email}"
-    at = validate_instant(at, row.closed, f"membership of {person.email} in {team_row.key}")
+    at = validate_instant(at, row.closed, _membership(person.email, team_row.key, the=False))
     open_rows = [m for m in _memberships(session, team_row.id, person.id) if m.left_at is None]
     if not open_rows:
         return Change(
-            REMOVE_FROM_TEAM_ACTION, target, False, f"{person.email} is not in {team_row.key}"
+            REMOVE_FROM_TEAM_ACTION,
+            target,
+            False,
+            _("%(address)s is not in %(team)s", address=person.email, team=team_row.key),
         )
-    membership_id, joined, _ = open_rows[0]
-    refuse_later(joined, at, f"the membership of {person.email} in {team_row.key}")
+    membership_id, joined, _left = open_rows[0]
+    refuse_later(joined, at, _membership(person.email, team_row.key))
     session.execute(
         update(TeamMembership).where(TeamMembership.id == membership_id).values(left_at=at)
     )
@@ -263,7 +285,12 @@ def remove_from_team(
         REMOVE_FROM_TEAM_ACTION,
         target,
         True,
-        f"Took {person.email} out of {row.key}/{team_row.key} at {format_instant(at, zone)}",
+        _(
+            "Took %(address)s out of %(team)s at %(at)s",
+            address=person.email,
+            team=f"{row.key}/{team_row.key}",
+            at=format_instant(at, zone),
+        ),
     )
 
 
@@ -278,7 +305,7 @@ def remove_member(
     row = lock_workspace(session, workspace)
     person = find_person(session, email)
     target = f"{row.key}/{person.email}"
-    at = validate_instant(at, row.closed, f"access of {person.email}")
+    at = validate_instant(at, row.closed, _("access of %(address)s", address=person.email))
     owner = session.scalar(
         select(WorkspaceOwner.person_id).where(
             WorkspaceOwner.workspace_id == row.id, WorkspaceOwner.person_id == person.id
@@ -286,17 +313,28 @@ def remove_member(
     )
     if owner is not None:
         raise Conflict(
-            f"{person.email} is an owner of {row.key}: owners are not removed "
-            "(remove the ownership first)",
+            _(
+                "%(address)s is an owner of %(key)s: owners are not removed (remove the "
+                "ownership first)",
+                address=person.email,
+                key=row.key,
+            ),
             field="email",
         )
     access = [a for a in _access_rows(session, row.id, person.id) if a.revoked_at is None]
     if not access:
         return Change(
-            REMOVE_MEMBER_ACTION, target, False, f"{person.email} is not a member of {row.key}"
+            REMOVE_MEMBER_ACTION,
+            target,
+            False,
+            _("%(address)s is not a member of %(key)s", address=person.email, key=row.key),
         )
-    access_id, granted, _ = access[0]
-    refuse_later(granted, at, f"the access of {person.email} to {row.key}")
+    access_id, granted, _revoked = access[0]
+    refuse_later(
+        granted,
+        at,
+        _("the access of %(address)s to %(key)s", address=person.email, key=row.key),
+    )
     in_workspace = select(Team.id).where(Team.workspace_id == row.id)
     open_teams = session.execute(
         select(Team.key, TeamMembership.joined_at)
@@ -309,7 +347,7 @@ def remove_member(
         .order_by(Team.key)
     ).all()
     for team_key, joined in open_teams:
-        refuse_later(joined, at, f"the membership of {person.email} in {team_key}")
+        refuse_later(joined, at, _membership(person.email, team_key))
     session.execute(
         update(WorkspaceAccess).where(WorkspaceAccess.id == access_id).values(revoked_at=at)
     )
@@ -333,10 +371,23 @@ def remove_member(
         before={"member": True, "teams": teams},
         after={"member": False, "teams": [], "until": at.isoformat()},
     )
-    left = f", leaving {', '.join(teams)}" if teams else ""
+    removed = {"address": person.email, "key": row.key, "at": format_instant(at, zone)}
     return Change(
         REMOVE_MEMBER_ACTION,
         target,
         True,
-        f"Removed {person.email} from {row.key} at {format_instant(at, zone)}{left}",
+        _(
+            "Removed %(address)s from %(key)s at %(at)s, leaving %(teams)s",
+            teams=", ".join(teams),
+            **removed,
+        )
+        if teams
+        else _("Removed %(address)s from %(key)s at %(at)s", **removed),
     )
+
+
+def _membership(address: str, team: str, *, the: bool = True) -> str:
+    """The membership named in a refusal: ``the membership of …`` or, first, ``membership of …``."""
+    if the:
+        return _("the membership of %(address)s in %(team)s", address=address, team=team)
+    return _("membership of %(address)s in %(team)s", address=address, team=team)

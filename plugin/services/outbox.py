@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from ..i18n import _, untranslated
 from ..models import PENDING_STATUSES, Invoice, OutboxMail, Workspace
 from ..rules import PricingRules
 from ..types import utcnow
@@ -96,15 +98,18 @@ def _invoice_mail_row(target: Any, now: datetime, actor: str) -> dict[str, Any]:
         "message_key": invoice_message_key(target.number),
         "data": {},
         "status": "queued" if mailbox else "failed",
-        "last_error": None if mailbox else _no_mailbox(target.key),
+        # Stored, and read in any language: English.
+        "last_error": None if mailbox else _no_mailbox(target.key, stored=True),
     }
 
 
-def _no_mailbox(workspace_key: str) -> str:
-    return (
-        f"workspace {workspace_key} has no invoice mailbox: set one "
-        f"(flask billing set-mailbox {workspace_key} ADDRESS), then resend the invoice"
-    )
+def _no_mailbox(workspace_key: str, *, stored: bool = False) -> str:
+    with untranslated() if stored else nullcontext():
+        return _(
+            "workspace %(key)s has no invoice mailbox: set one (flask billing set-mailbox "
+            "%(key)s ADDRESS), then resend the invoice",
+            key=workspace_key,
+        )
 
 
 def _new_mail(now: datetime, actor: str) -> dict[str, Any]:
@@ -192,14 +197,18 @@ def resend_invoice(
         .where(Invoice.number == number)
     ).one_or_none()
     if invoice is None:
-        raise MailError(f"no invoice with the number {number!r}")
+        raise MailError(_("no invoice with the number %(number)r", number=number))
     if not invoice.invoice_mailbox:
         raise MailError(_no_mailbox(invoice.workspace_key))
     earlier = _deliveries_so_far(session, invoice.id)
     if earlier.pending:
         raise MailError(
-            f"invoice {number} is already on its way ({earlier.pending}): "
-            "wait until it is sent or has failed"
+            _(
+                "invoice %(number)s is already on its way (%(state)s): wait until it is sent or "
+                "has failed",
+                number=number,
+                state=earlier.pending,
+            )
         )
     key = invoice_message_key(number, earlier.count)
     row = {
@@ -214,7 +223,9 @@ def resend_invoice(
         "last_error": None,
     }
     if not _insert_unless_taken(session, row):
-        raise MailError(f"invoice {number} was resent by somebody else just now")
+        raise MailError(
+            _("invoice %(number)s was resent by somebody else just now", number=number)
+        )
     audit.record(
         session,
         actor,

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import Person
 from . import audit
 from .errors import Conflict
@@ -49,9 +50,12 @@ def change_email(session: Session, *, email: str, new_email: str, actor: str) ->
     address = validate_email(new_email, field="new_email")
     if address == person.email:
         return Change(
-            CHANGE_EMAIL_ACTION, person.email, False, f"{person.email} already has that address"
+            CHANGE_EMAIL_ACTION,
+            person.email,
+            False,
+            _("%(address)s already has that address", address=person.email),
         )
-    clash = f"{address} is already the e-mail address of somebody else"
+    clash = _("%(address)s is already the e-mail address of somebody else", address=address)
     if session.scalar(select(Person.id).where(Person.email == address)) is not None:
         raise Conflict(clash, field="new_email")
     before = person.email
@@ -67,4 +71,9 @@ def change_email(session: Session, *, email: str, new_email: str, actor: str) ->
         before={"email": before},
         after={"email": address},
     )
-    return Change(CHANGE_EMAIL_ACTION, address, True, f"Changed {before} to {address}")
+    return Change(
+        CHANGE_EMAIL_ACTION,
+        address,
+        True,
+        _("Changed %(before)s to %(after)s", before=before, after=address),
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+from ..i18n import _
 from .common import start_of_day
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -19,14 +20,18 @@ class Month:
 
     def __post_init__(self) -> None:
         if not 1 <= self.month <= 12 or not 1900 <= self.year <= 9999:
-            raise ValueError(f"{self.year:04d}-{self.month:02d} is not a month")
+            raise ValueError(
+                _("%(month)s is not a month", month=f"{self.year:04d}-{self.month:02d}")
+            )
 
     @classmethod
     def parse(cls, text: str) -> Month:
         """``YYYY-MM``; raises ``ValueError`` with a message a person understands."""
         match = _MONTH.match(text.strip())
         if not match:
-            raise ValueError(f"{text!r} is not a month: write it as YYYY-MM, for example 2026-10")
+            raise ValueError(
+                _("%(text)r is not a month: write it as YYYY-MM, for example 2026-10", text=text)
+            )
         return cls(int(match[1]), int(match[2]))
 
     @classmethod

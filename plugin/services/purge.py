@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import Person, Team, TeamMembership, Workspace, WorkspaceAccess, WorkspaceOwner
 from ..types import Expression
 from . import audit
@@ -77,9 +78,9 @@ class KeptMember:
 
     @property
     def reason(self) -> str:
-        reasons = ["workspace owner"] if self.owner else []
+        reasons = [_("workspace owner")] if self.owner else []
         if self.active_teams:
-            reasons.append(f"in active team(s) {', '.join(self.active_teams)}")
+            reasons.append(_("in active team(s) %(teams)s", teams=", ".join(self.active_teams)))
         return "; ".join(reasons)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import Workspace
 from ..rules import PricingRules, explain, quote
 from ..rules.pricing import Quote
@@ -32,7 +33,9 @@ class MonthWindow:
     def at(cls, month: Month, rules: PricingRules, now: datetime) -> MonthWindow:
         start, end = month.bounds(rules.zoneinfo)
         if start > now:
-            raise ValueError(f"{month} is in the future: nothing is billed for it yet")
+            raise ValueError(
+                _("%(month)s is in the future: nothing is billed for it yet", month=month)
+            )
         return cls(month, start, min(end, now), end <= now)
 
 

@@ -26,7 +26,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..rules import NoPriceError, PricingRules, load_rules
+from ..i18n import _
+from ..rules import LocatedError, NoPriceError, PricingRules, RulesError, RulesStore, load_rules
 from ..rules.loader import MAX_BYTES
 from ..rules.model import PriceVersion
 from ..rules.pricing import percent, with_tax_rate
@@ -51,11 +52,18 @@ class RulesChangedMeanwhile(Exception):
 
     def __init__(self, path: Path, expected: str, found: str) -> None:
         self.path, self.expected, self.found = path, expected, found
-        found_text = f"sha256 {found[:12]}" if found else "the file is gone"
+        found_text = (
+            _("sha256 %(sha256)s", sha256=found[:12]) if found else _("the file is gone")
+        )
         super().__init__(
-            f"{path.name} changed meanwhile (opened as sha256 {expected[:12] or 'none'}, "
-            f"now {found_text}): somebody else saved it after you opened the editor. "
-            "Nothing was saved; open the editor again and redo your change on the new file."
+            _(
+                "%(name)s changed meanwhile (opened as sha256 %(expected)s, now %(found)s): "
+                "somebody else saved it after you opened the editor. Nothing was saved; open the "
+                "editor again and redo your change on the new file.",
+                name=path.name,
+                expected=expected[:12] or _("none"),
+                found=found_text,
+            )
         )
 
 
@@ -174,10 +182,32 @@ def read_on_disk(path: str | os.PathLike[str], *, missing_text: str = "") -> OnD
     try:
         raw = _read_if_present(Path(path))
     except OSError as exc:
-        return OnDisk("", "", error=f"cannot read {path}: {exc.strerror or exc}")
+        reason = exc.strerror or exc
+        return OnDisk("", "", error=_("cannot read %(path)s: %(reason)s", path=path, reason=reason))
     if raw is None:
         return OnDisk(missing_text, "")
     return OnDisk(raw.decode("utf-8", "replace"), hashlib.sha256(raw).hexdigest())
+
+
+def rejected_errors(store: RulesStore) -> list[LocatedError]:
+    """The errors of the file the store rejected, in the reader's language.
+
+    The store keeps them in English (for every request, and the log); while
+    the file on disk is still the one rejected, it is checked again here.
+    """
+    problem = store.last_error
+    if problem is None:
+        return []
+    try:
+        raw = _read_if_present(store.path)
+    except OSError:
+        raw = None
+    if raw is not None and hashlib.sha256(raw).hexdigest() == problem.sha256:
+        try:
+            load_rules(raw, source=store.path.name, max_bytes=store.max_bytes)
+        except RulesError as exc:
+            return list(exc.errors)
+    return list(problem.errors)
 
 
 def _read_if_present(path: Path) -> bytes | None:

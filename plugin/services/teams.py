@@ -28,6 +28,7 @@ from datetime import UTC, datetime, tzinfo
 from sqlalchemy import ColumnElement, Executable, Select, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..i18n import _, _l
 from ..instants import format_instant
 from ..models import Team, TeamArchivePeriod, Workspace
 from . import audit
@@ -56,8 +57,11 @@ class UnknownTeams(LookupError):
     def __init__(self, workspaces: Sequence[str], teams: Sequence[tuple[str, str]]) -> None:
         self.workspaces = tuple(workspaces)
         self.teams = tuple(teams)
-        problems = [f"no workspace with the key {key!r}" for key in self.workspaces]
-        problems += [f"no team {team!r} in workspace {ws!r}" for ws, team in self.teams]
+        problems = [_("no workspace with the key %(key)r", key=key) for key in self.workspaces]
+        problems += [
+            _("no team %(team)r in workspace %(workspace)r", team=team, workspace=ws)
+            for ws, team in self.teams
+        ]
         super().__init__("; ".join(problems))
 
 
@@ -66,7 +70,7 @@ class UnknownTeamIds(LookupError):
 
     def __init__(self, ids: Iterable[int]) -> None:
         self.ids = tuple(sorted(ids))
-        super().__init__(f"no team with the id(s) {', '.join(map(str, self.ids))}")
+        super().__init__(_("no team with the id(s) %(ids)s", ids=", ".join(map(str, self.ids))))
 
 
 class LaterHistory(ValueError):
@@ -79,8 +83,12 @@ class LaterHistory(ValueError):
     def __init__(self, targets: Iterable[str], now: datetime) -> None:
         self.targets = tuple(sorted(targets))
         super().__init__(
-            f"cannot archive {', '.join(self.targets)} at {now.isoformat()}: "
-            "the team's recorded history (creation or an archived period) starts later"
+            _(
+                "cannot archive %(teams)s at %(at)s: the team's recorded history (creation or an "
+                "archived period) starts later",
+                teams=", ".join(self.targets),
+                at=now.isoformat(),
+            )
         )
 
 
@@ -378,13 +386,20 @@ def create_team(
     an invoiced month.
     """
     row = lock_workspace(session, workspace)
-    key = validate_key(key, what="team key")
-    name = validate_name(name, what="team name")
-    at = validate_instant(at, row.closed, f"team {row.key}/{key}")
-    refuse_later(row.created_at, at, f"workspace {row.key}")
+    key = validate_key(key, what=_l("team key"))
+    name = validate_name(name, what=_l("team name"))
+    at = validate_instant(at, row.closed, _("team %(team)s", team=f"{row.key}/{key}"))
+    refuse_later(row.created_at, at, _("workspace %(key)s", key=row.key))
     taken = select(Team.id).where(Team.workspace_id == row.id, Team.key == key)
     if session.scalar(taken) is not None:
-        raise Conflict(f"workspace {row.key} already has a team with the key {key!r}", field="key")
+        raise Conflict(
+            _(
+                "workspace %(workspace)s already has a team with the key %(key)r",
+                workspace=row.key,
+                key=key,
+            ),
+            field="key",
+        )
     team_id = session.execute(
         insert(Team)
         .values(workspace_id=row.id, key=key, name=name, created_at=at)
@@ -412,7 +427,7 @@ def rename_team(session: Session, *, workspace: str, team: str, name: str, actor
         Team,
         row_id=team_row.id,
         old=team_row.name,
-        new=validate_name(name, what="team name"),
+        new=validate_name(name, what=_l("team name")),
         action=RENAME_ACTION,
         target=f"{row.key}/{team_row.key}",
         actor=actor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import Workspace
 
 
@@ -12,7 +13,7 @@ class UnknownWorkspace(LookupError):
     """No workspace has the key given (the CLI, the pages and the exports say so alike)."""
 
     def __init__(self, key: str) -> None:
-        super().__init__(f"no workspace with the key {key!r}")
+        super().__init__(_("no workspace with the key %(key)r", key=key))
 
 
 def get_workspace(session: Session, key: str) -> Workspace:

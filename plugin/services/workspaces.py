@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from ..i18n import _, _l
 from ..models import Person, Workspace, WorkspaceAccess, WorkspaceOwner
 from ..types import utcnow
 from . import audit
@@ -43,11 +44,11 @@ def create_workspace(
     Its billing variant follows from the creation instant.
     Refuses a bad or taken key (:class:`~.errors.Conflict`, field ``key``).
     """
-    key = validate_key(key, what="workspace key")
-    name = validate_name(name, what="workspace name")
-    at = validate_instant(at, None, f"workspace {key}")
+    key = validate_key(key, what=_l("workspace key"))
+    name = validate_name(name, what=_l("workspace name"))
+    at = validate_instant(at, None, _("workspace %(key)s", key=key))
     if session.scalar(select(Workspace.id).where(Workspace.key == key)) is not None:
-        raise Conflict(f"there is already a workspace with the key {key!r}", field="key")
+        raise Conflict(_("there is already a workspace with the key %(key)r", key=key), field="key")
     workspace_id = session.execute(
         insert(Workspace).values(key=key, name=name, created_at=at).returning(Workspace.id)
     ).scalar_one()
@@ -71,7 +72,7 @@ def rename_workspace(session: Session, *, workspace: str, name: str, actor: str)
         Workspace,
         row_id=row.id,
         old=row.name,
-        new=validate_name(name, what="workspace name"),
+        new=validate_name(name, what=_l("workspace name")),
         action=RENAME_ACTION,
         target=row.key,
         actor=actor,
@@ -97,7 +98,12 @@ def add_owner(session: Session, *, workspace: str, email: str, actor: str) -> Ch
     target = f"{row.key}/{person.email}"
     owners = _owner_emails(session, row.id)
     if person.email in owners:
-        return Change(ADD_OWNER_ACTION, target, False, f"{person.email} already owns {row.key}")
+        return Change(
+            ADD_OWNER_ACTION,
+            target,
+            False,
+            _("%(address)s already owns %(key)s", address=person.email, key=row.key),
+        )
     member = session.scalar(
         select(func.count())
         .select_from(WorkspaceAccess)
@@ -109,8 +115,12 @@ def add_owner(session: Session, *, workspace: str, email: str, actor: str) -> Ch
     )
     if not member:
         raise Conflict(
-            f"{person.email} is not a member of {row.key}: invite them first, "
-            "an owner must be a member",
+            _(
+                "%(address)s is not a member of %(key)s: invite them first, an owner must be a "
+                "member",
+                address=person.email,
+                key=row.key,
+            ),
             field="email",
         )
     session.execute(insert(WorkspaceOwner).values(workspace_id=row.id, person_id=person.id))
@@ -123,7 +133,12 @@ def add_owner(session: Session, *, workspace: str, email: str, actor: str) -> Ch
         before={"owners": owners},
         after={"owners": sorted([*owners, person.email])},
     )
-    return Change(ADD_OWNER_ACTION, target, True, f"{person.email} now owns {row.key}")
+    return Change(
+        ADD_OWNER_ACTION,
+        target,
+        True,
+        _("%(address)s now owns %(key)s", address=person.email, key=row.key),
+    )
 
 
 def remove_owner(session: Session, *, workspace: str, email: str, actor: str) -> Change:
@@ -133,10 +148,19 @@ def remove_owner(session: Session, *, workspace: str, email: str, actor: str) ->
     target = f"{row.key}/{person.email}"
     owners = _owner_emails(session, row.id)
     if person.email not in owners:
-        return Change(REMOVE_OWNER_ACTION, target, False, f"{person.email} does not own {row.key}")
+        return Change(
+            REMOVE_OWNER_ACTION,
+            target,
+            False,
+            _("%(address)s does not own %(key)s", address=person.email, key=row.key),
+        )
     if owners == [person.email]:
         raise Conflict(
-            f"{person.email} is the last owner of {row.key}: add another owner first",
+            _(
+                "%(address)s is the last owner of %(key)s: add another owner first",
+                address=person.email,
+                key=row.key,
+            ),
             field="email",
         )
     session.execute(
@@ -153,4 +177,9 @@ def remove_owner(session: Session, *, workspace: str, email: str, actor: str) ->
         before={"owners": owners},
         after={"owners": [owner for owner in owners if owner != person.email]},
     )
-    return Change(REMOVE_OWNER_ACTION, target, True, f"{person.email} no longer owns {row.key}")
+    return Change(
+        REMOVE_OWNER_ACTION,
+        target,
+        True,
+        _("%(address)s no longer owns %(key)s", address=person.email, key=row.key),
+    )
