@@ -170,7 +170,7 @@ def test_a_bad_csv_changes_nothing_and_names_each_problem(client, session, text,
 def test_the_check_page_lists_totals_and_held_workspaces_and_writes_nothing(client, session):
     before = snapshot(session)
     page = client.get(CHECK + "?month=2026-10").get_data(as_text=True)
-    assert "Invoices a close would issue: <strong>8</strong>" in page
+    assert "Invoices to issue: <strong>8</strong>" in page
     assert "held: <strong>1</strong>" in page
     assert "<td>AE</td><td class=\"text-right\">2</td>" in page
     assert "Brightside Studio</a>" in page

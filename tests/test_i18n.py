@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
+from functools import cache
 from html import unescape
 from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from sqlalchemy import select
 
 from plugin.admin.access import DEFAULT_ACCESS
 from plugin.i18n import gettext, ngettext
-from tests.conftest import make_app
+from plugin.models import Workspace
+from tests.conftest import RULES_PATH, make_app
+from tests.helpers import snapshot
 from tests.test_admin_access import walk  # noqa: F401  (the fixture: every route)
 
 URL = "/admin/billing_dashboard/"
@@ -169,5 +174,182 @@ def test_links_to_filtered_lists_find_the_filter_by_its_german_name(database_url
             assert url is not None, language
             assert "flt0_" in url, language
             assert filter_url("invoices", "No such filter", "x") is None
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
+
+
+# --- Refusals in German: the services' and validators' messages on the forms. ------------
+
+
+@pytest.fixture
+def german(admin_client, demo_cli):
+    """``admin_client`` in German, on the demo data."""
+    admin_client.get("/demo/language/de")
+    return admin_client
+
+
+@cache
+def _english_patterns() -> list[tuple[str, re.Pattern[str]]]:
+    return english_only(catalogue())
+
+
+def english_on(page: str) -> list[str]:
+    """The catalogue's English strings a page's HTML shows (see ``english_only``)."""
+    found = {
+        msgid
+        for node in text_nodes(page)
+        for msgid, pattern in _english_patterns()
+        if pattern.fullmatch(node)
+    }
+    return sorted(found)
+
+
+def token(client, url: str) -> str:
+    page = client.get(url).get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)[1]
+
+
+def refused(response, status: int) -> str:
+    assert response.status_code == status, response.status_code
+    page = response.get_data(as_text=True)
+    assert english_on(page) == []
+    return unescape(page)
+
+
+def test_a_bad_mailbox_is_refused_in_german_and_on_the_command_line_in_english(
+    german, demo_cli, session
+):
+    german.get("/demo/role/accounting")
+    workspace_id = session.scalar(select(Workspace.id).where(Workspace.key == "acme"))
+    url = f"/admin/billing_workspaces/mailbox?ids={workspace_id}"
+    before = snapshot(session)
+    page = refused(
+        german.post(url, data={"csrf_token": token(german, url), "address": "a@x.example, b@x"}),
+        200,
+    )
+    assert (
+        "Nichts wurde geändert: 'a@x.example, b@x' ist eine Liste: "
+        "Das Rechnungspostfach ist eine einzige Adresse." in page
+    )
+    page = refused(
+        german.post(url, data={"csrf_token": token(german, url), "address": "kein-at.example"}),
+        200,
+    )
+    assert "'kein-at.example' ist keine gültige E-Mail-Adresse: " in page
+    session.expire_all()
+    assert snapshot(session) == before
+    result = demo_cli("set-mailbox", "acme", "a@x.example, b@x")
+    assert result.exit_code != 0
+    assert "is a list: the invoice mailbox is one address" in result.output
+
+
+def test_bad_billing_details_are_refused_in_german(german, session):
+    german.get("/demo/role/accounting")
+    url = "/admin/billing_details/w/acme"
+    form = german.get(url).get_data(as_text=True)
+    assert "Postleitzahl" in form
+    assert english_on(form) == []
+    before = snapshot(session)
+    data = {
+        "csrf_token": token(german, url),
+        "legal_name": "A\nB",
+        "street": "Hauptstraße 1",
+        "postcode": "10115",
+        "city": "Berlin",
+        "country": "FR",
+        "vat_id": "FR40303265046",
+        "language": "de",
+    }
+    page = refused(german.post(url, data=data), 200)
+    assert "Nichts wurde geändert: Korrigieren Sie die markierten Felder." in page
+    assert (
+        "'FR40303265046' ist keine gültige EU-USt-IdNr. (die Prüfsumme oder Prüfziffer der "
+        "Nummer stimmt nicht)" in page
+    )
+    assert "enthält an Zeichen 2 einen Zeilenumbruch (U+000A)" in page
+    page = refused(german.post(url, data={**data, "legal_name": "A", "country": "XX"}), 200)
+    assert "'XX' ist kein Ländercode nach ISO 3166-1" in page
+    session.expire_all()
+    assert snapshot(session) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"key": "Bad Key!", "name": "Bad"},
+            "'Bad Key!' ist kein gültiger Teamschlüssel: Er muss aus 1–63 Kleinbuchstaben",
+        ),
+        ({"key": "ok-key", "name": " "}, "der Teamname darf nicht leer sein"),
+        ({"key": "sales", "name": "Sales"}, "hat bereits ein Team mit dem Schlüssel 'sales'"),
+    ],
+)
+def test_a_bad_team_is_refused_in_german(german, session, data, message):
+    german.get("/demo/role/support")
+    url = "/admin/billing_workspaces/w/acme/"
+    before = snapshot(session)
+    response = german.post(
+        url + "manage/create_team", data={"csrf_token": token(german, url), **data}
+    )
+    assert message in refused(response, 422)
+    session.expire_all()
+    assert snapshot(session) == before
+
+
+def test_a_mistyped_close_confirmation_is_refused_in_german(german, session):
+    german.get("/demo/role/accounting")
+    url = "/admin/billing_close/?month=2026-10"
+    before = snapshot(session)
+    response = german.post(
+        "/admin/billing_close/close",
+        data={"csrf_token": token(german, url), "month": "2026-10", "confirm": "Close October"},
+    )
+    page = refused(response, 400)
+    assert "Geben Sie „Oktober 2026 abschließen“ ein, um den Monat abzuschließen" in page
+    response = german.post(
+        "/admin/billing_close/close",
+        data={"csrf_token": token(german, url), "month": "Oktober", "confirm": "x"},
+    )
+    assert "'Oktober' ist kein Monat: Schreiben Sie ihn als JJJJ-MM" in refused(response, 400)
+    session.expire_all()
+    assert snapshot(session) == before
+
+
+def test_a_bad_rules_draft_and_a_rejected_rules_file_are_shown_in_german(
+    database_url, demo_cli, tmp_path
+):
+    rules = tmp_path / "pricing_rules.yaml"
+    rules.write_text(RULES_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    app = make_app(database_url, BILLING_RULES_PATH=str(rules))
+    client = app.test_client()
+    client.get("/demo/role/accounting")
+    client.get("/demo/language/de")
+    url = "/admin/billing_rules/"
+    broken = rules.read_text(encoding="utf-8").replace("tax_rate: 0.19", "tax_rate: 1,19")
+    page = refused(
+        client.post(
+            url + "check",
+            data={"csrf_token": token(client, url), "draft": broken, "expected_sha256": ""},
+        ),
+        200,
+    )
+    assert "Der Entwurf hat 1 Fehler; nichts wurde gespeichert" in page
+    assert "muss einen Dezimalpunkt verwenden, kein Komma: etwa 12.50" in page
+    line = re.search(r"Zeile (\d+)</span>", page)
+    assert line is not None
+    # The file itself broken: the German request that finds it keeps English for the others.
+    rules.write_text(broken, encoding="utf-8")
+    stat = rules.stat()
+    os.utime(rules, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    german = refused(client.get(url), 200)
+    assert f"Zeile {line[1]}" in german
+    assert "muss einen Dezimalpunkt verwenden" in german
+    client.get("/demo/language/en")
+    english = client.get(url).get_data(as_text=True)
+    assert f"line {line[1]}" in english
+    assert "must use a decimal point, not a comma" in english
+    assert "Dezimalpunkt" not in english
+    store = app.extensions["billing"].rules_store(app)
+    assert "must use a decimal point" in store.last_error.errors[0].message
     with app.app_context():
         app.extensions["sqlalchemy"].engine.dispose()

@@ -407,7 +407,7 @@ def test_the_credit_note_page_says_what_reopens_and_how_to_reissue(app, invoiced
     assert closed(session) == ("2026-09-30T22:00:00+00:00", numbers["2026-09"])
     # The Month close check previews the new invoice.
     check = client.get("/admin/billing_details/?month=2026-10").get_data(as_text=True)
-    assert "Invoices a close would issue: <strong>1</strong>" in check
+    assert "Invoices to issue: <strong>1</strong>" in check
     assert f"hafen (replaces the credited {numbers['2026-10']})" in check
 
 
