@@ -64,9 +64,9 @@ lint: venv
 BABEL_KEYWORDS := -k _ -k _l -k N_ -k _b -k _bn:1,2 -k lazy_gettext -k ngettext:1,2
 translations: venv
 	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-default-keywords \
-		--project flask-workspace-billing --sort-by-file -o translations/billing.pot .
+		--project flask-workspace-billing --sort-by-file -w 100 -o translations/billing.pot .
 	$(BIN)/pybabel update -i translations/billing.pot -d translations -D billing \
-		--no-fuzzy-matching --ignore-obsolete
+		--no-fuzzy-matching --ignore-obsolete -w 100
 	$(BIN)/pybabel compile -d translations -D billing --statistics
 
 # The documentation site (docs/, Sphinx with MyST Markdown); warnings are errors.

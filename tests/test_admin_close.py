@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from plugin.models import CloseJob, Invoice
+from plugin.services import workers
 from plugin.services.close_jobs import queue_close, work_next_close
 from plugin.services.invoicing import held_in_month, plan_month
 from plugin.services.periods import Month
@@ -184,6 +185,19 @@ def test_without_a_token_or_as_admin_nothing_is_queued(app, client, session, mon
     )
     assert response.status_code == 403
     assert jobs(session) == []
+
+
+def test_a_queued_close_with_no_worker_seen_is_warned_of_on_every_page(app, client, session, month):
+    rules = app.extensions["billing"].rules(app)
+    warning = 'id="billing-worker-warning"'
+    assert warning not in client.get(URL).get_data(as_text=True)
+    queue_close(session, rules, month, utcnow(), actor="test")
+    for page in (URL, "/admin/billing_invoices/", "/admin/billing_workspaces/"):
+        text = client.get(page).get_data(as_text=True)
+        assert "Waiting for a worker: a month close.</strong>" in text, page
+        assert "run by a worker only" in text
+    workers.beat(session, "worker", now=utcnow())
+    assert warning not in client.get(URL).get_data(as_text=True)
 
 
 def test_a_close_whose_worker_died_is_taken_over_after_its_lease(app, session, month):

@@ -364,7 +364,10 @@ def test_the_worker_panel_warns_while_pdfs_wait_and_no_worker_was_seen(client, d
     session.execute(update(Invoice).where(Invoice.kind == "invoice").values(pdf_sha256=None))
     session.commit()
     level, text = worker_panel(client.get(URL).get_data(as_text=True))
-    assert (level, text) == ("alert-warning", "No worker has been seen yet. PDFs waiting.")
+    assert (level, text) == (
+        "alert-warning",
+        "No worker has been seen yet. Waiting for a worker: invoice PDFs.",
+    )
     beat(session, "worker:test", now=utcnow() - timedelta(minutes=10))
     level, text = worker_panel(client.get(URL).get_data(as_text=True))
     assert level == "alert-warning"

@@ -387,15 +387,15 @@ def test_pages_warn_while_work_waits_and_no_worker_is_seen(app, accounting, sess
     accounting.get("/demo/role/admin")
     close_without_pdfs(session, app, "2026-10")
     page = accounting.get("/admin/billing_invoices/").get_data(as_text=True)
-    assert "Invoice PDFs are waiting:</strong>" in page
-    assert "no worker has been seen yet" in page
+    assert "Waiting for a worker: invoice PDFs.</strong>" in page
+    assert "No worker has been seen yet." in page
     assert warned(accounting) == [True, True, True]
 
     long_ago = utcnow() - timedelta(minutes=10)
     workers.beat(session, "old-worker", now=long_ago)
     page = accounting.get("/admin/billing_invoices/").get_data(as_text=True)
     since = format_instant(long_ago, ZoneInfo("Europe/Berlin"))
-    assert f"no worker has been seen since {since}." in page
+    assert f"No worker has been seen since {since}." in page
 
     workers.beat(session, "old-worker", now=utcnow())
     assert warned(accounting) == [False, False, False]
@@ -412,7 +412,7 @@ def test_a_stale_heartbeat_alone_is_no_warning(app, accounting, session):
     workers.beat(session, "old-worker", now=utcnow() - timedelta(hours=1))
     assert session.scalar(select(OutboxMail.id).where(OutboxMail.status == "queued"))
     page = accounting.get("/admin/billing_invoices/").get_data(as_text=True)
-    assert "Mail is waiting:</strong>" in page
+    assert "Waiting for a worker: mail.</strong>" in page
     session.execute(
         OutboxMail.__table__.update().values(next_attempt_at=utcnow() + timedelta(minutes=5))
     )

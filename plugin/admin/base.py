@@ -150,6 +150,7 @@ class PermissionMixin:
             admin_base_template="billing/admin/base.html",
             billing_host_base_template=self.admin.theme.base_template,
             billing_worker=worker_state(),
+            billing_waiting=waiting_words,
             billing_when=local_minute,
         )
         page: str = super().render(template, **kwargs)  # type: ignore[misc]
@@ -171,6 +172,15 @@ def worker_state() -> WorkerState | None:
             billing().session, now=utcnow(), stale_after=timedelta(seconds=float(stale))
         )
     return cached
+
+
+#: What may wait for a worker (:attr:`WorkerState.waiting`), as the pages name it.
+WAITING_WORDS = {"pdfs": _l("invoice PDFs"), "mail": _l("mail"), "close": _l("a month close")}
+
+
+def waiting_words(state: WorkerState) -> str:
+    """``invoice PDFs, mail``: what waits for a worker, in the back-office's language."""
+    return ", ".join(str(WAITING_WORDS[kind]) for kind in state.waiting)
 
 
 def licences_label(count: int, variant: str) -> str:

@@ -23,7 +23,7 @@ from ..services.dashboard import CURRENT, INVOICED, MonthFigures
 from ..services.rules_editor import rejected_errors
 from ..services.workers import WorkerState
 from ..types import utcnow
-from .base import PermissionMixin, worker_state
+from .base import PermissionMixin, waiting_words, worker_state
 from .charts import FINAL, PARTIAL, PROVISIONAL, Chart, Point, bar_chart
 from .links import filter_url, page_url
 
@@ -105,13 +105,11 @@ def worker_panel(state: WorkerState | None) -> WorkerPanel | None:
     """The worker's heartbeat in words; ``None`` when the host switched the warning off."""
     if state is None:
         return None
-    waits = {
-        (True, True): _("PDFs and mail waiting."),
-        (True, False): _("PDFs waiting."),
-        (False, True): _("Mail waiting."),
-        (False, False): _("Nothing is waiting."),
-    }[state.pdfs_waiting, state.mail_waiting]
-    idle = not (state.pdfs_waiting or state.mail_waiting)
+    waiting = waiting_words(state)
+    waits = (
+        _("Waiting for a worker: %(what)s.", what=waiting) if waiting else _("Nothing is waiting.")
+    )
+    idle = not state.waiting
     if state.last_seen is None:
         return WorkerPanel(idle, " ".join((_("No worker has been seen yet."), waits)))
     minutes = int((state.now - state.last_seen).total_seconds() // 60)
@@ -121,8 +119,9 @@ def worker_panel(state: WorkerState | None) -> WorkerPanel | None:
         else ngettext("%(num)d min ago", "%(num)d min ago", minutes)
     )
     if state.stale:
-        seen = _("No worker seen for too long: last %(ago)s.", ago=ago)
-        return WorkerPanel(idle, f"{seen} {waits}")
+        return WorkerPanel(
+            idle, " ".join((_("No worker seen for too long: last %(ago)s.", ago=ago), waits))
+        )
     return WorkerPanel(True, " ".join((_("Worker running: last seen %(ago)s.", ago=ago), waits)))
 
 

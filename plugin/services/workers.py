@@ -4,7 +4,7 @@ Every ``flask billing worker`` writes a row of ``billing_worker_heartbeat``
 when it starts and again every few seconds; ``render-pending`` and
 ``send-invoices`` keep one row per machine and command, so a back-office that
 runs them from cron instead is seen too.  :func:`worker_state` tells the
-plugin's pages whether to warn: PDFs or mail are due *and* no row was written
+plugin's pages whether to warn: PDFs, mail or a month close are due *and* no row was written
 for longer than the configured time.  A stale heartbeat alone says nothing
 (a back-office with nothing to do needs no worker running), and work alone
 says nothing (the worker is about to take it).
@@ -21,8 +21,9 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from ..models import OutboxMail, WorkerHeartbeat
+from ..models import CloseJob, OutboxMail, WorkerHeartbeat
 from . import job_queue
+from .close_jobs import close_due
 from .common import DIALECT_INSERT as _INSERT
 from .invoice_pdfs import pdf_due
 from .mail_delivery import mail_due
@@ -94,6 +95,14 @@ class WorkerState:
     mail_waiting: bool
     #: ``None``: never warn (the host switched the warning off).
     stale_after: timedelta | None
+    #: A month close queued on the close page (only a worker runs those).
+    close_waiting: bool = False
+
+    @property
+    def waiting(self) -> tuple[str, ...]:
+        """What is due, of ``pdfs``, ``mail`` and ``close``, in that order."""
+        due = (("pdfs", self.pdfs_waiting), ("mail", self.mail_waiting))
+        return tuple(kind for kind, is_due in (*due, ("close", self.close_waiting)) if is_due)
 
     @property
     def stale(self) -> bool:
@@ -105,13 +114,14 @@ class WorkerState:
     @property
     def warning(self) -> bool:
         """Work is due and nobody has taken any for too long: the pages say so."""
-        return self.stale and (self.pdfs_waiting or self.mail_waiting)
+        return self.stale and bool(self.waiting)
 
     def as_json(self) -> dict[str, Any]:
         return {
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "pdfs_waiting": self.pdfs_waiting,
             "mail_waiting": self.mail_waiting,
+            "close_waiting": self.close_waiting,
             "stale": self.stale,
             "warning": self.warning,
         }
@@ -120,10 +130,11 @@ class WorkerState:
 def worker_state(
     session: Session, *, now: datetime, stale_after: timedelta | None
 ) -> WorkerState:
-    """The newest heartbeat and whether PDFs or mails are due: one query.
+    """The newest heartbeat and whether PDFs, mails or a month close are due: one query.
 
-    The two ``EXISTS`` read the partial indexes of pending PDFs and due mail,
-    so the query costs the same with a million invoices as with ten.
+    The ``EXISTS`` read the partial indexes of pending PDFs and due mail (and
+    the few close jobs), so the query costs the same with a million invoices
+    as with ten.
     """
     mail = OutboxMail.__table__
     row = session.execute(
@@ -131,6 +142,9 @@ def worker_state(
             select(func.max(_TABLE.c.seen_at)).scalar_subquery().label("last_seen"),
             exists().where(pdf_due(now)).label("pdfs"),
             exists().select_from(mail).where(mail_due(now)).label("mail"),
+            exists().select_from(CloseJob.__table__).where(close_due(now)).label("close"),
         )
     ).one()
-    return WorkerState(now, row.last_seen, bool(row.pdfs), bool(row.mail), stale_after)
+    return WorkerState(
+        now, row.last_seen, bool(row.pdfs), bool(row.mail), stale_after, bool(row.close)
+    )
