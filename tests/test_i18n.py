@@ -337,6 +337,17 @@ def test_a_bad_rules_draft_and_a_rejected_rules_file_are_shown_in_german(
     assert "muss einen Dezimalpunkt verwenden, kein Komma: etwa 12.50" in page
     line = re.search(r"Zeile (\d+)</span>", page)
     assert line is not None
+    # Where marshmallow would say "Not a valid string.", the schema's own message, in German.
+    listed = rules.read_text(encoding="utf-8").replace("currency: EUR", "currency: [EUR]")
+    page = refused(
+        client.post(
+            url + "check",
+            data={"csrf_token": token(client, url), "draft": listed, "expected_sha256": ""},
+        ),
+        200,
+    )
+    assert "muss Text sein (setzen Sie ihn in Anführungszeichen)" in page
+    assert "Not a valid" not in page
     # The file itself broken: the German request that finds it keeps English for the others.
     rules.write_text(broken, encoding="utf-8")
     stat = rules.stat()

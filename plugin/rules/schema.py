@@ -43,9 +43,12 @@ DEFAULT_INVOICE_NUMBER_FORMAT = "{year}-{seq:05d}"
 #: when a page shows them (marshmallow formats only plain strings: no ``{}`` escapes).
 Messages = dict[str, Any]
 
+#: Every field's: what is missing or empty, and a value that is not text where text is asked
+#: for (marshmallow's own "Not a valid string." is English only).
 _COMMON: Messages = {
     "required": _l("is missing: this key is required"),
     "null": _l("must not be empty"),
+    "invalid": _l("must be text (put it in quotes)"),
 }
 _GROUP = _l("must be a group of 'key: value' lines")
 _NUMBER = re.compile(r"[+-]?([0-9]+)(?:\.([0-9]+))?")
@@ -77,7 +80,7 @@ class StrictSchema(Schema):
 class Text(CheckedText):
     """One line of text, :func:`plugin.validators.text_line` (it is printed on invoices)."""
 
-    default_error_messages = {**_COMMON, "invalid": _l("must be text (put it in quotes)")}
+    default_error_messages = _COMMON
 
     def __init__(self, max_length: int = 200, **kwargs: Any) -> None:
         super().__init__(partial(validators.text_line, max_length=max_length), **kwargs)
@@ -169,9 +172,11 @@ class KeyedMapping(fields.Dict):
             messages: dict[Any, Any] = {}
             for key, problems in exc.messages.items():
                 value_errors = problems.get("value", {})
-                entry = dict(value_errors) if isinstance(value_errors, dict) else {
-                    "_schema": list(value_errors)
-                }
+                if isinstance(value_errors, dict):
+                    entry = dict(value_errors)
+                else:  # a list of messages, or one (a lazy string is no list to unpack)
+                    listed = isinstance(value_errors, list | tuple)
+                    entry = {"_schema": list(value_errors) if listed else [value_errors]}
                 if "key" in problems:
                     entry["_schema"] = [*problems["key"], *entry.get("_schema", [])]
                 messages[key] = entry
