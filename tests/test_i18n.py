@@ -325,27 +325,19 @@ def test_a_bad_rules_draft_and_a_rejected_rules_file_are_shown_in_german(
     client.get("/demo/role/accounting")
     client.get("/demo/language/de")
     url = "/admin/billing_rules/"
+
+    def check(draft: str) -> str:
+        data = {"csrf_token": token(client, url), "draft": draft, "expected_sha256": ""}
+        return refused(client.post(url + "check", data=data), 200)
+
     broken = rules.read_text(encoding="utf-8").replace("tax_rate: 0.19", "tax_rate: 1,19")
-    page = refused(
-        client.post(
-            url + "check",
-            data={"csrf_token": token(client, url), "draft": broken, "expected_sha256": ""},
-        ),
-        200,
-    )
+    page = check(broken)
     assert "Der Entwurf hat 1 Fehler; nichts wurde gespeichert" in page
     assert "muss einen Dezimalpunkt verwenden, kein Komma: etwa 12.50" in page
     line = re.search(r"Zeile (\d+)</span>", page)
     assert line is not None
     # Where marshmallow would say "Not a valid string.", the schema's own message, in German.
-    listed = rules.read_text(encoding="utf-8").replace("currency: EUR", "currency: [EUR]")
-    page = refused(
-        client.post(
-            url + "check",
-            data={"csrf_token": token(client, url), "draft": listed, "expected_sha256": ""},
-        ),
-        200,
-    )
+    page = check(rules.read_text(encoding="utf-8").replace("currency: EUR", "currency: [EUR]"))
     assert "muss Text sein (setzen Sie ihn in Anführungszeichen)" in page
     assert "Not a valid" not in page
     # The file itself broken: the German request that finds it keeps English for the others.
