@@ -79,7 +79,7 @@ screenshots: system-deps venv
 	$(BIN)/python -m tests.browser.screenshots
 
 test: system-deps venv lint docs
-	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n auto --cov --cov-report=term:skip-covered
+	BILLING_TEST_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n auto --dist worksteal --cov --cov-report=term:skip-covered
 
 clean:
 	rm -rf $(VENV) instance build dist .pytest_cache

@@ -6,8 +6,10 @@ pytest-xdist each worker has a server, databases and temporary files of its own)
 PostgreSQL installed its half of the tests is skipped, except when
 ``BILLING_TEST_REQUIRE_POSTGRES=1`` (what ``make test`` sets): then it fails.
 
-Each test gets a database of its own, cloned from a template that was migrated
-once: a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL.
+Each test gets a database of its own at the migrated schema: on SQLite a copy of a
+template file migrated once; on PostgreSQL a database that is either a fresh
+``CREATE DATABASE … TEMPLATE`` clone or one an earlier test of this process used and
+that was emptied back to the template's rows and renamed (:class:`PostgresPool`).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from plugin import migrate
+from tests.pgpool import PostgresPool
 from tests.postgres import postgres_server
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -43,14 +46,19 @@ class Databases:
         self.workdir = workdir
         self._counter = itertools.count()
         self._templates: dict[str, str] = {}
+        self._admin: Engine | None = None
+        self._pool: PostgresPool | None = None
+        if postgres_url:
+            # One connection to the server's ``postgres`` database, kept for the run.
+            self._admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT", pool_size=1)
+            self._pool = PostgresPool(self._admin, postgres_url, self._postgres_name)
 
-    def _admin_engine(self):
-        return create_engine(self.postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    def _postgres_name(self) -> str:
+        return f"billing_test_{os.getpid()}_{next(self._counter)}"
 
     def empty(self, backend: str, template: str | None = None) -> str:
-        number = next(self._counter)
         if backend == "sqlite":
-            url = f"sqlite:///{self.workdir / f'db{number}.sqlite'}"
+            url = f"sqlite:///{self.workdir / f'db{next(self._counter)}.sqlite'}"
             if template:
                 shutil.copyfile(make_url(template).database, make_url(url).database)
             return url
@@ -58,26 +66,44 @@ class Databases:
             if os.environ.get("BILLING_TEST_REQUIRE_POSTGRES") == "1":
                 pytest.fail("PostgreSQL is required (BILLING_TEST_REQUIRE_POSTGRES=1) but absent")
             pytest.skip("PostgreSQL is not installed")
-        name = f"billing_test_{os.getpid()}_{number}"
+        name = self._postgres_name()
         clause = f" TEMPLATE {make_url(template).database}" if template else ""
-        with self._admin_engine().connect() as connection:
+        assert self._admin is not None
+        with self._admin.connect() as connection:
             connection.execute(text(f"CREATE DATABASE {name}{clause}"))
         return make_url(self.postgres_url).set(database=name).render_as_string(hide_password=False)
 
     def migrated(self, backend: str) -> str:
+        """A database at the latest schema; give it back with :meth:`drop`."""
         if backend not in self._templates:
             url = self.empty(backend)
             engine = create_engine(url, poolclass=NullPool)
             migrate.upgrade(engine)
             engine.dispose()
             self._templates[backend] = url
+            if backend == "postgresql" and self._pool is not None:
+                self._pool.set_template(make_url(url).database)
+        if backend == "postgresql" and self._pool is not None:
+            return self._pool.take()
         return self.empty(backend, template=self._templates[backend])
 
     def drop(self, url: str) -> None:
+        """The test is done with ``url``: a migrated PostgreSQL database goes back to the
+        pool (emptied, renamed) or is dropped; SQLite files stay until the run ends."""
         parsed = make_url(url)
-        if parsed.get_backend_name() == "postgresql":
-            with self._admin_engine().connect() as connection:
-                connection.execute(text(f"DROP DATABASE IF EXISTS {parsed.database} WITH (FORCE)"))
+        if parsed.get_backend_name() != "postgresql" or self._pool is None:
+            return
+        if self._pool.owns(url):
+            self._pool.give_back(url)
+        else:
+            self._pool.drop(parsed.database)
+
+    def close(self, *, drop_spares: bool) -> None:
+        """Let go of the server; ``drop_spares``: leave no database of the run on it."""
+        if self._pool is not None and drop_spares:
+            self._pool.close()
+        if self._admin is not None:
+            self._admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -85,17 +111,21 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
     workdir = tmp_path_factory.mktemp("databases")
     url = os.environ.get("BILLING_TEST_POSTGRES_URL")
     if url:
-        yield Databases(url, workdir)
+        shared = Databases(url, workdir)
+        yield shared
+        shared.close(drop_spares=True)
         return
     try:
-        server = postgres_server()
+        server = postgres_server(autovacuum=False)
         url = server.__enter__()
     except RuntimeError:
         yield Databases(None, workdir)
         return
+    own = Databases(url, workdir)
     try:
-        yield Databases(url, workdir)
+        yield own
     finally:
+        own.close(drop_spares=False)  # they go with the server
         server.__exit__(None, None, None)
 
 

@@ -39,8 +39,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start a server; yield its SQLAlchemy URL; stop it and remove every file."""
+def postgres_server(*, autovacuum: bool = True) -> Iterator[str]:
+    """Start a server; yield its SQLAlchemy URL; stop it and remove every file.
+
+    The test suite switches autovacuum off: its databases are emptied and reused
+    (``tests/pgpool.py``), and a vacuum between two tests could hand a table's
+    freed space to the next one, so that its rows would not come in the order
+    they were inserted, as in a new database.
+    """
     bindir = _bindir()
     workdir = Path(tempfile.mkdtemp(prefix="billing-pg-"))
     prefix: list[str] = []
@@ -69,6 +75,7 @@ def postgres_server() -> Iterator[str]:
         options = (
             f"-p {port} -c listen_addresses=127.0.0.1 -k {workdir} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+            f" -c autovacuum={'on' if autovacuum else 'off'}"
         )
         run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start")
         yield f"postgresql+psycopg://billing@127.0.0.1:{port}/postgres"

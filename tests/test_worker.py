@@ -76,9 +76,10 @@ class WorkerProcess:
         # would: Python runs a handler once for the signals that arrive while the main
         # thread is inside a C call (a fork, a database driver), so two signals sent
         # 0.2 s apart to a busy worker were one stop signal (the flaky test's cause).
-        for number in signals or (signal.SIGTERM,):
+        for index, number in enumerate(signals or (signal.SIGTERM,)):
+            if index:
+                time.sleep(1.0)
             self.process.send_signal(number)
-            time.sleep(1.0)
         return self.process.wait(timeout=PATIENCE)
 
     def kill(self) -> None:
