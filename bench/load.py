@@ -75,7 +75,7 @@ RECOMMENDED_WORKERS = 2 * (os.cpu_count() or 1) + 1
 #: Seconds the users browse before the write commands start (all of them are on by then).
 WRITERS_AFTER = 10
 #: Requests per list page under load below which its p95 is flagged as too few to tell:
-#: the p95 of 400 samples lies between their 372nd and 388th (95 % confidence).
+#: the p95 of 400 samples lies between their 371st and 389th (95 % confidence).
 MIN_LOAD_SAMPLES = 400
 
 
