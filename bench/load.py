@@ -74,6 +74,8 @@ NEW_MAILBOX = "invoices-load@example.com"
 RECOMMENDED_WORKERS = 2 * (os.cpu_count() or 1) + 1
 #: Seconds the users browse before the write commands start (all of them are on by then).
 WRITERS_AFTER = 10
+#: Seconds a writer still running when the users stop is waited for before it is stopped.
+WRITER_GRACE = 120
 #: Requests per list page under load below which its p95 is flagged as too few to tell:
 #: the p95 of 400 samples lies between their 371st and 389th (95 % confidence).
 MIN_LOAD_SAMPLES = 400
@@ -231,38 +233,63 @@ def browse_and_write(
 
     The users go on until every writer has ended and ``--run-time`` seconds
     have passed since the writers started, or ``--max-run-time`` seconds at
-    most; a writer still running then is waited for, without users.
-    Returns each writer's exit status, seconds and whether it ended while the
-    users browsed, and the measured window (epoch seconds, as the samples).
+    most.  A writer still running then is waited for, without users, for
+    :data:`WRITER_GRACE` seconds, then stopped (SIGTERM; what it left undone
+    shows in the checks).  Returns each writer's exit status, seconds and
+    whether it ended while the users browsed, and the measured window (epoch
+    seconds, as the samples).  Whatever happens, no process is left running.
     """
     locust, locust_output = run_locust(
         base, env, workdir, args.users, WRITERS_AFTER + args.max_run_time + 60
     )
-    time.sleep(WRITERS_AFTER)
-    writers = start_writers(env, workdir, month, mailbox_key)
-    start = time.time()
-    done: dict[str, Any] = {}
-    while True:
-        collect_writers(writers, workdir, done)
-        now = time.time()
-        if now >= start + args.max_run_time or (
-            len(done) == len(writers) and now >= start + args.run_time
-        ):
-            break
-        if locust.poll() is not None:
-            raise RuntimeError(f"locust stopped under the load; see {workdir / 'locust.log'}")
-        time.sleep(0.2)
-    end = time.time()
-    locust.send_signal(signal.SIGTERM)
-    locust.wait(timeout=120)
-    locust_output.close()
-    while len(done) < len(writers):
-        log("  users stopped; waiting for " + ", ".join(sorted(set(writers) - set(done))))
-        time.sleep(5)
-        collect_writers(writers, workdir, done)
-    for writer in done.values():
+    writers: dict[str, Any] = {}
+    try:
+        time.sleep(WRITERS_AFTER)
+        writers = start_writers(env, workdir, month, mailbox_key)
+        start = time.time()
+        done: dict[str, Any] = {}
+        while True:
+            collect_writers(writers, workdir, done)
+            now = time.time()
+            if now >= start + args.max_run_time or (
+                len(done) == len(writers) and now >= start + args.run_time
+            ):
+                break
+            if locust.poll() is not None:
+                raise RuntimeError(f"locust stopped under the load; see {workdir / 'locust.log'}")
+            time.sleep(0.2)
+        end = time.time()
+        locust.send_signal(signal.SIGTERM)
+        locust.wait(timeout=120)
+        if len(done) < len(writers):
+            log("  users stopped; waiting for " + ", ".join(sorted(set(writers) - set(done))))
+        while len(done) < len(writers) and time.time() < end + WRITER_GRACE:
+            time.sleep(1)
+            collect_writers(writers, workdir, done)
+    finally:
+        stopped = stop_all([locust] + [process for process, _, _ in writers.values()])
+        locust_output.close()
+    collect_writers(writers, workdir, done)
+    for name, writer in done.items():
         writer["within_load"] = writer.pop("ended") <= end
+        writer["stopped"] = writers[name][0].pid in stopped
+        if writer["stopped"]:
+            log(f"  {name} stopped after {writer['seconds']} s, {WRITER_GRACE} s after the users")
     return {name: done[name] for name in writers}, start, end
+
+
+def stop_all(processes: list[subprocess.Popen]) -> set[int]:
+    """Terminate those still running (then kill them after 30 s); returns their pids."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.terminate()
+    for process in running:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return {process.pid for process in running}
 
 
 def start_writers(env: dict[str, str], workdir: Path, month: Month, mailbox_key: str) -> dict:
@@ -403,6 +430,9 @@ def lost_nothing(
         issued = session.scalar(
             select(func.count()).where(Invoice.period == str(month), Invoice.kind == "invoice")
         )
+        pdfs_pending = session.scalar(
+            select(func.count()).where(Invoice.period == str(month), Invoice.pdf_sha256.is_(None))
+        )
         again = close_month(session, RULES, month, now, actor="load-check")
         session.rollback()
         after = {
@@ -426,6 +456,7 @@ def lost_nothing(
         "number_gaps": gaps,
         "duplicate_invoices": duplicates,
         "left_to_issue_by_a_second_close": len(again.issued),
+        "pdfs_left_pending": pdfs_pending,
         "queued_mails_checked": len(queued),
         "queued_mails_lost_or_changed": len(lost_mail),
     }
@@ -444,8 +475,8 @@ def main() -> None:
     parser.add_argument(
         "--max-run-time",
         type=int,
-        default=720,
-        help="seconds of load at most, however long the writers take (default 720)",
+        default=600,
+        help="seconds of load at most, however long the writers take (default 600)",
     )
     parser.add_argument(
         "--workers",
