@@ -74,6 +74,9 @@ NEW_MAILBOX = "invoices-load@example.com"
 RECOMMENDED_WORKERS = 2 * (os.cpu_count() or 1) + 1
 #: Seconds the users browse before the write commands start (all of them are on by then).
 WRITERS_AFTER = 10
+#: CPUs in use while the test itself waits, before the idle requests, above which the
+#: machine is called busy: other processes' work is then in the figures.
+BUSY_CPUS = 0.2
 #: Seconds a writer still running when the users stop is waited for before it is stopped.
 WRITER_GRACE = 120
 #: Requests per list page under load below which its p95 is flagged as too few to tell:
@@ -141,6 +144,26 @@ def gunicorn(env: dict[str, str], workdir: Path, workers: int, threads: int) -> 
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def busy_cpus(seconds: float) -> float | None:
+    """How many CPUs' worth of time the machine spent busy over ``seconds`` (Linux's
+    ``/proc/stat``; ``None`` elsewhere), taken while the test's own processes wait."""
+
+    def totals() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as file:
+            ticks = [int(value) for value in file.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]  # idle and iowait
+
+    try:
+        total_before, idle_before = totals()
+        time.sleep(seconds)
+        total_after, idle_after = totals()
+    except OSError:
+        return None
+    elapsed = total_after - total_before
+    busy = elapsed - (idle_after - idle_before)
+    return busy / elapsed * (os.cpu_count() or 1) if elapsed else 0.0
 
 
 def idle_latency(base: str, per_page: int, workers: int) -> dict[str, list[float]]:
@@ -509,12 +532,16 @@ def main() -> None:
         }
         with gunicorn(env, workdir, args.workers, args.threads) as base:
             log(f"gunicorn on {base}: idle latency, {args.idle_samples} requests per list page")
+            others = busy_cpus(5.0)
+            loads = {"before_idle": os.getloadavg()[0]}
             idle = idle_latency(base, args.idle_samples, args.workers)
+            loads["before_load"] = os.getloadavg()[0]
             log(
                 f"locust: {args.users} users; writers start after {WRITERS_AFTER} s; load for "
                 f"{args.run_time} s at least, until the writers end, {args.max_run_time} s at most"
             )
             writers, start, end = browse_and_write(base, env, workdir, args, month, mailbox_key)
+            loads["after_load"] = os.getloadavg()[0]
             log("writers done: " + ", ".join(f"{n} {w['seconds']} s" for n, w in writers.items()))
         checks = lost_nothing(data.url, month, now, queued)
     samples = read_samples(workdir)
@@ -531,6 +558,9 @@ def main() -> None:
         checks=checks,
     )
     report["seconds"] = round(time.time() - started)
+    # The test's own processes: the users' requests, gunicorn, PostgreSQL, the writers.
+    report["load_average_1min"] = {name: round(value, 1) for name, value in loads.items()}
+    report["busy_cpus_before"] = None if others is None else round(others, 2)
     print_report(report)
     if not args.no_write:
         document = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
@@ -651,6 +681,16 @@ def print_report(report: dict[str, Any]) -> None:
             f"{page['slowdown_p95']}× [{low:g}–{high:g}] | {page['writing_requests']}, "
             f"{page['writing_p95_ms']}, {page['writing_slowdown_p95']}× |"
         )
+    loads = report["load_average_1min"]
+    print(
+        "load average (1 min): "
+        + ", ".join(f"{value:g} {name.replace('_', ' ')}" for name, value in loads.items())
+    )
+    others = report["busy_cpus_before"]
+    if others is not None:
+        print(f"CPUs in use by other processes before the idle requests: {others:g}")
+        if others > BUSY_CPUS:
+            print("the machine was busy: other processes' work is in these figures")
     if not report["enough_samples"]:
         print(f"too few samples: fewer than {MIN_LOAD_SAMPLES} requests of a list page under load")
     print("requests per gunicorn worker (shares):", report["worker_shares"])
