@@ -96,7 +96,7 @@ bench: system-deps venv
 # Load test (docs/benchmarks.md): the back-office under gunicorn on a throw-away PostgreSQL at the
 # benchmarks' scale, 50 locust users, a month close, a purge and a mailbox change meanwhile;
 # writes the "load" key of bench/results.json (docs/benchmarks.md). `make load SCALE=small`
-# takes about two minutes.
+# takes about five minutes; the full scale as long as the close renders its PDFs under load.
 $(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -q -e '.[dev,load]'
 	touch $@
