@@ -68,10 +68,10 @@ class InvalidValue(ValueError):
     """A value that is refused; ``str()`` says why and how to write it."""
 
 
-def shown(value: object) -> str:
-    """``value`` quoted for a message, control characters escaped, long values cut."""
+def shown(value: object, *, limit: int = _SHOWN) -> str:
+    """``value`` quoted for a message, control characters escaped, cut after ``limit``."""
     text = repr(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 4] + "…'"
+    return text if len(text) <= limit else text[: limit - 4] + "…'"
 
 
 def characters(value: str, *, line_breaks: bool = False) -> str:

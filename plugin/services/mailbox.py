@@ -40,6 +40,7 @@ CHANGE_ACTION = "change_mailbox"
 #: RFC 5321 allows 256 characters for a path including its angle brackets.
 MAX_LENGTH = 254
 
+#: An address is shown longer than other values: most of it is needed to tell it apart.
 _SHOWN = 80
 
 
@@ -48,9 +49,7 @@ class MailboxError(ValueError):
 
 
 def _shown(value: str) -> str:
-    """``value`` quoted for a message, control characters escaped, long values cut."""
-    text = repr(value)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 4] + "…'"
+    return validators.shown(value, limit=_SHOWN)
 
 
 def validate_mailbox(value: object) -> str:
