@@ -71,6 +71,10 @@ class WorkerProcess:
     def wait_for_log(self, pattern: str) -> None:
         wait_until(lambda: re.search(pattern, self.text()), f"{pattern!r} in the log", self)
 
+    def wait_for_rendered(self, number: str) -> None:
+        """The worker logs a job after committing it: the stored PDF can come first."""
+        self.wait_for_log(rf" pdf {re.escape(number)} rendered in ")
+
     def stop(self, *signals: signal.Signals) -> int:
         # A second signal a moment after the first, as a person pressing Ctrl-C again
         # would: Python runs a handler once for the signals that arrive while the main
@@ -210,6 +214,7 @@ def test_a_credit_note_from_the_admin_is_rendered_by_the_worker(
     queued = time.monotonic()
     wait_until(lambda: invoice(session, note).pdf_sha256, "the credit note's PDF", worker)
     assert time.monotonic() - queued < 30
+    worker.wait_for_rendered(note)
     assert worker.rendered() == [note]
     download = accounting.get(f"/admin/billing_invoices/pdf/{note}")
     assert note in pdftotext(download.data, tmp_path)
@@ -242,6 +247,7 @@ def test_a_job_of_a_killed_worker_is_taken_over_after_its_lease(
     wait_until(lambda: invoice(session, note).pdf_sha256, "the takeover", second)
     taken = invoice(session, note)
     assert utcnow() >= lease_end
+    second.wait_for_rendered(note)
     assert second.rendered() == [note]
     assert (taken.pdf_attempts, taken.pdf_error, taken.pdf_claim_token) == (1, None, None)
     assert second.stop() == 0
