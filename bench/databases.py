@@ -48,11 +48,14 @@ class Scale:
     purge: int
     #: Invoices per batch in the parallel-rendering comparison.
     pdf_batch: int
+    #: Invoices per batch of the worker comparison: long enough that the start of a batch
+    #: (a poll interval) and its end (one worker finishing its last PDF alone) stay small.
+    worker_batch: int
 
 
 SCALES = {
-    "small": Scale("small", export=13_000, purge=11_000, pdf_batch=40),
-    "large": Scale("large", export=130_000, purge=110_000, pdf_batch=60),
+    "small": Scale("small", export=13_000, purge=11_000, pdf_batch=40, worker_batch=120),
+    "large": Scale("large", export=130_000, purge=110_000, pdf_batch=60, worker_batch=160),
 }
 
 
