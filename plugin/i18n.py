@@ -25,7 +25,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 from flask import current_app, has_app_context, has_request_context
-from flask_babel import Domain, LazyString
+from flask_babel import Domain, LazyString, get_locale
 
 #: The gettext domain of the plugin's catalogue: ``translations/<lang>/LC_MESSAGES/billing.mo``.
 DOMAIN = "billing"
@@ -33,12 +33,19 @@ DOMAIN = "billing"
 _ENGLISH: ContextVar[bool] = ContextVar("billing_untranslated", default=False)
 
 
+class _Domain(Domain):  # type: ignore[misc]
+    """Flask-Babel's domain, its catalogue from :func:`translations` (never a stale ``.mo``)."""
+
+    def get_translations(self) -> NullTranslations:
+        locale = get_locale()
+        if locale is None or locale.language not in LANGUAGES:
+            return NullTranslations()
+        return translations(locale.language)
+
+
 @cache
 def _domain() -> Domain:
-    # Imported here: resources needs validators, whose messages need this module.
-    from .resources import resource_path
-
-    return Domain(translation_directories=[str(resource_path("translations"))], domain=DOMAIN)
+    return _Domain(domain=DOMAIN)
 
 
 def _babel_active() -> bool:
