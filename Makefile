@@ -61,7 +61,7 @@ lint: venv
 # The plugin's German catalogue: extract the marked strings (babel.cfg) into
 # translations/billing.pot, merge them into each translations/*/LC_MESSAGES/billing.po
 # and compile those (builds of the package compile them too, hatch_build.py).
-BABEL_KEYWORDS := -k _ -k _l -k N_ -k _b -k _bn:1,2 -k lazy_gettext -k ngettext:1,2
+BABEL_KEYWORDS := -k _ -k _l -k N_ -k _b -k _bn:1,2 -k lazy_gettext -k ngettext:1,2 -k pgettext:1c,2 -k npgettext:1c,2,3
 translations: venv
 	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-default-keywords \
 		--project flask-workspace-billing --sort-by-file -w 100 -o translations/billing.pot .

@@ -18,10 +18,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
+from io import BytesIO
 from typing import Any
 
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
 from flask import current_app, has_app_context, has_request_context
-from flask_babel import Domain, LazyString
+from flask_babel import Domain, LazyString, get_locale
 
 #: The gettext domain of the plugin's catalogue: ``translations/<lang>/LC_MESSAGES/billing.mo``.
 DOMAIN = "billing"
@@ -29,12 +33,19 @@ DOMAIN = "billing"
 _ENGLISH: ContextVar[bool] = ContextVar("billing_untranslated", default=False)
 
 
+class _Domain(Domain):  # type: ignore[misc]
+    """Flask-Babel's domain, its catalogue from :func:`translations` (never a stale ``.mo``)."""
+
+    def get_translations(self) -> NullTranslations:
+        locale = get_locale()
+        if locale is None or locale.language not in LANGUAGES:
+            return NullTranslations()
+        return translations(locale.language)
+
+
 @cache
 def _domain() -> Domain:
-    # Imported here: resources needs validators, whose messages need this module.
-    from .resources import resource_path
-
-    return Domain(translation_directories=[str(resource_path("translations"))], domain=DOMAIN)
+    return _Domain(domain=DOMAIN)
 
 
 def _babel_active() -> bool:
@@ -91,3 +102,34 @@ _l = lazy_gettext
 
 #: The languages the plugin ships a catalogue for (besides English, the source language).
 LANGUAGES = ("en", "de")
+
+
+@cache
+def translations(language: str) -> NullTranslations:
+    """The plugin's catalogue in ``language`` (``de``, ``en``), wherever the code runs.
+
+    For what goes to a customer in *their* language (mail, documents), also
+    outside a request (the CLI, the worker).  English is the source language:
+    its msgids are the text.  The compiled ``.mo`` is read when it is at least
+    as new as its ``.po``; otherwise (a source checkout before ``pybabel
+    compile``, or a ``.po`` edited since) the ``.po`` is compiled in memory, so
+    nothing depends on a stale or missing ``.mo``.  Cached per language.
+    """
+    if language not in LANGUAGES:
+        raise ValueError(f"no catalogue for the language {language!r}: use one of {LANGUAGES}")
+    if language == "en":
+        return NullTranslations()
+    # Imported here: resources needs validators, whose messages need this module.
+    from .resources import resource_path
+
+    po = resource_path("translations") / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    mo = po.with_suffix(".mo")
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as compiled:
+            return Translations(compiled, domain=DOMAIN)
+    with po.open("rb") as source:
+        catalogue = read_po(source, locale=language)
+    buffer = BytesIO()
+    write_mo(buffer, catalogue, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(buffer, domain=DOMAIN)

@@ -356,3 +356,13 @@ def test_a_bad_rules_draft_and_a_rejected_rules_file_are_shown_in_german(
     assert "must use a decimal point" in store.last_error.errors[0].message
     with app.app_context():
         app.extensions["sqlalchemy"].engine.dispose()
+
+
+def test_a_catalogue_for_an_explicit_language_works_outside_a_request():
+    """The worker and the CLI word customers' texts in their language, with no request at all."""
+    from plugin.i18n import translations
+
+    assert translations("de").gettext("Before") == "Vorher"
+    assert translations("en").gettext("Before") == "Before"
+    with pytest.raises(ValueError, match="no catalogue for the language 'fr'"):
+        translations("fr")
