@@ -1,9 +1,17 @@
-"""Amounts and months as text, the same wherever they are shown.
+"""Amounts, numbers and months as text, the same wherever they are shown.
 
 A neutral module: the PDF (through :mod:`plugin.wording`, which adds the
 customer's language), the mail templates and the back-office pages all take
 their rounding and their forms from here, and none of them from another
 adapter.
+
+The back-office's forms (:func:`amount`, :func:`number`, :func:`percentage`)
+follow the page's locale through Babel: Flask-Babel's locale in a request of
+a host that has it, English everywhere else (the CLI, the worker, a host
+without Flask-Babel), the same rule that picks the language of the plugin's
+strings (:func:`plugin.i18n.babel_active`).  ``1.234,50 EUR`` and ``19 %`` on a
+German page, ``1,234.50 EUR`` and ``19 %`` on an English one.  Exports are data
+and keep machine-readable numbers; they do not use these.
 """
 
 from __future__ import annotations
@@ -11,6 +19,10 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from babel.numbers import format_currency, format_decimal
+from flask_babel import get_locale
+
+from .i18n import babel_active
 from .rules.currencies import MINOR_UNITS
 
 _CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
@@ -56,9 +68,55 @@ def money(value: Any, currency: str, *, exact: bool = False) -> str:
     return f"{sign}{symbol}{digits}" if symbol else f"{sign}{digits} {currency}"
 
 
-def amount(value: Any, currency: str) -> str:
-    """The back-office pages' form: the stored amount and the currency code, ``123.00 EUR``."""
-    return f"{value} {currency}"
+#: The back-office's amount: the digits in the locale's form, then the currency's code.
+#: The code, not the symbol: the pages' tables keep one form for every currency, and
+#: English pages keep the form they always had (``123.00 EUR``).
+_AMOUNT_PATTERN = "#,##0.00 ¤¤"
+
+
+def page_locale() -> str:
+    """The locale the back-office page is shown in: Flask-Babel's, else ``en``."""
+    if not babel_active():
+        return "en"
+    chosen = get_locale()
+    return str(chosen) if chosen is not None else "en"
+
+
+def amount(value: Any, currency: str, *, code: bool = True) -> str:
+    """The back-office pages' form of an amount: ``1.234,50 EUR`` (German), ``1,234.50 EUR``.
+
+    Never fewer decimals than the currency's minor unit, and never fewer than
+    the value has (a tier price of 0.125 stays 0.125).  ``code=False`` leaves
+    the currency out, for a column that names it in its heading.
+    """
+    shown = rounded(value, currency, exact=True)
+    text = format_currency(
+        shown,
+        currency,
+        format=_AMOUNT_PATTERN,
+        locale=page_locale(),
+        currency_digits=True,
+        decimal_quantization=False,
+    )
+    return text if code else text.rsplit(" ", 1)[0]
+
+
+def number(value: Any) -> str:
+    """A count or a quantity in the page's locale: ``1.234`` (German), ``1,234``, ``2,5``."""
+    return format_decimal(Decimal(str(value)), locale=page_locale(), decimal_quantization=False)
+
+
+def whole(value: Any) -> str:
+    """A number rounded half-up to a whole one, in the page's locale (a chart's bar label)."""
+    return number(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def percentage(rate: Any) -> str:
+    """A rate as a percentage in the page's locale: ``0.19`` as ``19 %``, ``0.075`` as ``7,5 %``.
+
+    A space before the sign in every language: the form the pages always had.
+    """
+    return f"{number((Decimal(str(rate)) * 100).normalize())} %"
 
 
 def month_name(period: str) -> str:
