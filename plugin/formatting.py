@@ -10,19 +10,26 @@ follow the page's locale through Babel: Flask-Babel's locale in a request of
 a host that has it, English everywhere else (the CLI, the worker, a host
 without Flask-Babel), the same rule that picks the language of the plugin's
 strings (:func:`plugin.i18n.babel_active`).  ``1.234,50 EUR`` and ``19 %`` on a
-German page, ``1,234.50 EUR`` and ``19 %`` on an English one.  Exports are data
-and keep machine-readable numbers; they do not use these.
+German page, ``1,234.50 EUR`` and ``19 %`` on an English one.  Dates
+(:func:`day`, :func:`instant`) too: ``30.11.2026 14:05 MEZ`` in German, while
+English pages keep the ISO form they always had (``2026-11-30 14:05 CET``).
+Exports are data and keep machine-readable numbers and dates; they do not use
+these, nor does anything stored or written to the log.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_currency, format_decimal
 from flask_babel import get_locale
 
 from .i18n import babel_active
+from .instants import format_instant
 from .rules.currencies import MINOR_UNITS
 
 _CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
@@ -117,6 +124,41 @@ def percentage(rate: Any) -> str:
     A space before the sign in every language: the form the pages always had.
     """
     return f"{number((Decimal(str(rate)) * 100).normalize())} %"
+
+
+def _iso_dates(locale: str) -> bool:
+    """English pages write dates as ISO 8601 (``2026-11-30``), the form they always had;
+    every other language reads its own (CLDR's medium date: ``30.11.2026``)."""
+    return Locale.parse(locale).language == "en"
+
+
+def day(value: date | str) -> str:
+    """A calendar date in the page's locale: ``2026-11-30``, ``30.11.2026`` (German)."""
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
+    locale = page_locale()
+    return value.isoformat() if _iso_dates(locale) else format_date(value, "medium", locale)
+
+
+def instant(value: datetime, zone: tzinfo) -> str:
+    """An instant in ``zone`` to the minute with the zone's name, in the page's locale.
+
+    English: :func:`plugin.instants.format_instant` (``2026-11-30 14:05 CET``);
+    German: ``30.11.2026 14:05 MEZ`` (summer: ``MESZ``).  A naive value is UTC.
+    """
+    locale = page_locale()
+    if _iso_dates(locale):
+        return format_instant(value, zone)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    local = value.astimezone(zone)
+    return " ".join(
+        (
+            format_date(local.date(), "medium", locale),
+            format_time(local, "short", locale=locale),
+            format_datetime(local, "z", tzinfo=zone, locale=locale),
+        )
+    )
 
 
 def month_name(period: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from html import unescape
@@ -419,7 +420,7 @@ def list_cells(page: str, number: str) -> dict[str, str]:
     return {key: cells[key] for key in ("quantity", "net", "tax", "gross")}
 
 
-def test_a_german_page_shows_german_amounts_counts_and_percentages(thousands):
+def test_a_german_page_shows_german_amounts_counts_percentages_and_dates(thousands):
     client, month = thousands
     app = client.application
     with app.app_context():
@@ -446,6 +447,11 @@ def test_a_german_page_shows_german_amounts_counts_and_percentages(thousands):
     ]
     assert german_amount(team.gross) in texts(page, "invoice-gross")
     assert "USt S 19 %" in texts(page, "invoice-lines")
+    facts = texts(page, "invoice-facts")
+    assert f"{team.due_date:%d.%m.%Y}" in facts
+    assert f"({team.service_start:%d.%m.%Y} – {team.service_end:%d.%m.%Y})" in facts
+    issued = facts[facts.index("Ausgestellt") + 1]
+    assert re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d MES?Z", issued), issued
 
     dashboard = client.get("/admin/billing_dashboard/").get_data(as_text=True)
     row = dashboard.split(f'<tr data-month="{month}"', 1)[1].split("</tr>", 1)[0]
@@ -462,7 +468,10 @@ def test_a_german_page_shows_german_amounts_counts_and_percentages(thousands):
     assert any("." in total for total in totals), totals
 
     prices = prices_shown(client)
-    for shown in ("1.234,56 EUR", "11–5.000: 7,50 EUR", "5.001 und weitere: 6,00 EUR", "59,00 EUR"):
+    for shown in (
+        "1.234,56 EUR", "11–5.000: 7,50 EUR", "5.001 und weitere: 6,00 EUR", "59,00 EUR",
+        "01.01.2026", "31.12.2025",
+    ):
         assert shown in prices
 
     # The same pages in English: the English forms, with the English separators.
@@ -470,21 +479,30 @@ def test_a_german_page_shows_german_amounts_counts_and_percentages(thousands):
     listing = client.get("/admin/billing_invoices/").get_data(as_text=True)
     assert list_cells(listing, team.number)["gross"] == f"{team.gross:,.2f} EUR"
     prices = prices_shown(client)
-    for shown in ("1,234.56 EUR", "11–5,000: 7.50 EUR", "5,001 and more: 6.00 EUR", "59.00 EUR"):
+    for shown in (
+        "1,234.56 EUR", "11–5,000: 7.50 EUR", "5,001 and more: 6.00 EUR", "59.00 EUR",
+        "2026-01-01", "2025-12-31",
+    ):
         assert shown in prices
 
 
-def test_numbers_outside_a_request_and_without_flask_babel_are_english(app):
+def test_numbers_and_dates_outside_a_request_and_without_flask_babel_are_english(app):
     from flask import Flask
 
-    from plugin.formatting import amount, number, percentage
+    from plugin.formatting import amount, day, instant, number, percentage
 
     def shown():
-        return amount(Decimal("1234.5"), "EUR"), number(12345), percentage(Decimal("0.075"))
+        return (
+            amount(Decimal("1234.5"), "EUR"),
+            number(12345),
+            percentage(Decimal("0.075")),
+            day(date(2026, 11, 30)),
+            instant(datetime(2026, 7, 30, 13, 5, tzinfo=UTC), ZoneInfo("Europe/Berlin")),
+        )
 
-    english = ("1,234.50 EUR", "12,345", "7.5 %")
+    english = ("1,234.50 EUR", "12,345", "7.5 %", "2026-11-30", "2026-07-30 15:05 CEST")
     assert shown() == english  # the CLI, the worker: no request
     with app.test_request_context(headers={"Accept-Language": "de"}):
-        assert shown() == ("1.234,50 EUR", "12.345", "7,5 %")
+        assert shown() == ("1.234,50 EUR", "12.345", "7,5 %", "30.11.2026", "30.07.2026 15:05 MESZ")
     with Flask("no_babel").test_request_context(headers={"Accept-Language": "de"}):
         assert shown() == english

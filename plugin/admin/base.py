@@ -15,9 +15,8 @@ from markupsafe import Markup
 from sqlalchemy import Unicode, cast, or_
 
 from ..extension import billing
-from ..formatting import number
+from ..formatting import instant, number
 from ..i18n import _, _l, ngettext
-from ..instants import format_instant
 from ..manifest import View
 from ..services import workers
 from ..services.workers import WorkerState
@@ -194,8 +193,8 @@ def licences_label(count: int, variant: str) -> str:
 
 def local_minute(value: datetime) -> str:
     """Instants as the back-office reads them: minutes, in the billing time zone, with its
-    abbreviation (:func:`plugin.instants.format_instant`)."""
-    return format_instant(value, billing().rules().zoneinfo)
+    name, in the page's locale (:func:`plugin.formatting.instant`)."""
+    return instant(value, billing().rules().zoneinfo)
 
 
 def local_time(view: Any, value: datetime, name: str) -> str:
