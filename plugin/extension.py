@@ -124,9 +124,15 @@ class WorkspaceBilling:
         app.register_blueprint(
             Blueprint("billing_plugin", __name__, template_folder=str(resource_path("templates")))
         )
+        from .formatting import amount, day, number
         from .i18n import gettext, ngettext
 
         app.jinja_env.globals.update(_b=gettext, _bn=ngettext)
+        # The pages' numbers and dates in the page's locale (plugin.formatting); the
+        # names are prefixed: the host's environment is shared.
+        app.jinja_env.filters.update(
+            billing_amount=amount, billing_number=number, billing_day=day
+        )
 
         admin = admin or self.admin or _admin_of(app)
         if admin is not None:

@@ -48,11 +48,12 @@ def _domain() -> Domain:
     return _Domain(domain=DOMAIN)
 
 
-def _babel_active() -> bool:
+def babel_active() -> bool:
     """Translate in a request of a host with Flask-Babel.
 
     Outside a request (the CLI, the worker, views being set up) the host's
     locale selector may need the request it does not have: English then.
+    The numbers of a page follow the same rule (:func:`plugin.formatting.page_locale`).
     """
     return (
         not _ENGLISH.get()
@@ -79,14 +80,14 @@ def untranslated() -> Iterator[None]:
 
 def gettext(string: str, **variables: Any) -> str:
     """``string`` in the current locale, ``%(name)s`` placeholders filled from ``variables``."""
-    if _babel_active():
+    if babel_active():
         return str(_domain().gettext(string, **variables))
     return string % variables if variables else string
 
 
 def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
     """The singular or plural form for ``num`` (also available as ``%(num)d``)."""
-    if _babel_active():
+    if babel_active():
         return str(_domain().ngettext(singular, plural, num, **variables))
     variables.setdefault("num", num)
     return (singular if num == 1 else plural) % variables

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from functools import cache
 from html import unescape
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.pofile import read_po
@@ -14,8 +17,10 @@ from sqlalchemy import select
 
 from plugin.admin.access import DEFAULT_ACCESS
 from plugin.i18n import gettext, ngettext
-from plugin.models import Workspace
-from tests.conftest import RULES_PATH, make_app
+from plugin.models import Invoice, Workspace
+from plugin.services.periods import Month
+from plugin.types import utcnow
+from tests.conftest import DEMO, RULES_PATH, make_app
 from tests.helpers import snapshot
 from tests.test_admin_access import walk  # noqa: F401  (the fixture: every route)
 
@@ -366,3 +371,148 @@ def test_a_catalogue_for_an_explicit_language_works_outside_a_request():
     assert translations("en").gettext("Before") == "Before"
     with pytest.raises(ValueError, match="no catalogue for the language 'fr'"):
         translations("fr")
+
+
+# --- Numbers in the page's locale. ----------------------------------------------------------
+
+
+def this_month() -> Month:
+    return Month.of(utcnow(), ZoneInfo("Europe/Berlin"))
+
+
+@pytest.fixture
+def thousands(database_url, tmp_path):
+    """A client on the demo data under prices in the thousands, the previous month closed.
+
+    The team licence costs 1234.56 a month and the user licences' second tier
+    goes up to 5000: amounts and counts with a thousands separator.
+    """
+    rules = tmp_path / "pricing_rules.yaml"
+    text = RULES_PATH.read_text(encoding="utf-8")
+    text = text.replace("unit_price: 32.00", "unit_price: 1234.56")
+    tier = "up_to: 50\n            unit_price: 7.50"
+    text = text.replace(tier, tier.replace("50", "5000", 1))
+    rules.write_text(text, encoding="utf-8")
+    app = make_app(database_url, BILLING_RULES_PATH=str(rules))
+    runner = app.test_cli_runner()
+    month = str(this_month().previous())
+    for args in (("import", str(DEMO)), ("close-month", month)):
+        result = runner.invoke(args=["billing", *args])
+        assert result.exit_code == 0, result.output
+    client = app.test_client()
+    client.get("/demo/role/accounting")
+    yield client, month
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
+
+
+def german_amount(value) -> str:
+    """``1234.5`` as ``1.234,50 EUR``: the German form, written out without Babel."""
+    return f"{value:,.2f}".translate(str.maketrans(",.", ".,")) + " EUR"
+
+
+def texts(page: str, element_id: str) -> list[str]:
+    """The text nodes inside the element with this id (up to its table's or list's end)."""
+    part = page.split(f'id="{element_id}"', 1)[1].split(">", 1)[1]
+    return text_nodes(re.split(r"</(?:table|ul|section)>", part, maxsplit=1)[0])
+
+
+def prices_shown(client) -> list[str]:
+    """The texts of the rules page's price tables."""
+    page = client.get("/admin/billing_rules/").get_data(as_text=True)
+    return text_nodes(page.split('id="rules-prices"', 1)[1].split('id="rules-content"', 1)[0])
+
+
+def list_cells(page: str, number: str) -> dict[str, str]:
+    """The licences and amounts of the invoice list's row of invoice ``number``."""
+    row = page.split(f">{number}</a>", 1)[1].split("</tr>", 1)[0]
+    cells = dict(re.findall(r'<td class="col-(\w+)">\s*([^<]*?)\s*</td>', row))
+    return {key: cells[key] for key in ("quantity", "net", "tax", "gross")}
+
+
+def test_a_german_page_shows_german_amounts_counts_percentages_and_dates(thousands):
+    client, month = thousands
+    app = client.application
+    with app.app_context():
+        session = app.extensions["sqlalchemy"].session
+        invoices = session.scalars(select(Invoice).where(Invoice.period == month)).all()
+        team = next(i for i in invoices if i.workspace_key == "nordwind")
+        month_net = sum(i.net for i in invoices)
+        team_net = sum(i.net for i in invoices if i.variant == "team_licences")
+    client.get("/demo/language/de")
+    assert team.gross > 1000
+
+    listing = client.get("/admin/billing_invoices/").get_data(as_text=True)
+    assert list_cells(listing, team.number) == {
+        "quantity": f"{team.quantity} Teams",
+        "net": german_amount(team.net),
+        "tax": german_amount(team.tax),
+        "gross": german_amount(team.gross),
+    }
+
+    page = client.get(f"/admin/billing_invoices/details/?id={team.id}").get_data(as_text=True)
+    assert texts(page, "invoice-lines")[5:10] == [
+        team.lines[0]["description"], str(team.quantity), "1.234,56 EUR",
+        german_amount(team.net), "S 19 %",
+    ]
+    assert german_amount(team.gross) in texts(page, "invoice-gross")
+    assert "USt S 19 %" in texts(page, "invoice-lines")
+    facts = texts(page, "invoice-facts")
+    assert f"{team.due_date:%d.%m.%Y}" in facts
+    assert f"({team.service_start:%d.%m.%Y} – {team.service_end:%d.%m.%Y})" in facts
+    issued = facts[facts.index("Ausgestellt") + 1]
+    assert re.fullmatch(r"\d\d\.\d\d\.\d{4} \d\d:\d\d MES?Z", issued), issued
+
+    dashboard = client.get("/admin/billing_dashboard/").get_data(as_text=True)
+    row = dashboard.split(f'<tr data-month="{month}"', 1)[1].split("</tr>", 1)[0]
+    assert f'data-net="total">{german_amount(month_net)}<' in row
+    assert german_amount(month_net) in texts(dashboard, "dashboard-total-net")
+    chart = texts(dashboard, "dashboard-revenue-team_licences")
+    assert f"{month}: {german_amount(team_net)} netto" in chart
+    assert f"{round(team_net):,}".replace(",", ".") in chart  # the bar's label
+
+    close = client.get(f"/admin/billing_close/?month={this_month()}")
+    totals = [t for t in texts(close.get_data(as_text=True), "close-totals") if "EUR" in t]
+    assert totals
+    assert all(re.fullmatch(r"\d{1,3}(\.\d{3})*,\d{2} EUR", total) for total in totals), totals
+    assert any("." in total for total in totals), totals
+
+    prices = prices_shown(client)
+    for shown in (
+        "1.234,56 EUR", "11–5.000: 7,50 EUR", "5.001 und weitere: 6,00 EUR", "59,00 EUR",
+        "01.01.2026", "31.12.2025",
+    ):
+        assert shown in prices
+
+    # The same pages in English: the English forms, with the English separators.
+    client.get("/demo/language/en")
+    listing = client.get("/admin/billing_invoices/").get_data(as_text=True)
+    assert list_cells(listing, team.number)["gross"] == f"{team.gross:,.2f} EUR"
+    prices = prices_shown(client)
+    for shown in (
+        "1,234.56 EUR", "11–5,000: 7.50 EUR", "5,001 and more: 6.00 EUR", "59.00 EUR",
+        "2026-01-01", "2025-12-31",
+    ):
+        assert shown in prices
+
+
+def test_numbers_and_dates_outside_a_request_and_without_flask_babel_are_english(app):
+    from flask import Flask
+
+    from plugin.formatting import amount, day, instant, number, percentage
+
+    def shown():
+        return (
+            amount(Decimal("1234.5"), "EUR"),
+            number(12345),
+            percentage(Decimal("0.075")),
+            day(date(2026, 11, 30)),
+            instant(datetime(2026, 7, 30, 13, 5, tzinfo=UTC), ZoneInfo("Europe/Berlin")),
+        )
+
+    english = ("1,234.50 EUR", "12,345", "7.5 %", "2026-11-30", "2026-07-30 15:05 CEST")
+    assert shown() == english  # the CLI, the worker: no request
+    with app.test_request_context(headers={"Accept-Language": "de"}):
+        assert shown() == ("1.234,50 EUR", "12.345", "7,5 %", "30.11.2026", "30.07.2026 15:05 MESZ")
+    with Flask("no_babel").test_request_context(headers={"Accept-Language": "de"}):
+        assert shown() == english

@@ -15,8 +15,8 @@ from markupsafe import Markup
 from sqlalchemy import Unicode, cast, or_
 
 from ..extension import billing
+from ..formatting import instant, number
 from ..i18n import _, _l, ngettext
-from ..instants import format_instant
 from ..manifest import View
 from ..services import workers
 from ..services.workers import WorkerState
@@ -184,16 +184,17 @@ def waiting_words(state: WorkerState) -> str:
 
 
 def licences_label(count: int, variant: str) -> str:
-    """``1 team``, ``3 users``: a licence count with its unit."""
+    """``1 team``, ``3 users``, ``1.234 Benutzer``: a licence count, in the page's locale,
+    with its unit."""
     if variant == "team_licences":
-        return ngettext("%(num)d team", "%(num)d teams", count)
-    return ngettext("%(num)d user", "%(num)d users", count)
+        return ngettext("%(count)s team", "%(count)s teams", count, count=number(count))
+    return ngettext("%(count)s user", "%(count)s users", count, count=number(count))
 
 
 def local_minute(value: datetime) -> str:
     """Instants as the back-office reads them: minutes, in the billing time zone, with its
-    abbreviation (:func:`plugin.instants.format_instant`)."""
-    return format_instant(value, billing().rules().zoneinfo)
+    name, in the page's locale (:func:`plugin.formatting.instant`)."""
+    return instant(value, billing().rules().zoneinfo)
 
 
 def local_time(view: Any, value: datetime, name: str) -> str:

@@ -24,6 +24,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import Length
 
 from ..extension import billing
+from ..formatting import number
 from ..i18n import _, _l
 from ..services.billing_details import (
     FIELDS,
@@ -89,7 +90,7 @@ def parse_csv(data: bytes) -> list[DetailsChange]:
     """The CSV's rows as changes (``row N`` as their location); a bad file is refused whole."""
     if len(data) > MAX_UPLOAD_BYTES:
         raise BillingDetailsError(
-            {"file": _("is larger than %(bytes)s bytes", bytes=f"{MAX_UPLOAD_BYTES:,}")}
+            {"file": _("is larger than %(bytes)s bytes", bytes=number(MAX_UPLOAD_BYTES))}
         )
     try:
         text = data.decode("utf-8-sig")
@@ -110,13 +111,13 @@ def parse_csv(data: bytes) -> list[DetailsChange]:
             )
         })
     changes = []
-    for number, row in enumerate(reader, start=2):
+    for row_number, row in enumerate(reader, start=2):
         if None in row or any(value is None for value in row.values()):
             raise BillingDetailsError(
-                {_row(number): _("has more or fewer cells than the header")}
+                {_row(row_number): _("has more or fewer cells than the header")}
             )
         values = {name: value for name, value in row.items() if name != "key"}
-        changes.append(DetailsChange(row["key"].strip(), from_input(values), _row(number)))
+        changes.append(DetailsChange(row["key"].strip(), from_input(values), _row(row_number)))
     if not changes:
         raise BillingDetailsError({"file": _("has no rows below the header")})
     return changes

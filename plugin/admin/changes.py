@@ -5,7 +5,7 @@ pricing-rules edit, the unified diff of the file (:func:`difflib.unified_diff`,
 made by :func:`plugin.services.rules_editor.rules_diff`).  The audit pages and
 the rules editor's check page show them through these functions, so a change
 reads the same wherever it appears.  Every instant among the values is written
-in the billing time zone (:func:`plugin.instants.format_instant`).
+in the billing time zone and the page's locale (:func:`plugin.formatting.instant`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ..formatting import instant
 from ..i18n import _
-from ..instants import format_instant, parse_instant
+from ..instants import parse_instant
 
 #: An ISO 8601 instant with an offset, as ``datetime.isoformat()`` writes it into a text.
 _ISO_INSTANT = re.compile(
@@ -63,8 +64,8 @@ def value_text(value: Any, zone: tzinfo) -> str:
     if isinstance(value, bool):
         return _("yes") if value else _("no")
     if isinstance(value, str):
-        instant = parse_instant(value)
-        return format_instant(instant, zone) if instant is not None else value
+        found = parse_instant(value)
+        return instant(found, zone) if found is not None else value
     if isinstance(value, Mapping):
         return "; ".join(f"{key}: {value_text(item, zone)}" for key, item in value.items())
     if isinstance(value, list | tuple):
@@ -93,8 +94,8 @@ def instants_in_text(text: str, zone: tzinfo) -> str:
     """``text`` with every ISO instant in it written in ``zone``, the way the pages write one."""
 
     def local(match: re.Match[str]) -> str:
-        instant = parse_instant(match[0].replace("Z", "+00:00"))
-        return format_instant(instant, zone) if instant is not None else match[0]
+        found = parse_instant(match[0].replace("Z", "+00:00"))
+        return instant(found, zone) if found is not None else match[0]
 
     return _ISO_INSTANT.sub(local, text)
 

@@ -15,6 +15,7 @@ from typing import Any
 from flask_admin import BaseView, expose
 
 from ..extension import billing
+from ..formatting import amount, number, whole
 from ..i18n import _, _l, ngettext
 from ..models import VARIANTS
 from ..rules import RulesUnavailable
@@ -56,8 +57,9 @@ def licence_chart(months: list[MonthFigures], variant: str) -> Chart:
             Point(
                 _label(figures),
                 figures.licences[variant],
-                str(figures.licences[variant]),
-                f"{figures.month}: {figures.licences[variant]} ({STATUS_LABELS[figures.status]})",
+                number(figures.licences[variant]),
+                f"{figures.month}: {number(figures.licences[variant])} "
+                f"({STATUS_LABELS[figures.status]})",
                 KINDS[figures.status],
                 str(NOTES[figures.status]),
             )
@@ -75,10 +77,14 @@ def revenue_chart(months: list[MonthFigures], variant: str, currency: str) -> Ch
             Point(
                 _label(figures),
                 net,
-                "" if net is None else f"{net:.0f}",
+                "" if net is None else whole(net),
                 f"{figures.month}: "
                 + (
-                    _("%(amount)s %(currency)s net", amount=net, currency=currency)
+                    _(
+                        "%(amount)s %(currency)s net",
+                        amount=amount(net, currency, code=False),
+                        currency=currency,
+                    )
                     if net is not None
                     else str(STATUS_LABELS[figures.status])
                 ),

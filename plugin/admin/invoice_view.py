@@ -57,8 +57,9 @@ def _number(view: InvoiceView, context: Any, model: Invoice, name: str) -> Marku
     return Markup('<a href="{}">{}</a>').format(url_for(".details_view", id=model.id), model.number)
 
 
-def _gross(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
-    return amount(model.gross, model.currency)
+def _amount(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
+    """Net, VAT or gross with the invoice's currency, in the page's locale."""
+    return amount(getattr(model, name), model.currency)
 
 
 def _status(view: InvoiceView, context: Any, model: Invoice, name: str) -> str:
@@ -147,7 +148,9 @@ class InvoiceView(BillingModelView):
     column_formatters = {
         "number": _number,
         "quantity": _licences,
-        "gross": _gross,
+        "net": _amount,
+        "tax": _amount,
+        "gross": _amount,
         "status": _status,
         "kind": lambda view, context, model, name: (
             _("credit note") if model.kind == "credit_note" else _("invoice")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import with_expression
 
 from .. import api, models
 from ..extension import billing
+from ..formatting import number
 from ..i18n import _, _l, ngettext
 from ..manifest import Module
 from ..models import Workspace
@@ -55,7 +56,7 @@ REASON_LABELS = {"contract": _l("individual contract"), "cutover": _l("by creati
 def _counted(attribute: str) -> Callable[[WorkspaceView, Any, Workspace, str], Any]:
     def formatter(view: WorkspaceView, context: Any, model: Workspace, name: str) -> Any:
         counts = g.billing_counts.get(model.id)
-        return getattr(counts, attribute) if counts else ""
+        return number(getattr(counts, attribute)) if counts else ""
 
     return formatter
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..extension import billing
+from ..formatting import number
 from ..i18n import _
 from ..models import Team, Workspace
 from ..services.billing_details import details_by_workspace, empty_details, missing
@@ -116,8 +117,8 @@ def licence_chart(history: list[tuple[Month, int]]) -> Chart:
             Point(
                 month.first_day.strftime("%m/%y"),
                 count,
-                str(count),
-                f"{month}: {count}",
+                number(count),
+                f"{month}: {number(count)}",
                 PARTIAL if index == last else FINAL,
                 _("so far") if index == last else "",
             )

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..formatting import percentage
 from ..models import Invoice
-from ..rules.pricing import percent
 from .mail_status import Delivery, deliveries
 
 
@@ -39,8 +39,9 @@ class InvoicePage:
 
     @property
     def vat(self) -> str:
-        """``S 19 %``: the VAT category (when recorded) and rate of every line."""
-        rate = f"{percent(self.invoice.tax_rate)} %"
+        """``S 19 %``: the VAT category (when recorded) and rate of every line, the rate in
+        the page's locale (``S 7,5 %`` in German)."""
+        rate = percentage(self.invoice.tax_rate)
         return f"{self.invoice.vat_category} {rate}" if self.invoice.vat_category else rate
 
     @property

@@ -26,11 +26,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ..formatting import percentage
 from ..i18n import _
 from ..rules import LocatedError, NoPriceError, PricingRules, RulesError, RulesStore, load_rules
 from ..rules.loader import MAX_BYTES
 from ..rules.model import PriceVersion
-from ..rules.pricing import percent, with_tax_rate
+from ..rules.pricing import with_tax_rate
 from ..types import AnyRow
 from . import audit, billing_details
 from .licences import count_licences
@@ -101,7 +102,7 @@ class Priced:
         """``S 19 %``, ``AE 0 %``: the VAT category and rate applied to the gross."""
         if self.vat_category is None or self.tax_rate is None:
             return ""
-        return f"{self.vat_category} {percent(self.tax_rate)} %"
+        return f"{self.vat_category} {percentage(self.tax_rate)}"
 
 
 @dataclass(frozen=True)
