@@ -575,8 +575,8 @@ def test_rows_stored_before_show_their_characters_as_escapes_everywhere(
     server = smtp()
     assert demo_cli("send-invoices").exit_code == 0
     (mail,) = [got for got in server.received if got.rcpt_tos == (MAILED["acme"],)]
-    assert mail.message["Subject"] == f"Invoice {invoice.number} – November 2026 – {shown}"
-    assert f'workspace "{shown}" (acme)' in mail.text()
+    assert mail.message["Subject"] == f"Rechnung {invoice.number} – November 2026 – {shown}"
+    assert f"Arbeitsbereich „{shown}“ (acme)" in mail.text()
     assert not set(characters) - {"\r"} & set(mail.data.decode("ascii", "replace"))
 
     rules = app.extensions["billing"].rules()

@@ -101,11 +101,13 @@ def test_both_addresses_receive_the_notice_each_only_their_own(demo_cli, session
     assert sorted(r.rcpt_tos for r in server.received) == sorted([(OLD,), (NEW,)])
     for got in server.received:
         assert got.message["To"] == got.rcpt_tos[0]
-        assert got.message["Subject"] == "The invoice mailbox of Müller & Söhne GmbH was changed"
+        # acme's documents are German: so is the notice to its customer.
+        subject = "Das Rechnungspostfach von Müller & Söhne GmbH wurde geändert"
+        assert got.message["Subject"] == subject
         text = got.text()
-        assert f"Before: {OLD}" in text
-        assert f"Now:    {NEW}" in text
-        assert "If you did not ask for this change" in text
+        assert f"Vorher: {OLD}" in text
+        assert f"Jetzt:  {NEW}" in text
+        assert "Falls Sie diese Änderung nicht veranlasst haben" in text
 
 
 def test_a_first_mailbox_notifies_the_new_address_only(demo_cli, session):

@@ -13,6 +13,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -48,6 +49,16 @@ from tests.postgres import free_port
 MAILED = {
     "acme": "rechnungen@mueller-soehne.example",
     "globex": "ap@globex.example",
+}
+#: What each customer's mail says in its language: acme's documents are German, globex's English.
+WORDED = {
+    "acme": (
+        "Rechnung ", "Oktober 2026", "wenden Sie sich an die Buchhaltung",
+        r"Brutto: \d{1,3}(\.\d{3})*,\d{2}\xa0€\r\n",
+    ),
+    "globex": (
+        "Invoice ", "October 2026", "contact accounting", r"Total:  €\d{1,3}(,\d{3})*\.\d{2}\r\n"
+    ),
 }
 DOMAIN = "wolkenwerk.example"
 SENDER = "rechnungen@wolkenwerk.example"
@@ -274,9 +285,12 @@ def test_send_invoices_delivers_each_mail_once_with_its_stored_pdf(demo_cli, ses
         assert got.message["To"] == mailbox
         assert got.message["From"] == f"Wolkenwerk Software GmbH <{SENDER}>"
         assert number in got.message["Subject"]
-        assert "October 2026" in got.message["Subject"]
+        kind, month, contact, total = WORDED[key]
+        assert got.message["Subject"].startswith(kind + number)
+        assert month in got.message["Subject"]
         assert got.attachment() == (f"{number}.pdf", stored_pdf(session, number))
-        assert "contact accounting" in got.text()
+        assert contact in got.text()
+        assert re.search(total, got.text())
     again = demo_cli("send-invoices")
     assert "Mail sent: 0" in again.output
     assert len(server.received) == 2
@@ -422,6 +436,7 @@ def test_mail_is_composed_safely(app):
     mail = OutgoingMail(
         id=1,
         kind="mailbox_notice",
+        language="en",
         message_key="mailbox-0123456789abcdef.1",
         recipient="a@b.example",
         attempt=1,
@@ -539,7 +554,8 @@ def test_a_resend_goes_to_the_mailbox_in_force_now(demo_cli, app, session, smtp)
     assert demo_cli("set-mailbox", "acme", "new@mueller-soehne.example").exit_code == 0
     assert demo_cli("resend-invoice", number).exit_code == 0
     assert demo_cli("send-invoices").exit_code == 0
-    invoice_mails = [r for r in server.received if r.message["Subject"].startswith("Invoice")]
+    kinds = ("Invoice", "Rechnung")
+    invoice_mails = [r for r in server.received if r.message["Subject"].startswith(kinds)]
     assert sorted(r.rcpt_tos for r in invoice_mails) == [
         ("ap@globex.example",),
         ("new@mueller-soehne.example",),

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import datetime
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
 
-from .. import validators
-from ..formatting import money, month_name
+from .. import validators, wording
+from ..i18n import translations
 from ..resources import template_environment
 from ..services.mail_delivery import OutgoingMail
 
@@ -26,22 +26,47 @@ if TYPE_CHECKING:
 
 
 @functools.cache
-def _environment() -> Environment:
-    """Plain-text templates: nothing is escaped, and headers are made one line below."""
-    return template_environment(
+def _environment(language: str) -> Environment:
+    """Plain-text templates in ``language``: nothing is escaped, headers are made one line below.
+
+    The words come from the catalogue (context ``mail``), the amounts and dates
+    from Babel in the customer's locale (:mod:`plugin.wording`): a mail is
+    written in its customer's language, whoever or whatever sends it.
+    """
+    environment = template_environment(
         autoescape=False,
-        filters={"money": money, "month_name": month_name, "date": _date},
+        filters={
+            "money": lambda value, currency: wording.money(value, currency, language),
+            "month_name": lambda period: wording.month(_first_day(period), language),
+            "date": lambda value: _date(value, language),
+        },
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # The i18n extension adds these methods to the environment at run time.
+    environment.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(language), newstyle=True
+    )
+    return environment
 
 
-def _date(value: datetime | str) -> str:
+def _first_day(period: str) -> date:
+    year, month = period.split("-")
+    return date(int(year), int(month), 1)
+
+
+def _date(value: datetime | str, language: str) -> str:
+    """An instant in UTC to the minute, its day in the customer's form: ``03.12.2026 09:17 UTC``."""
     instant = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return instant.strftime("%Y-%m-%d %H:%M UTC")
+    if instant.tzinfo is not None:
+        instant = instant.astimezone(UTC)
+    return f"{wording.day(instant.date(), language)} {instant:%H:%M} UTC"
 
 
-def _render(name: str, **context: Any) -> str:
-    return _environment().get_template(f"billing/mail/{name}").render(**context)
+def _render(mail: OutgoingMail, part: str, context: dict[str, Any]) -> str:
+    """The mail's ``subject`` or ``body``, in the customer's language."""
+    template = _environment(mail.language).get_template(f"billing/mail/{mail.kind}_{part}.txt")
+    return template.render(**context)
 
 
 def compose(mail: OutgoingMail, settings: SmtpSettings, *, now: datetime) -> EmailMessage:
@@ -61,13 +86,13 @@ def compose(mail: OutgoingMail, settings: SmtpSettings, *, now: datetime) -> Ema
     message = EmailMessage()
     message["From"] = settings.sender
     message["To"] = mail.recipient
-    message["Subject"] = " ".join(_render(f"{mail.kind}_subject.txt", **context).split())
+    message["Subject"] = " ".join(_render(mail, "subject", context).split())
     message["Date"] = format_datetime(now)
     message["Message-ID"] = settings.message_id(mail.message_key)
     if mail.data.get("references"):
         message["References"] = settings.message_id(mail.data["references"])
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(_render(f"{mail.kind}_body.txt", **context), cte="quoted-printable")
+    message.set_content(_render(mail, "body", context), cte="quoted-printable")
     if mail.invoice is not None:
         message.add_attachment(
             mail.pdf,

@@ -27,9 +27,10 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, and_, case, exists, or_, select
 from sqlalchemy.orm import Session
 
-from ..models import Invoice, OutboxMail
+from ..models import BillingDetails, Invoice, OutboxMail
 from ..types import utcnow
 from . import job_queue
+from .billing_details import DEFAULT_LANGUAGE
 from .job_queue import retry_delay
 
 #: Attempts after which a mail that keeps failing temporarily is ``failed`` (about a day).
@@ -84,6 +85,8 @@ class OutgoingMail:
     pdf: bytes | None = None
     #: The e-invoice XML, attached beside the PDF for XRechnung customers.
     xml: bytes | None = None
+    #: The customer's document language (``de``/``en``), the mail's language.
+    language: str = DEFAULT_LANGUAGE
 
 
 class Transport(Protocol):
@@ -322,8 +325,10 @@ def _load(session: Session, token: str, ids: Sequence[int]) -> list[OutgoingMail
             Invoice.buyer,
             Invoice.einvoice_xml,
             Invoice.einvoice_status,
+            BillingDetails.language.label("details_language"),
         )
         .outerjoin(Invoice, Invoice.id == OutboxMail.invoice_id)
+        .outerjoin(BillingDetails, BillingDetails.workspace_id == OutboxMail.workspace_id)
         .where(OutboxMail.id.in_(ids), OutboxMail.claim_token == token)
         .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
     ).all()
@@ -357,7 +362,15 @@ def _outgoing(row: Any) -> OutgoingMail:
         invoice=invoice,
         pdf=row.pdf if invoice else None,
         xml=row.einvoice_xml if invoice and _wants_xml(row) else None,
+        language=_language(row),
     )
+
+
+def _language(row: Any) -> str:
+    """An invoice mail speaks the language its invoice was issued in; a notice the
+    workspace's document language; either defaults to the plugin's (German)."""
+    issued = (row.buyer or {}).get("language") if row.kind == "invoice" else None
+    return str(issued or row.details_language or DEFAULT_LANGUAGE)
 
 
 def _wants_xml(row: Any) -> bool:
