@@ -53,6 +53,27 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
+def buffered(app: Any) -> Any:
+    """The app's responses read whole, and closed, before the server writes them.
+
+    Werkzeug's development server closes a response only after writing all of
+    it (``serving.py``, ``execute``): when the browser drops a connection in the
+    middle (it navigates away while a static file is sent), the file stays open
+    and its ResourceWarning fails whichever test is running.  The pages are
+    small, so reading them first costs nothing.
+    """
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 @dataclass
 class Backoffice:
     """The running demo back-office of one test module."""
@@ -163,7 +184,9 @@ def backoffice(
     app = make_app(database_url, BILLING_RULES_PATH=str(rules))
     office = Backoffice(app=app, base_url="", backend=request.param)
     office.cli("import", str(DEMO))
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    server = make_server(
+        "127.0.0.1", 0, buffered(app), threaded=True, request_handler=QuietHandler
+    )
     office.base_url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="backoffice", daemon=True)
     thread.start()
