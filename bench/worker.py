@@ -3,7 +3,7 @@ one, on this machine's cores.
 
 Two real worker processes run on a copy of the data set for the whole
 measurement, so neither start-up nor the validator's first compilation is
-timed.  A run makes ``worker_batch`` invoices of last month's close pending again
+timed.  A run makes ``worker_batch`` invoices of the last three months' closes pending again
 (one commit) and waits until every one is rendered and stored, reading the
 workers' logs (one line per PDF).  For the one-worker runs the second process
 is paused (SIGSTOP while it is idle, holding no job) and resumed afterwards.
@@ -85,9 +85,8 @@ def run(data, scale: Scale, now: datetime, runs: int) -> list[Figure]:
             connection.exec_driver_sql("PRAGMA journal_mode = WAL")
     with Session(engine) as session:
         # The last three months, oldest first: enough invoices for a batch of a few seconds.
-        months = [Month.of(now, RULES.zoneinfo).previous()]
-        months = [months[0].previous().previous(), months[0].previous(), *months]
-        for month in months:
+        last = Month.of(now, RULES.zoneinfo).previous()
+        for month in (last.previous().previous(), last.previous(), last):
             close_month(session, RULES, month, now, actor="bench")
             session.commit()
         batch = select(Invoice.id).order_by(Invoice.id).limit(scale.worker_batch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from .. import validators, wording
 from ..i18n import translations
 from ..resources import template_environment
 from ..services.mail_delivery import OutgoingMail
+from ..services.periods import Month
 
 if TYPE_CHECKING:
     from .smtp import SmtpSettings
@@ -37,7 +38,7 @@ def _environment(language: str) -> Environment:
         autoescape=False,
         filters={
             "money": lambda value, currency: wording.money(value, currency, language),
-            "month_name": lambda period: wording.month(_first_day(period), language),
+            "month_name": lambda period: wording.month(Month.parse(period).first_day, language),
             "date": lambda value: _date(value, language),
         },
         keep_trailing_newline=True,
@@ -48,11 +49,6 @@ def _environment(language: str) -> Environment:
         translations(language), newstyle=True
     )
     return environment
-
-
-def _first_day(period: str) -> date:
-    year, month = period.split("-")
-    return date(int(year), int(month), 1)
 
 
 def _date(value: datetime | str, language: str) -> str:
