@@ -28,19 +28,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Float,
-    Integer,
-    and_,
-    case,
-    cast,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ..models import VARIANTS, Invoice, OutboxMail, Workspace
@@ -92,16 +80,9 @@ class Held:
     error: str | None = None
 
 
-def _written_out(value: str) -> ColumnElement[str]:
-    """``value`` in the SQL text, not a parameter: a partial index (``status = 'failed'``)
-    serves only a query whose condition names the same value, and neither SQLite's
-    planner nor a prepared PostgreSQL plan sees a parameter's value."""
-    return literal(value, literal_execute=True)
-
-
 def einvoice_invalid() -> ColumnElement[bool]:
     """The invoice's e-invoice failed validation: it is held, not final."""
-    return Invoice.einvoice_status == _written_out("invalid")
+    return Invoice.einvoice_status == "invalid"
 
 
 def pdf_pending() -> ColumnElement[bool]:
@@ -120,11 +101,7 @@ def mail_failed() -> ColumnElement[bool]:
     )
     return exists(
         select(OutboxMail.id)
-        .where(
-            OutboxMail.invoice_id == Invoice.id,
-            OutboxMail.status == _written_out("failed"),
-            ~exists(newer),
-        )
+        .where(OutboxMail.invoice_id == Invoice.id, OutboxMail.status == "failed", ~exists(newer))
         .correlate(Invoice)
     )
 
@@ -264,7 +241,7 @@ def invoice_problems(session: Session) -> tuple[int, int, int]:
             .select_from(OutboxMail)
             .where(
                 OutboxMail.kind == "invoice",
-                OutboxMail.status == _written_out("failed"),
+                OutboxMail.status == "failed",
                 ~exists(
                     select(later.id).where(
                         later.invoice_id == OutboxMail.invoice_id, later.id > OutboxMail.id
