@@ -3,7 +3,6 @@ removal, each run on a fresh copy of the data set."""
 
 from __future__ import annotations
 
-import gc
 import statistics
 from datetime import datetime
 
@@ -53,7 +52,6 @@ def _once(data, side: str, at: datetime) -> tuple[float, float, tuple]:
                 with engine.begin() as connection:
                     sql.purge(connection, ws_id, at)
 
-        gc.collect()
         elapsed, _ = timed(purge)
         outcome = _outcome(session, ws_id, at)
     engine.dispose()
