@@ -16,6 +16,7 @@ docs/benchmarks.md describes this API for new figure modules.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -61,7 +62,14 @@ def log(message: str) -> None:
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """Wall-clock seconds of one call, and what it returned."""
+    """Wall-clock seconds of one call, and what it returned.
+
+    A full garbage collection comes first, untimed, so that no call pays for
+    the garbage of what ran before it (the other side, a preview, a warm-up):
+    otherwise whichever side pushes the oldest generation over its threshold
+    pays for a collection of the whole process (80 ms in the purge).
+    """
+    gc.collect()
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result
@@ -138,6 +146,7 @@ def interleaved(
     limit = max(runs, max_runs if max_runs is not None else MAX_RUNS_FACTOR * runs)
 
     def once(name: str) -> None:
+        gc.collect()  # as in timed(): no unit pays for the garbage of the one before
         start = time.perf_counter()
         for _ in range(repeat):
             out[name].result = contenders[name]()

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from plugin.models import (
     AuditEntry,
     Person,
+    Team,
     TeamMembership,
     Workspace,
     WorkspaceAccess,
@@ -202,6 +203,45 @@ def test_owners_are_never_removed(session):
         )
     )
     assert karls is None
+
+
+def test_people_who_leave_several_archived_teams_get_them_in_key_order(session):
+    acme = workspace_id(session, "acme")
+    # Made in reverse key order, so the ids and the rows' order are not the keys' order.
+    zz, aa = (
+        Team(workspace_id=acme, key=key, name=key, created_at=NOW - timedelta(days=60))
+        for key in ("zz-old", "aa-old")
+    )
+    session.add_all([zz, aa])
+    session.flush()
+    joined = NOW - timedelta(days=30)
+    for email, teams in [("bob", (zz, aa)), ("gerda", (zz, aa)), ("emil", (zz,))]:
+        session.add_all(
+            TeamMembership(
+                team_id=team.id, person_id=person_id(session, email + DOMAIN), joined_at=joined
+            )
+            for team in teams
+        )
+    archive_teams(session, [zz.id, aa.id], now=NOW - timedelta(days=1), actor=ACTOR)
+    session.commit()
+    left = {
+        "bob" + DOMAIN: ("aa-old", "zz-old"),
+        "emil" + DOMAIN: ("legacy", "zz-old"),
+        "gerda" + DOMAIN: ("aa-old", "zz-old"),
+    }
+    preview = preview_purge(session, acme, NOW)
+    assert {member.email: member.archived_teams for member in preview.removed} == left
+    result = purge_inactive(session, acme, now=NOW, actor=ACTOR, expected=preview.expected)
+    session.commit()
+    assert {member.email: member.archived_teams for member in result.removed} == left
+    [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "purge_inactive"))
+    assert entry.before["removed"] == {email: list(teams) for email, teams in left.items()}
+    still_open = session.scalar(
+        select(func.count())
+        .select_from(TeamMembership)
+        .where(TeamMembership.team_id.in_([zz.id, aa.id]), TeamMembership.left_at.is_(None))
+    )
+    assert still_open == 0
 
 
 def test_an_owner_cannot_be_forced_out_through_expected(session):
