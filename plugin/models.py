@@ -356,6 +356,8 @@ CURRENT_INVOICE = "kind = 'invoice' AND credited_by_id IS NULL"
 VAT_CATEGORIES = ("S", "AE", "O")
 #: An e-invoice passed or failed its validation (XSD, EN 16931, XRechnung rules).
 EINVOICE_STATUSES = ("valid", "invalid")
+#: The rows of the dashboard's "e-invoices invalid" counter (a partial index: a handful of rows).
+EINVOICE_INVALID = "einvoice_status = 'invalid'"
 
 
 class InvoiceSequence(Base):
@@ -408,8 +410,11 @@ class Invoice(Base):
             f"einvoice_status IS NULL OR einvoice_status IN {EINVOICE_STATUSES!r}",
             name="einvoice_status_valid",
         ),
-        Index("ix_billing_invoice_period", "period"),
+        # Covers the dashboard's per-month totals: read from the index alone, already
+        # grouped (on SQLite a third of the time of the period index and the rows).
+        Index("ix_billing_invoice_month_totals", "period", "variant", "kind", "quantity", "net"),
         index_where("ix_billing_invoice_pdf_pending", "pdf_sha256 IS NULL", "pdf_attempts"),
+        index_where("ix_billing_invoice_einvoice_invalid", EINVOICE_INVALID, "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -480,6 +485,8 @@ MAIL_KINDS = ("invoice", "mailbox_notice")
 MAIL_STATUSES = ("queued", "sending", "sent", "failed")
 #: A mail in these states is still on its way: it may not be resent yet.
 PENDING_STATUSES = ("queued", "sending")
+#: The rows of the dashboard's "invoice mail failed" counter (a partial index).
+MAIL_FAILED = "status = 'failed'"
 
 
 class OutboxMail(Base):
@@ -509,6 +516,7 @@ class OutboxMail(Base):
         index_where(
             "ix_billing_outbox_mail_due", f"status IN {PENDING_STATUSES!r}", "next_attempt_at"
         ),
+        index_where("ix_billing_outbox_mail_failed", MAIL_FAILED, "kind", "invoice_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
