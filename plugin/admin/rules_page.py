@@ -213,12 +213,21 @@ def flash_saved(saved: PricingRules) -> None:
     name = billing().rules_store().path.name
     if in_force.sha256 == saved.sha256:
         flash(
-            f"Saved {name} (sha256 {saved.sha256[:12]}); billing uses the new rules from now on.",
+            _(
+                "Saved %(name)s (sha256 %(sha256)s); billing uses the new rules from now on.",
+                name=name,
+                sha256=saved.sha256[:12],
+            ),
             "success",
         )
     else:
         flash(
-            f"Saved {name} (sha256 {saved.sha256[:12]}), but billing still uses the rules "
-            f"with sha256 {in_force.sha256[:12]}: see the state below.",
+            _(
+                "Saved %(name)s (sha256 %(sha256)s), but billing still uses the rules with "
+                "sha256 %(in_force)s: see the state below.",
+                name=name,
+                sha256=saved.sha256[:12],
+                in_force=in_force.sha256[:12],
+            ),
             "warning",
         )
