@@ -514,7 +514,7 @@ def test_a_closed_month_s_close_is_refused_in_german(german, october, session):
 
 
 def test_a_saved_rules_file_is_flashed_in_german(database_url, demo_cli, tmp_path):
-    from tests.test_admin_rules import NEW_TEAM_PRICE, PAGE, TEAM_PRICE, save
+    from tests.test_admin_rules import NEW_TEAM_PRICE, PAGE, TEAM_PRICE, check, save
 
     rules = tmp_path / "pricing_rules.yaml"
     rules.write_text(RULES_PATH.read_text(encoding="utf-8"), encoding="utf-8")
@@ -523,6 +523,10 @@ def test_a_saved_rules_file_is_flashed_in_german(database_url, demo_cli, tmp_pat
     client.get("/demo/role/accounting")
     client.get("/demo/language/de")
     draft = rules.read_text(encoding="utf-8").replace(TEAM_PRICE, NEW_TEAM_PRICE)
+    diff = text_nodes(check(client, draft).get_data(as_text=True))
+    assert "--- geltende Regeln" in diff
+    assert "+++ Entwurf" in diff
+    assert "--- rules in force" not in diff
     assert save(client, draft).status_code == 302
     page = client.get(PAGE).get_data(as_text=True)
     sha256 = app.extensions["billing"].rules(app).sha256

@@ -172,7 +172,9 @@ def _comparison(in_force: PricingRules, draft_rules: PricingRules, month: str) -
     rows = preview_totals(ext.session, in_force, draft_rules, now, shown)
     return {
         "draft_rules": draft_rules,
-        "diff": rules_diff(in_force.content, draft_rules.content),
+        "diff": rules_diff(
+            in_force.content, draft_rules.content, (_("rules in force"), _("draft"))
+        ),
         "diff_block": diff_block,
         "preview": rows,
         "changed_rows": sum(1 for row in rows if row.changed),
