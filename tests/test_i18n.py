@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from datetime import UTC, date, datetime
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.pofile import read_po
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from plugin.admin.access import DEFAULT_ACCESS
 from plugin.i18n import gettext, ngettext
@@ -23,6 +24,7 @@ from plugin.types import utcnow
 from tests.conftest import DEMO, RULES_PATH, make_app
 from tests.helpers import snapshot
 from tests.test_admin_access import walk  # noqa: F401  (the fixture: every route)
+from tests.test_outbox import MAILED, deliver, issue, number_of, smtp_servers
 
 URL = "/admin/billing_dashboard/"
 
@@ -371,6 +373,226 @@ def test_a_catalogue_for_an_explicit_language_works_outside_a_request():
     assert translations("en").gettext("Before") == "Before"
     with pytest.raises(ValueError, match="no catalogue for the language 'fr'"):
         translations("fr")
+
+
+# --- Words composed in the views and services: states, tries, flashes. --------------------
+
+
+@pytest.fixture
+def october(app, session, german):
+    """October closed; acme's mail sent (one attempt), globex's e-invoice invalid and its
+    mail held, nordwind's PDF still being rendered.  The invoices' numbers by workspace."""
+    servers = smtp_servers(app)
+    start = next(servers)
+    start()
+    issue(session, app, "2026-10")
+    numbers = {key: number_of(session, key) for key in ("acme", "globex", "nordwind", "initech")}
+    failure = {"rule": "BR-CO-10", "message": "Sum of Invoice line net amount = Σ line net."}
+    session.execute(
+        update(Invoice)
+        .where(Invoice.number == numbers["globex"])
+        .values(einvoice_status="invalid", einvoice_failures=[failure], pdf=None, pdf_sha256=None)
+    )
+    session.execute(
+        update(Invoice)
+        .where(Invoice.number == numbers["nordwind"])
+        .values(pdf=None, pdf_sha256=None)
+    )
+    session.commit()
+    deliver(session, app)
+    yield numbers
+    next(servers, None)
+
+
+def shown_texts(page: str) -> str:
+    return "\n".join(text_nodes(page))
+
+
+#: What the English invoice list, mail page and credit-note flash say in words that are
+#: composed in Python (the catalogue walk above cannot find a string that was never marked).
+ENGLISH_WORDS = (
+    "being rendered", "attempt", "History", "e-invoice invalid", "not final", "queued",
+    "waiting for PDF", "failed validation", "Its PDF", "renders its PDF", "Credit note",
+    "issued for", "history of workspace", "reopened", "Correct its history",
+)
+
+
+def no_english_words(text: str) -> list[str]:
+    return [word for word in ENGLISH_WORDS if word in text]
+
+
+def test_the_invoice_list_and_mail_pages_word_states_and_tries_in_german(german, october):
+    german.get("/demo/role/accounting")
+    listing = shown_texts(german.get("/admin/billing_invoices/").get_data(as_text=True))
+    assert "wird erzeugt" in listing  # nordwind's PDF
+    assert "E-Rechnung ungültig, nicht endgültig" in listing  # globex
+    assert f"gesendet\nan {MAILED['acme']}, 1 Versuch" in listing
+    assert "E-Rechnung ungültig\nan ap@globex.example, 0 Versuche" in listing
+    assert "Verlauf, erneut senden…" in listing
+    assert no_english_words(listing) == []
+    assert re.search(r"\bsent\b", listing) is None
+
+    mail = shown_texts(
+        german.get(f"/admin/billing_invoices/mail/{october['globex']}").get_data(as_text=True)
+    )
+    assert "E-Rechnung hat die Prüfung nicht bestanden, nicht gesendet: BR-CO-10: " in mail
+    assert "Zustellung 1 ist unterwegs (E-Rechnung ungültig)" in mail
+    assert no_english_words(mail) == []
+    page = german.get("/admin/billing_workspaces/w/acme/").get_data(as_text=True)
+    assert f"gesendet\nan {MAILED['acme']}" in shown_texts(page)
+    assert re.search(r"\bsent\b", shown_texts(page)) is None
+
+    german.get("/demo/role/support")  # may not resend: the link says only "History"
+    nodes = text_nodes(german.get("/admin/billing_invoices/").get_data(as_text=True))
+    assert "Verlauf" in nodes
+    assert "Verlauf, erneut senden…" not in nodes
+    assert no_english_words("\n".join(nodes)) == []
+
+
+def test_the_same_pages_in_english_keep_the_english_words(german, october):
+    german.get("/demo/language/en")
+    german.get("/demo/role/accounting")
+    listing = shown_texts(german.get("/admin/billing_invoices/").get_data(as_text=True))
+    assert "being rendered" in listing
+    assert "e-invoice invalid, not final" in listing
+    assert f"sent\nto {MAILED['acme']}, 1 attempt" in listing
+    assert "e-invoice invalid\nto ap@globex.example, 0 attempts" in listing
+    assert "History, resend…" in listing
+    mail = shown_texts(
+        german.get(f"/admin/billing_invoices/mail/{october['globex']}").get_data(as_text=True)
+    )
+    assert "e-invoice failed validation, not sent: BR-CO-10: " in mail
+
+
+def test_a_credit_note_s_flash_is_german_and_the_command_line_s_english(
+    german, october, demo_cli, session
+):
+    german.get("/demo/role/accounting")
+    number = october["initech"]
+    url = f"/admin/billing_invoices/credit/{number}"
+    form = german.get(url).get_data(as_text=True)
+    assert "Grund (wird auf die Gutschrift gedruckt)" in shown_texts(form)
+    response = german.post(
+        url, data={"csrf_token": token(german, url), "reason": "Falsche Staffel"},
+        follow_redirects=True,
+    )
+    page = shown_texts(response.get_data(as_text=True))
+    note = session.scalar(select(Invoice).where(Invoice.kind == "credit_note"))
+    gross = german_amount(-note.gross)  # written out without Babel, then the sign
+    assert f"Gutschrift {note.number} für {number} ausgestellt: -{gross}" in page
+    assert "Die Historie des Arbeitsbereichs initech ist wieder offen" in page
+    assert "2026-10 ist für diesen Arbeitsbereich wieder geöffnet." in page
+    assert "Ihr PDF ist fertig." in page
+    assert no_english_words(page) == []
+    assert english_on(response.get_data(as_text=True)) == []
+    # The command line says the same of another credit note in English.
+    result = demo_cli("credit-note", october["acme"], "--reason", "Wrong tier")
+    assert result.exit_code == 0, result.output
+    assert "The history of workspace acme is open again: no invoice of it stands." in (
+        result.output
+    )
+    assert "Historie" not in result.output
+
+
+def test_a_closed_month_s_close_is_refused_in_german(german, october, session):
+    german.get("/demo/role/accounting")
+    # The page of a closed month has no form; the session's token is on any other one.
+    url = f"/admin/billing_invoices/credit/{october['initech']}"
+    before = snapshot(session)
+    response = german.post(
+        "/admin/billing_close/close",
+        data={
+            "csrf_token": token(german, url), "month": "2026-10",
+            "confirm": "Oktober 2026 abschließen",
+        },
+    )
+    page = refused(response, 400)
+    assert "Für 2026-10 ist nichts mehr auszustellen: Kein Monatsabschluss nötig" in page
+    assert "nothing left to issue" not in page
+    session.expire_all()
+    assert snapshot(session) == before
+
+
+def test_a_saved_rules_file_is_flashed_in_german(database_url, demo_cli, tmp_path):
+    from tests.test_admin_rules import NEW_TEAM_PRICE, PAGE, TEAM_PRICE, check, save
+
+    rules = tmp_path / "pricing_rules.yaml"
+    rules.write_text(RULES_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    app = make_app(database_url, BILLING_RULES_PATH=str(rules))
+    client = app.test_client()
+    client.get("/demo/role/accounting")
+    client.get("/demo/language/de")
+    draft = rules.read_text(encoding="utf-8").replace(TEAM_PRICE, NEW_TEAM_PRICE)
+    diff = text_nodes(check(client, draft).get_data(as_text=True))
+    assert "--- geltende Regeln" in diff
+    assert "+++ Entwurf" in diff
+    assert "--- rules in force" not in diff
+    assert save(client, draft).status_code == 302
+    page = client.get(PAGE).get_data(as_text=True)
+    sha256 = app.extensions["billing"].rules(app).sha256
+    assert (
+        f"pricing_rules.yaml gespeichert (sha256 {sha256[:12]}); die Abrechnung verwendet ab "
+        "jetzt die neuen Preisregeln." in unescape(page)
+    )
+    assert "billing uses the new rules" not in page
+    with app.app_context():
+        app.extensions["sqlalchemy"].engine.dispose()
+
+
+def shown_in_python() -> list[str]:
+    """English words in what the admin views compose in Python outside gettext.
+
+    The text a view hands to ``flash`` (its message) or to ``Markup`` (its template and
+    ``.format`` arguments), as literals: a literal inside any call (``_()``, ``url_for()``),
+    a subscript or a comparison is not shown as such.  Tags, ``{}`` fields and entities
+    are left out; a run of three lowercase letters is a word (``PDF``, ``XML`` are not).
+    """
+    def name(func: ast.expr) -> str:
+        if isinstance(func, ast.Name):
+            return func.id
+        return func.attr if isinstance(func, ast.Attribute) else ""
+
+    def literals(node: ast.AST):
+        if isinstance(node, ast.Call | ast.Compare):
+            return
+        if isinstance(node, ast.Subscript):
+            yield from literals(node.value)
+            return
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node
+        for child in ast.iter_child_nodes(node):
+            yield from literals(child)
+
+    def shown(call: ast.Call) -> list[ast.expr]:
+        func = call.func
+        if name(func) in ("Markup", "flash"):
+            return call.args[:1]
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "format"
+            and isinstance(func.value, ast.Call)
+            and name(func.value.func) == "Markup"
+        ):
+            return [*call.args, *(keyword.value for keyword in call.keywords)]
+        return []
+
+    found = []
+    admin = Path(__file__).resolve().parent.parent / "plugin" / "admin"
+    for path in sorted(admin.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            for argument in shown(node):
+                for literal in literals(argument):
+                    text = re.sub(r"<[^>]*>|\{[^}]*\}|&\w+;", " ", literal.value)
+                    if re.search(r"[a-z]{3}", text):
+                        found.append(f"{path.name}:{literal.lineno}: {literal.value!r}")
+    return found
+
+
+def test_the_admin_views_flash_and_compose_no_english_outside_gettext():
+    """What the catalogue walk cannot see: a string that was never marked."""
+    assert shown_in_python() == []
 
 
 # --- Numbers in the page's locale. ----------------------------------------------------------

@@ -328,7 +328,7 @@ def test_renderer_failure_is_recorded_and_the_next_run_recovers(app, tmp_path):
     assert_gone(int(pidfile.read_text()))
 
     refused = cli(app, "invoice-pdf", "2026-00001", "--output", str(tmp_path / "x.pdf"))
-    assert "failed 2 time(s), last error: wkhtmltopdf did not finish" in refused.output
+    assert "failed 2 times, last error: wkhtmltopdf did not finish" in refused.output
 
     app.config["BILLING_WKHTMLTOPDF"] = shutil.which("wkhtmltopdf")
     app.config["BILLING_PDF_TIMEOUT"] = 30

@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length
 
 from ..extension import billing
 from ..formatting import amount
-from ..i18n import _, _l
+from ..i18n import _, _l, ngettext
 from ..jobs import try_now
 from ..models import Invoice
 from ..services.closed import standing_after
@@ -44,7 +44,7 @@ from .responses import pdf_response, xml_response
 class CreditNoteForm(FlaskForm):
     # Generous: the service says what is wrong with an over-long reason.
     reason = TextAreaField(
-        "Reason (printed on the credit note)", [DataRequired(), Length(max=5000)]
+        _l("Reason (printed on the credit note)"), [DataRequired(), Length(max=5000)]
     )
 
 
@@ -73,9 +73,8 @@ def einvoice_problem(model: Invoice) -> Markup:
         for f in model.einvoice_failures or ()
     )
     return Markup(
-        "<span class='text-danger einvoice-invalid'>e-invoice invalid, not final"
-        "<ul class='small mb-0'>{}</ul></span>"
-    ).format(items)
+        "<span class='text-danger einvoice-invalid'>{}<ul class='small mb-0'>{}</ul></span>"
+    ).format(_("e-invoice invalid, not final"), items)
 
 
 def _documents(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
@@ -84,7 +83,7 @@ def _documents(view: InvoiceView, context: Any, model: Invoice, name: str) -> Ma
     if model.einvoice_status == "invalid":
         pdf = einvoice_problem(model)
     elif not model.pdf_sha256:
-        pdf = Markup("<span class='text-muted'>being rendered</span>")
+        pdf = Markup("<span class='text-muted'>{}</span>").format(_("being rendered"))
     elif view.can("download"):
         pdf = Markup('<a href="{}">PDF</a>').format(url_for(".invoice_pdf", number=model.number))
         if model.einvoice_status == "valid":
@@ -104,14 +103,18 @@ def _mail(view: InvoiceView, context: Any, model: Invoice, name: str) -> Markup:
     delivery = g.billing_mail.get(model.number)
     if delivery is None:
         return Markup("<span class='text-muted'>{}</span>").format(_("not e-mailed"))
-    text = Markup("{} <small class='text-muted'>to {}, {} attempt(s)</small>").format(
-        delivery.status, delivery.latest.recipient or "—", delivery.attempts
+    tries = ngettext(
+        "to %(recipient)s, %(num)d attempt",
+        "to %(recipient)s, %(num)d attempts",
+        delivery.attempts,
+        recipient=delivery.latest.recipient or "—",
     )
+    text = Markup("{} <small class='text-muted'>{}</small>").format(delivery.status, tries)
     if delivery.last_error:
         text += Markup("<br><small class='text-danger'>{}</small>").format(delivery.last_error)
     link = Markup('<br><a href="{}">{}</a>').format(
         url_for(".mail", number=model.number),
-        "History, resend…" if view.can("resend") else "History",
+        _("History, resend…") if view.can("resend") else _("History"),
     )
     return text + link
 
@@ -302,7 +305,7 @@ class InvoiceView(BillingModelView):
             else:
                 ext.session.commit()
                 ready = try_now(invoices=[credit.note.number]).rendered
-                pdf = "Its PDF is ready." if ready else "The worker renders its PDF."
+                pdf = _("Its PDF is ready.") if ready else _("The worker renders its PDF.")
                 flash(
                     " ".join([*credit.lines(ext.zone()), pdf]),
                     "success" if credit.reopening.reopened else "info",

@@ -172,7 +172,9 @@ def _comparison(in_force: PricingRules, draft_rules: PricingRules, month: str) -
     rows = preview_totals(ext.session, in_force, draft_rules, now, shown)
     return {
         "draft_rules": draft_rules,
-        "diff": rules_diff(in_force.content, draft_rules.content),
+        "diff": rules_diff(
+            in_force.content, draft_rules.content, (_("rules in force"), _("draft"))
+        ),
         "diff_block": diff_block,
         "preview": rows,
         "changed_rows": sum(1 for row in rows if row.changed),
@@ -213,12 +215,21 @@ def flash_saved(saved: PricingRules) -> None:
     name = billing().rules_store().path.name
     if in_force.sha256 == saved.sha256:
         flash(
-            f"Saved {name} (sha256 {saved.sha256[:12]}); billing uses the new rules from now on.",
+            _(
+                "Saved %(name)s (sha256 %(sha256)s); billing uses the new rules from now on.",
+                name=name,
+                sha256=saved.sha256[:12],
+            ),
             "success",
         )
     else:
         flash(
-            f"Saved {name} (sha256 {saved.sha256[:12]}), but billing still uses the rules "
-            f"with sha256 {in_force.sha256[:12]}: see the state below.",
+            _(
+                "Saved %(name)s (sha256 %(sha256)s), but billing still uses the rules with "
+                "sha256 %(in_force)s: see the state below.",
+                name=name,
+                sha256=saved.sha256[:12],
+                in_force=in_force.sha256[:12],
+            ),
             "warning",
         )

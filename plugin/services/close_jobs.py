@@ -28,6 +28,7 @@ from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import CloseJob, Invoice, OutboxMail
 from ..rules import PricingRules
 from . import job_queue
@@ -59,14 +60,20 @@ def queue_close(
     plan = plan_month(session, rules, month, now)
     if not plan.complete:
         raise InvoicingError(
-            f"{month} is not over yet in {rules.timezone}: only past months can be closed"
+            _(
+                "%(month)s is not over yet in %(zone)s: only past months can be closed",
+                month=month,
+                zone=rules.timezone,
+            )
         )
     running = active_job(session, month)
     if running is not None:
         session.rollback()
         return Queued(running, False)
     if not plan.planned:
-        raise InvoicingError(f"{month} has nothing left to issue: no close is needed")
+        raise InvoicingError(
+            _("%(month)s has nothing left to issue: no close is needed", month=month)
+        )
     job = CloseJob(
         period=str(month),
         status="queued",

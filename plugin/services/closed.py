@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from ..formatting import instant
 from ..i18n import _
-from ..instants import format_instant
 from ..models import ClosedPeriod, Invoice, Workspace
 from ..types import AnySelect
 from . import audit
@@ -168,35 +168,52 @@ class Reopening:
         return not self.later
 
     def lines(self, zone: tzinfo = UTC) -> list[str]:
-        """What it means for support, as the CLI prints it and the back-office shows it;
-        the instant written in ``zone`` (the billing time zone)."""
+        """What it means for support, as the CLI prints it and the back-office shows it
+        (in the page's language); the instant written in ``zone`` (the billing time zone),
+        in the page's form."""
         close = f"flask billing close-month {self.period}"
+        key, period = self.workspace_key, self.period
         if self.later:
             numbers = ", ".join(f"{item.number} ({item.period})" for item in self.later)
             return [
-                f"The history of workspace {self.workspace_key} stays closed until the end "
-                f"of {self.later[0].period}: invoice(s) of later months still stand: "
-                f"{numbers}. Credit them too to correct the history of {self.period} (in "
-                "any order: it reopens once none of them stands).",
-                f"{close} issues a new invoice for {self.period} from the history as it "
-                "is (a correction of the price or the billing details).",
+                _(
+                    "The history of workspace %(key)s stays closed until the end of %(until)s: "
+                    "invoice(s) of later months still stand: %(numbers)s. Credit them too to "
+                    "correct the history of %(period)s (in any order: it reopens once none of "
+                    "them stands).",
+                    key=key,
+                    until=self.later[0].period,
+                    numbers=numbers,
+                    period=period,
+                ),
+                _(
+                    "%(command)s issues a new invoice for %(period)s from the history as it is "
+                    "(a correction of the price or the billing details).",
+                    command=close,
+                    period=period,
+                ),
             ]
         if self.closed_by is None or self.closed_until is None:
-            head = (
-                f"The history of workspace {self.workspace_key} is open again: no invoice "
-                "of it stands."
-            )
+            head = _("The history of workspace %(key)s is open again: no invoice of it stands.",
+                     key=key)
         else:
-            head = (
-                f"The history of workspace {self.workspace_key} is reopened after "
-                f"{format_instant(self.closed_until, zone)}, the end of {self.closed_by.period} "
-                f"(invoice {self.closed_by.number} still stands)."
+            head = _(
+                "The history of workspace %(key)s is reopened after %(at)s, the end of "
+                "%(month)s (invoice %(number)s still stands).",
+                key=key,
+                at=instant(self.closed_until, zone),
+                month=self.closed_by.period,
+                number=self.closed_by.number,
             )
         return [
-            f"{head} {self.period} is reopened for that workspace.",
-            "Correct its history (import, back-office, API or CLI), then issue the new "
-            f"invoice with {close}; workspaces whose invoice for {self.period} stands are "
-            "not invoiced again.",
+            " ".join((head, _("%(period)s is reopened for that workspace.", period=period))),
+            _(
+                "Correct its history (import, back-office, API or CLI), then issue the new "
+                "invoice with %(command)s; workspaces whose invoice for %(period)s stands are "
+                "not invoiced again.",
+                command=close,
+                period=period,
+            ),
         ]
 
 

@@ -34,6 +34,7 @@ from ..einvoice.document import (
     Seller,
     Vat,
 )
+from ..i18n import _
 from ..models import Invoice
 
 
@@ -145,11 +146,11 @@ class EInvoiceState:
 
     def describe(self) -> str:
         if self.status is None:
-            return "no e-invoice"
+            return _("no e-invoice")
         if not self.invalid:
-            return "e-invoice valid"
+            return _("e-invoice valid")
         rules = "; ".join(f"{f['rule']}: {f['message']}" for f in self.failures)
-        return f"e-invoice INVALID, not sent: {rules}"
+        return _("e-invoice INVALID, not sent: %(rules)s", rules=rules)
 
 
 def einvoice_states(session: Session, numbers: Sequence[str]) -> dict[str, EInvoiceState]:
@@ -176,18 +177,26 @@ def stored_xml(session: Session, number: str) -> bytes:
         .where(Invoice.number == number)
     ).one_or_none()
     if row is None:
-        raise XmlNotAvailable(f"there is no invoice numbered {number!r}")
+        raise XmlNotAvailable(_("there is no invoice numbered %(number)r", number=number))
     if not row.einvoice:
         raise XmlNotAvailable(
-            f"invoice {number} was issued before e-invoices and has no XML "
-            "(its PDF stays as issued)"
+            _(
+                "invoice %(number)s was issued before e-invoices and has no XML (its PDF stays "
+                "as issued)",
+                number=number,
+            )
         )
     if row.einvoice_xml is None:
         raise XmlNotAvailable(
-            f"the e-invoice of invoice {number} is not built yet; "
-            "run `flask billing render-pending`"
+            _(
+                "the e-invoice of invoice %(number)s is not built yet; run `flask billing "
+                "render-pending`",
+                number=number,
+            )
         )
     if row.einvoice_status != "valid":
         state = EInvoiceState(number, row.einvoice_status, tuple(row.einvoice_failures or ()))
-        raise XmlNotAvailable(f"invoice {number}: {state.describe()}")
+        raise XmlNotAvailable(
+            _("invoice %(number)s: %(state)s", number=number, state=state.describe())
+        )
     return bytes(row.einvoice_xml)

@@ -38,6 +38,7 @@ import xlsxwriter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import (
     Invoice,
     InvoiceHolder,
@@ -97,8 +98,11 @@ def parse_separator(value: str) -> str:
     separator = SEPARATORS.get(value.strip().lower()) if value.strip() else ","
     if separator is None:
         raise ValueError(
-            f"{value!r} is not a CSV separator: use , (comma) or ; (semicolon, "
-            "for German spreadsheet programs)"
+            _(
+                "%(value)r is not a CSV separator: use , (comma) or ; (semicolon, for German "
+                "spreadsheet programs)",
+                value=value,
+            )
         )
     return separator
 

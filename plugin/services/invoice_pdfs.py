@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from ..einvoice.hybrid import HybridOutcome
+from ..i18n import _, ngettext
 from ..models import Invoice
 from ..types import AnyRow, utcnow
 from . import job_queue
@@ -480,11 +481,15 @@ def stored_pdf(session: Session, number: str) -> bytes:
         .where(Invoice.number == number)
     ).one_or_none()
     if row is None:
-        raise PdfNotAvailable(f"there is no invoice numbered {number!r}")
+        raise PdfNotAvailable(_("there is no invoice numbered %(number)r", number=number))
     if row.pdf is None and row.einvoice_status == "invalid":
         raise PdfNotAvailable(
-            f"invoice {number} is not final: {row.pdf_error}; fix the cause and run "
-            "`flask billing render-pending`"
+            _(
+                "invoice %(number)s is not final: %(error)s; fix the cause and run `flask "
+                "billing render-pending`",
+                number=number,
+                error=row.pdf_error,
+            )
         )
     if row.pdf is None:
         raise PdfNotAvailable(_not_rendered(number, row.pdf_error, row.pdf_attempts))
@@ -492,7 +497,17 @@ def stored_pdf(session: Session, number: str) -> bytes:
 
 
 def _not_rendered(number: str, error: str | None, attempts: int) -> str:
-    message = f"the PDF of invoice {number} is not rendered yet"
     if error:
-        message += f" (failed {attempts} time(s), last error: {error})"
-    return message + "; run `flask billing render-pending`"
+        return ngettext(
+            "the PDF of invoice %(number)s is not rendered yet (failed %(num)d time, last error: "
+            "%(error)s); run `flask billing render-pending`",
+            "the PDF of invoice %(number)s is not rendered yet (failed %(num)d times, last "
+            "error: %(error)s); run `flask billing render-pending`",
+            attempts,
+            number=number,
+            error=error,
+        )
+    return _(
+        "the PDF of invoice %(number)s is not rendered yet; run `flask billing render-pending`",
+        number=number,
+    )

@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, exists, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from .. import validators, wording
+from ..formatting import amount
 from ..i18n import _
 from ..models import Invoice, Workspace
 from ..rules import NoPriceError, PricingRules
@@ -97,7 +98,7 @@ class CloseSummary:
 
     def lines(self) -> list[str]:
         totals = ", ".join(
-            f"{amount} {currency}" for currency, amount in sorted(self.gross_by_currency.items())
+            f"{gross} {currency}" for currency, gross in sorted(self.gross_by_currency.items())
         )
         return [
             f"Month {self.month}: {len(self.issued)} invoice(s) issued"
@@ -533,8 +534,12 @@ class CreditNote:
     def lines(self, zone: tzinfo = UTC) -> list[str]:
         """What it did, the reopened history's instant written in ``zone``."""
         return [
-            f"Credit note {self.note.number} issued for {self.credits}: "
-            f"{self.note.gross} {self.note.currency}",
+            _(
+                "Credit note %(number)s issued for %(invoice)s: %(gross)s",
+                number=self.note.number,
+                invoice=self.credits,
+                gross=amount(self.note.gross, self.note.currency),
+            ),
             *self.reopening.lines(zone),
         ]
 

@@ -2,7 +2,10 @@
 
 Reads only: each mail with its state in words (``waiting for PDF``,
 ``e-invoice invalid``), and an invoice's latest delivery at a glance, in a
-fixed number of queries whatever the number of mails.
+fixed number of queries whatever the number of mails.  The words are the
+reader's: German on a German page, English on the command line; the stored
+status (``queued``, ``sending``, ``sent``, ``failed``) and the JSON of
+``mail-status --json`` keep the English value.
 """
 
 from __future__ import annotations
@@ -15,8 +18,20 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import PENDING_STATUSES, Invoice, OutboxMail, Workspace
 from .common import chunked
+
+
+def status_label(status: str) -> str:
+    """A stored mail status (``queued``) in the reader's words: ``eingereiht`` on a German page."""
+    labels = {
+        "queued": _("queued"),
+        "sending": _("sending"),
+        "sent": _("sent"),
+        "failed": _("failed"),
+    }
+    return labels.get(status, status)
 
 
 @dataclass(frozen=True)
@@ -49,7 +64,7 @@ class Delivery:
         """The last error, or why the mail is held: the broken e-invoice rules with their ids."""
         if self.einvoice_invalid and self.status == "queued":
             rules = "; ".join(f"{f['rule']}: {f['message']}" for f in self.einvoice_failures)
-            return f"e-invoice failed validation, not sent: {rules}"
+            return _("e-invoice failed validation, not sent: %(rules)s", rules=rules)
         return self.last_error
 
     @property
@@ -59,11 +74,11 @@ class Delivery:
 
     @property
     def state(self) -> str:
-        """The status in words: ``waiting for PDF`` for a queued invoice mail without one,
-        ``e-invoice invalid`` when its e-invoice failed validation."""
+        """The status in the reader's words: ``waiting for PDF`` for a queued invoice mail
+        without one, ``e-invoice invalid`` when its e-invoice failed validation."""
         if self.waiting_for_pdf and self.einvoice_invalid:
-            return "e-invoice invalid"
-        return "waiting for PDF" if self.waiting_for_pdf else self.status
+            return _("e-invoice invalid")
+        return _("waiting for PDF") if self.waiting_for_pdf else status_label(self.status)
 
     def as_json(self) -> dict[str, Any]:
         def iso(value: datetime | None) -> str | None:

@@ -30,6 +30,7 @@ from ..types import utcnow
 from . import audit
 from .common import DIALECT_INSERT as _INSERT
 from .common import chunked
+from .mail_status import status_label
 
 RESEND_ACTION = "resend_invoice"
 
@@ -207,7 +208,7 @@ def resend_invoice(
                 "invoice %(number)s is already on its way (%(state)s): wait until it is sent or "
                 "has failed",
                 number=number,
-                state=earlier.pending,
+                state=status_label(earlier.pending),
             )
         )
     key = invoice_message_key(number, earlier.count)

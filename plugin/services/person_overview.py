@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Text, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import (
     AuditEntry,
     Invoice,
@@ -59,7 +60,7 @@ def person_overview(session: Session, person_id: int, zone: Any, now: datetime) 
     """
     person = session.get(Person, person_id)
     if person is None:
-        raise LookupError(f"No person with the id {person_id}.")
+        raise LookupError(_("No person with the id %(id)s.", id=person_id))
     access = session.execute(
         select(
             Workspace.key,

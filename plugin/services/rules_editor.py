@@ -157,17 +157,23 @@ def check_draft(text: str, *, max_bytes: int = MAX_BYTES, source: str = "draft")
     return load_rules(normalise_newlines(text), source=source, max_bytes=max_bytes)
 
 
-def rules_diff(current_text: str, draft_text: str) -> list[str]:
+def rules_diff(
+    current_text: str,
+    draft_text: str,
+    names: tuple[str, str] = ("rules in force", "draft"),
+) -> list[str]:
     """Unified diff from the rules in force to the draft, one list item per line.
 
     Line ends do not count as a difference (the saved file uses LF anyway).
+    ``names`` head the two sides: English in the audit log, which stores the
+    diff; the check page passes them in the reader's language.
     """
     return list(
         difflib.unified_diff(
             current_text.splitlines(),
             normalise_newlines(draft_text).splitlines(),
-            fromfile="rules in force",
-            tofile="draft",
+            fromfile=names[0],
+            tofile=names[1],
             lineterm="",
         )
     )
