@@ -32,6 +32,7 @@ from .validators import country_names
 #: The Babel locale of each document language.
 LOCALES = {"de": "de_DE", "en": "en_GB"}
 
+
 def _locale(language: str) -> str:
     return LOCALES[language]
 
