@@ -93,9 +93,13 @@ def english_only(catalogue_) -> list[tuple[str, re.Pattern[str]]]:
     """Each msgid whose German differs, as a pattern of a whole text node of a page.
 
     Placeholders match any text; an msgid that is all placeholders is left out.
+    So are the documents' words (context ``document``): a page shows them only
+    as stored data, an invoice's lines in the language it was issued in.
     """
     patterns = []
     for message in catalogue_:
+        if message.context == "document":
+            continue
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         for msgid in ids:
