@@ -40,6 +40,7 @@ from jinja2 import Environment, TemplateError
 
 from . import wording
 from .config import PDF_DEFAULTS
+from .i18n import translations
 from .processes import DEFAULT_RENDER_NICE, ProcessTimeout, Running, stderr_text
 from .resources import template_environment
 from .validators import InvalidValue, niceness
@@ -85,13 +86,15 @@ class PdfConfigError(RuntimeError):
 
 
 @functools.cache
-def _environment() -> Environment:
-    """HTML: every value is escaped (no ``|safe`` on data anywhere in the template).
+def _environment(language: str) -> Environment:
+    """HTML in ``language``: every value is escaped (no ``|safe`` on data anywhere in the template).
 
-    The document's amounts, dates, rates and countries are formatted by
-    :mod:`plugin.wording` (Babel) in the document's language.
+    The document's words come from the catalogue (context ``document``), its
+    amounts, dates, rates and countries from :mod:`plugin.wording` (Babel):
+    a document is in its customer's language, whatever renders it (the
+    worker, the CLI, a request in another language).
     """
-    return template_environment(
+    environment = template_environment(
         autoescape=True,
         filters={
             "amount": wording.money,
@@ -100,13 +103,19 @@ def _environment() -> Environment:
             "country": wording.country,
             "iban": wording.iban,
         },
+        extensions=["jinja2.ext.i18n"],
     )
+    # The i18n extension adds these methods to the environment at run time.
+    environment.install_gettext_translations(  # type: ignore[attr-defined]
+        translations(language), newstyle=True
+    )
+    return environment
 
 
 def render_invoice_html(document: Mapping[str, Any]) -> str:
     """The invoice or credit note ``document`` as one self-contained HTML page."""
-    labels = wording.LABELS[document["language"]]
-    return _environment().get_template(TEMPLATE).render(document=document, t=labels)
+    template = _environment(document["language"]).get_template(TEMPLATE)
+    return template.render(document=document)
 
 
 # Renderer -------------------------------------------------------------------

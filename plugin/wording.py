@@ -6,127 +6,31 @@ CLDR data (``1.234,56 €`` and ``15.12.2026`` in German, ``€1,234.56`` and
 ``15 Dec 2026`` in English), never by hand.  What is stored on an invoice
 (line descriptions, payment terms) is worded here once, at issue, so a
 later change of wording never alters an issued invoice.
+
+The words (the PDF's labels, the stored line descriptions and payment
+terms) are the plugin's gettext catalogue, context ``document``: English is
+the source (the msgids), German its ``translations/de`` entries.  They are
+looked up with :func:`plugin.i18n.translations`, so no request is needed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_percent
+from babel.support import NullTranslations
 from stdnum import iban as stdnum_iban
 
 from .formatting import rounded
+from .i18n import translations
 from .validators import country_names
 
 #: The Babel locale of each document language.
 LOCALES = {"de": "de_DE", "en": "en_GB"}
-
-#: Headings and labels of the invoice document.
-LABELS: dict[str, dict[str, str]] = {
-    "de": {
-        "invoice": "Rechnung",
-        "credit_note": "Gutschrift",
-        "number": "Nummer",
-        "invoice_number": "Rechnungsnummer",
-        "credit_number": "Gutschriftsnummer",
-        "issue_date": "Rechnungsdatum",
-        "credit_date": "Datum der Gutschrift",
-        "service_period": "Leistungszeitraum",
-        "due_date": "Fällig am",
-        "customer_number": "Kundennummer",
-        "buyer_reference": "Leitweg-ID / Käuferreferenz",
-        "order_reference": "Bestellnummer",
-        "customer_vat_id": "USt-IdNr. des Kunden",
-        "vat_id": "USt-IdNr.",
-        "tax_number": "Steuernummer",
-        "description": "Beschreibung",
-        "quantity": "Menge",
-        "unit_price": "Einzelpreis",
-        "amount": "Betrag",
-        "net": "Nettobetrag",
-        "vat": "Umsatzsteuer",
-        "gross": "Gesamtbetrag",
-        "category_S": "Regelsteuersatz",
-        "category_AE": "Steuerschuldnerschaft des Leistungsempfängers",
-        "category_O": "Nicht steuerbar",
-        "credits": "Diese Gutschrift storniert die Rechnung {number} vom {day}.",
-        "reason": "Grund",
-        "to": "bis",
-        "managing_directors": "Geschäftsführung",
-        "register": "Registergericht",
-        "contact": "Ansprechpartner",
-        "bank": "Bankverbindung",
-    },
-    "en": {
-        "invoice": "Invoice",
-        "credit_note": "Credit note",
-        "number": "Number",
-        "invoice_number": "Invoice number",
-        "credit_number": "Credit note number",
-        "issue_date": "Invoice date",
-        "credit_date": "Credit note date",
-        "service_period": "Service period",
-        "due_date": "Due date",
-        "customer_number": "Customer number",
-        "buyer_reference": "Buyer reference",
-        "order_reference": "Purchase order",
-        "customer_vat_id": "Customer's VAT ID",
-        "vat_id": "VAT ID",
-        "tax_number": "Tax number",
-        "description": "Description",
-        "quantity": "Quantity",
-        "unit_price": "Unit price",
-        "amount": "Amount",
-        "net": "Net amount",
-        "vat": "VAT",
-        "gross": "Total",
-        "category_S": "Standard rate",
-        "category_AE": "Reverse charge",
-        "category_O": "Not subject to VAT",
-        "credits": "This credit note cancels invoice {number} of {day}.",
-        "reason": "Reason",
-        "to": "to",
-        "managing_directors": "Managing directors",
-        "register": "Commercial register",
-        "contact": "Contact",
-        "bank": "Bank account",
-    },
-}
-
-_VARIANT = {
-    "de": {"team_licences": "Teamlizenzen", "user_licences": "Nutzerlizenzen"},
-    "en": {"team_licences": "Team licences", "user_licences": "User licences"},
-}
-#: What one licence is of each variant: (singular, plural).
-_UNIT = {
-    "de": {"team_licences": ("Team", "Teams"), "user_licences": ("Person", "Personen")},
-    "en": {"team_licences": ("team", "teams"), "user_licences": ("person", "people")},
-}
-_PHRASES = {
-    "de": {
-        "count": "{what}, {month}: {count}",
-        "graduated": "{what}, {month}: {unit} {first} bis {last} von {total}, Staffel {band}",
-        "volume": "{what}, {month}: {count}, Mengenpreis für {band}",
-        "band": "{first} bis {last} {units}",
-        "open_band": "ab {first} {units}",
-        "minimum": "Mindestbetrag pro Monat, {month}: Aufstockung auf {amount}",
-        "pay_by": "Zahlbar bis {day} ohne Abzug.",
-        "refund_by": "Der Betrag wird bis {day} erstattet.",
-    },
-    "en": {
-        "count": "{what}, {month}: {count}",
-        "graduated": "{what}, {month}: {unit} {first} to {last} of {total}, price band {band}",
-        "volume": "{what}, {month}: {count}, volume price for {band}",
-        "band": "{first} to {last} {units}",
-        "open_band": "{first} {units} and more",
-        "minimum": "Minimum monthly charge, {month}: top-up to {amount}",
-        "pay_by": "Payable by {day} without deduction.",
-        "refund_by": "The amount will be refunded by {day}.",
-    },
-}
 
 
 def _locale(language: str) -> str:
@@ -168,9 +72,53 @@ def iban(value: str) -> str:
     return stdnum_iban.format(value)
 
 
-def _count(count: int, variant: str, language: str) -> str:
-    singular, plural = _UNIT[language][variant]
-    return f"{count} {singular if count == 1 else plural}"
+@dataclass(frozen=True)
+class _Words:
+    """The catalogue of one language, as the templates' newstyle gettext reads it.
+
+    ``%(name)s`` placeholders are filled from the keyword arguments (a
+    literal ``%`` is ``%%``), ``%(num)d`` with the count of a plural form, so
+    the stored texts follow the same rules as the PDF's labels and the mail.
+    """
+
+    catalogue: NullTranslations
+
+    def pgettext(self, context: str, message: str, **variables: Any) -> str:
+        return str(self.catalogue.pgettext(context, message)) % variables
+
+    def npgettext(
+        self, context: str, singular: str, plural: str, num: int, **variables: Any
+    ) -> str:
+        text = self.catalogue.npgettext(context, singular, plural, num)
+        return text % {"num": num, **variables}
+
+
+def _words(language: str) -> _Words:
+    return _Words(translations(language))
+
+
+def _variant(variant: str, words: _Words) -> str:
+    """What a line bills, by variant: ``Team licences``."""
+    return {
+        "team_licences": words.pgettext("document", "Team licences"),
+        "user_licences": words.pgettext("document", "User licences"),
+    }[variant]
+
+
+def _units(variant: str, words: _Words) -> str:
+    """A variant's licences as the plural noun of a range (``teams 1 to 10``), not of a count."""
+    return {
+        "team_licences": words.pgettext("document", "teams"),
+        "user_licences": words.pgettext("document", "people"),
+    }[variant]
+
+
+def _count(count: int, variant: str, words: _Words) -> str:
+    """``1 team``, ``3 teams``: the count's own plural form (the catalogue's plural rule)."""
+    return {
+        "team_licences": words.npgettext("document", "%(num)d team", "%(num)d teams", count),
+        "user_licences": words.npgettext("document", "%(num)d person", "%(num)d people", count),
+    }[variant]
 
 
 def line_description(
@@ -189,40 +137,67 @@ def line_description(
     ``line`` is a :class:`plugin.rules.Line`; ``model`` the price version's
     pricing model; ``total`` the month's whole quantity (a graduated tier's
     line names its share of it); ``minimum`` the minimum monthly charge that
-    a top-up line tops up to.
+    a top-up line tops up to.  The words are the catalogue's (context
+    ``document``) in ``language``, wherever this runs (the worker, the CLI).
     """
-    phrases = _PHRASES[language]
-    what = _VARIANT[language][variant]
+    words = _words(language)
     when = month(first_day, language)
     if line.kind == "minimum":
-        return phrases["minimum"].format(
-            month=when, amount=money(minimum if minimum is not None else line.amount,
-                                     currency, language)
+        topped_up = minimum if minimum is not None else line.amount
+        return words.pgettext(
+            "document",
+            "Minimum monthly charge, %(month)s: top-up to %(amount)s",
+            month=when,
+            amount=money(topped_up, currency, language),
         )
+    what = _variant(variant, words)
     if line.tier_from is None:
-        return phrases["count"].format(
-            what=what, month=when, count=_count(line.quantity, variant, language)
-        )
-    units = _UNIT[language][variant][1]
-    if line.tier_to is None:
-        band = phrases["open_band"].format(first=line.tier_from, units=units)
-    else:
-        band = phrases["band"].format(first=line.tier_from, last=line.tier_to, units=units)
-    if model == "graduated":
-        return phrases["graduated"].format(
+        return words.pgettext(
+            "document",
+            "%(what)s, %(month)s: %(count)s",
             what=what,
             month=when,
-            unit=units,
+            count=_count(line.quantity, variant, words),
+        )
+    units = _units(variant, words)
+    if line.tier_to is None:
+        band = words.pgettext(
+            "document", "%(first)s %(units)s and more", first=line.tier_from, units=units
+        )
+    else:
+        band = words.pgettext(
+            "document",
+            "%(first)s to %(last)s %(units)s",
+            first=line.tier_from,
+            last=line.tier_to,
+            units=units,
+        )
+    if model == "graduated":
+        return words.pgettext(
+            "document",
+            "%(what)s, %(month)s: %(units)s %(first)s to %(last)s of %(total)s, "
+            "price band %(band)s",
+            what=what,
+            month=when,
+            units=units,
             first=line.tier_from,
             last=line.tier_from + line.quantity - 1,
             total=total,
             band=band,
         )
-    return phrases["volume"].format(
-        what=what, month=when, count=_count(line.quantity, variant, language), band=band
+    return words.pgettext(
+        "document",
+        "%(what)s, %(month)s: %(count)s, volume price for %(band)s",
+        what=what,
+        month=when,
+        count=_count(line.quantity, variant, words),
+        band=band,
     )
 
 
 def payment_terms(due: date, language: str, *, credit: bool = False) -> str:
     """The printed terms: ``Zahlbar bis 15.12.2026 ohne Abzug.`` (or the refund, for a credit)."""
-    return _PHRASES[language]["refund_by" if credit else "pay_by"].format(day=day(due, language))
+    words, when = _words(language), day(due, language)
+    if credit:
+        return words.pgettext("document", "The amount will be refunded by %(day)s.", day=when)
+    return words.pgettext("document", "Payable by %(day)s without deduction.", day=when)

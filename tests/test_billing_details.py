@@ -10,6 +10,7 @@ with pdftotext.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from datetime import date
@@ -325,6 +326,44 @@ def test_german_and_english_documents_name_everything_an_invoice_needs(cli, sess
     maple = pdf_text(cli, invoice_of(session, "maple").number, tmp_path)
     assert "Nicht im Inland steuerbare Leistung / Service not subject to German VAT" in maple
     assert "Canada" in maple
+
+
+@needs_pdf_tools
+def test_a_german_reverse_charge_invoice_is_worded_in_german_and_an_english_one_in_english(
+    cli, session, tmp_path
+):
+    """The words come from the catalogue (context ``document``) in each customer's language."""
+    result = cli("set-billing-details", "acme-sarl", "--language", "de")
+    assert result.exit_code == 0, result.output
+    assert cli("close-month", "2026-10").exit_code == 0
+    sarl = invoice_of(session, "acme-sarl")
+    assert sarl.lines[0]["description"] == "Teamlizenzen, Oktober 2026: 1 Team"
+    assert sarl.payment_terms == f"Zahlbar bis {sarl.due_date:%d.%m.%Y} ohne Abzug."
+    german = pdf_text(cli, sarl.number, tmp_path)
+    for expected in (
+        f"Rechnungsnummer {sarl.number}", "Leistungszeitraum 01.10.2026 bis 31.10.2026",
+        "USt-IdNr. des Kunden FR40303265045", "Beschreibung Menge Einzelpreis Betrag",
+        "Teamlizenzen, Oktober 2026: 1 Team", "Umsatzsteuer 0 % 0,00 €",
+        "Gesamtbetrag 32,00 €", "Bankverbindung",
+    ):
+        assert expected in german, (expected, german)
+    # The category's label wraps in the totals' column, the amount between its lines.
+    category = r"Nettobetrag \(Steuerschuldnerschaft des (32,00 € )?Leistungsempfängers\)"
+    assert re.search(category, german), german
+    for english_label in ("Invoice number", "Service period", "Net amount", "Bank account"):
+        assert english_label not in german
+
+    oceanic = invoice_of(session, "oceanic")
+    assert oceanic.lines[0]["description"].startswith("Team licences, October 2026: ")
+    english = pdf_text(cli, oceanic.number, tmp_path)
+    for expected in (
+        f"Invoice number {oceanic.number}", "Service period 1 Oct 2026 to 31 Oct 2026",
+        "Description Quantity Unit price Amount", "Net amount (Reverse charge) €64.00",
+        "Bank account",
+    ):
+        assert expected in english, (expected, english)
+    for german_label in ("Rechnungsnummer", "Leistungszeitraum", "Nettobetrag", "Bankverbindung"):
+        assert german_label not in english
 
 
 @needs_pdf_tools

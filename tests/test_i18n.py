@@ -13,11 +13,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_keywords, parse_mapping_cfg
 from babel.messages.pofile import read_po
 from sqlalchemy import select, update
 
 from plugin.admin.access import DEFAULT_ACCESS
-from plugin.i18n import gettext, ngettext
+from plugin.i18n import gettext, ngettext, translations
 from plugin.models import Invoice, Workspace
 from plugin.services.periods import Month
 from plugin.types import utcnow
@@ -93,9 +95,13 @@ def english_only(catalogue_) -> list[tuple[str, re.Pattern[str]]]:
     """Each msgid whose German differs, as a pattern of a whole text node of a page.
 
     Placeholders match any text; an msgid that is all placeholders is left out.
+    So are the documents' words (context ``document``): a page shows them only
+    as stored data, an invoice's lines in the language it was issued in.
     """
     patterns = []
     for message in catalogue_:
+        if message.context == "document":
+            continue
         ids = message.id if isinstance(message.id, tuple) else (message.id,)
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         for msgid in ids:
@@ -126,6 +132,54 @@ def test_the_german_catalogue_translates_every_string_and_none_is_fuzzy():
     untranslated = [m.id for m in messages if not all(m.string if m.pluralizable else [m.string])]
     assert untranslated == []
     assert [m.id for m in messages if m.fuzzy] == []
+
+
+def source_messages(context: str) -> set[tuple[str, ...]]:
+    """The msgids of ``context`` as ``make translations`` extracts them from the source now.
+
+    Read from the source, not from ``billing.pot``: a word added to the code or a
+    template without re-extracting is caught too.  The keywords are the Makefile's.
+    """
+    root = PO.parents[3]
+    keywords = re.search(r"^BABEL_KEYWORDS := (.+)$", (root / "Makefile").read_text(), re.M)
+    assert keywords
+    with (root / "babel.cfg").open() as config:
+        method_map, options_map = parse_mapping_cfg(config)
+    found = extract_from_dir(
+        str(root), method_map, options_map,
+        keywords=parse_keywords(re.findall(r"-k (\S+)", keywords[1])),
+    )
+    messages = set()
+    for _filename, _lineno, message, _comments, message_context in found:
+        if message_context == context:
+            messages.add(message if isinstance(message, tuple) else (message,))
+    return messages
+
+
+def test_every_word_of_the_documents_is_translated_into_german():
+    """The invoice PDF's labels and the stored line texts: context ``document``, all in German.
+
+    A German customer's invoice must never show an English label (or a stored
+    English line description) because an entry is missing or empty in the catalogue.
+    """
+    extracted = source_messages("document")
+    assert ("Service period",) in extracted
+    assert ("%(num)d team", "%(num)d teams") in extracted
+    entries = {message.id if isinstance(message.id, tuple) else (message.id,): message
+               for message in catalogue() if message.context == "document"}
+    missing = sorted(extracted - entries.keys())
+    assert missing == []
+    untranslated = [
+        entry.id for entry in entries.values()
+        if entry.fuzzy or not all(entry.string if entry.pluralizable else [entry.string])
+    ]
+    assert untranslated == []
+    german = translations("de")
+    assert german.pgettext("document", "Service period") == "Leistungszeitraum"
+    assert german.pgettext("document", "Reverse charge") == (
+        "Steuerschuldnerschaft des Leistungsempfängers"
+    )
+    assert translations("en").pgettext("document", "Service period") == "Service period"
 
 
 def test_no_german_page_shows_an_english_string_of_the_plugin(walk, database_url):  # noqa: F811
