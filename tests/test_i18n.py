@@ -376,15 +376,21 @@ def test_a_mistyped_close_confirmation_is_refused_in_german(german, session):
     assert snapshot(session) == before
 
 
-def test_a_bad_rules_draft_and_a_rejected_rules_file_are_shown_in_german(
-    database_url, demo_cli, tmp_path
-):
+def german_accounting_on_a_rules_copy(database_url, tmp_path):
+    """A copy of the rules file, the app reading it, and accounting's client in German."""
     rules = tmp_path / "pricing_rules.yaml"
     rules.write_text(RULES_PATH.read_text(encoding="utf-8"), encoding="utf-8")
     app = make_app(database_url, BILLING_RULES_PATH=str(rules))
     client = app.test_client()
     client.get("/demo/role/accounting")
     client.get("/demo/language/de")
+    return rules, app, client
+
+
+def test_a_bad_rules_draft_and_a_rejected_rules_file_are_shown_in_german(
+    database_url, demo_cli, tmp_path
+):
+    rules, app, client = german_accounting_on_a_rules_copy(database_url, tmp_path)
     url = "/admin/billing_rules/"
 
     def check(draft: str) -> str:
@@ -570,12 +576,7 @@ def test_a_closed_month_s_close_is_refused_in_german(german, october, session):
 def test_a_saved_rules_file_is_flashed_in_german(database_url, demo_cli, tmp_path):
     from tests.test_admin_rules import NEW_TEAM_PRICE, PAGE, TEAM_PRICE, check, save
 
-    rules = tmp_path / "pricing_rules.yaml"
-    rules.write_text(RULES_PATH.read_text(encoding="utf-8"), encoding="utf-8")
-    app = make_app(database_url, BILLING_RULES_PATH=str(rules))
-    client = app.test_client()
-    client.get("/demo/role/accounting")
-    client.get("/demo/language/de")
+    rules, app, client = german_accounting_on_a_rules_copy(database_url, tmp_path)
     draft = rules.read_text(encoding="utf-8").replace(TEAM_PRICE, NEW_TEAM_PRICE)
     diff = text_nodes(check(client, draft).get_data(as_text=True))
     assert "--- geltende Regeln" in diff
