@@ -148,3 +148,27 @@ def test_concurrent_readers_always_get_valid_rules(rules_file, base, edit):
     assert failures == []
     assert all(isinstance(rules, PricingRules) for rules in seen)
     assert {rules.tax_rate for rules in seen} <= {Decimal("0.19"), Decimal("0.07")}
+
+
+def test_two_stores_of_an_unchanged_file_share_one_parse(rules_file, edit):
+    """Every app a process makes from the same file (one per test, per thread) parses it once."""
+    first, second = RulesStore(rules_file).current(), RulesStore(rules_file).current()
+    assert second is first
+    write(rules_file, edit(("tax_rate: 0.19", "tax_rate: 0.07")))
+    changed = RulesStore(rules_file).current()
+    assert changed is not first
+    assert changed.tax_rate == Decimal("0.07")
+    assert first.tax_rate == Decimal("0.19")
+
+
+def test_a_known_text_is_still_refused_over_the_size_limit_and_bad_texts_each_time(base, edit):
+    from plugin.rules import RulesError, load_rules
+
+    load_rules(base)
+    with pytest.raises(RulesError) as caught:
+        load_rules(base, max_bytes=100)
+    assert "100" in str(caught.value.errors[0])
+    broken = edit(("tax_rate: 0.19", "tax_rate: 19"))
+    for _ in range(2):
+        with pytest.raises(RulesError):
+            load_rules(broken)
