@@ -40,7 +40,6 @@ from jinja2 import Environment, TemplateError
 
 from . import wording
 from .config import PDF_DEFAULTS
-from .i18n import translations
 from .processes import DEFAULT_RENDER_NICE, ProcessTimeout, Running, stderr_text
 from .resources import template_environment
 from .validators import InvalidValue, niceness
@@ -94,7 +93,7 @@ def _environment(language: str) -> Environment:
     a document is in its customer's language, whatever renders it (the
     worker, the CLI, a request in another language).
     """
-    environment = template_environment(
+    return template_environment(
         autoescape=True,
         filters={
             "amount": wording.money,
@@ -103,13 +102,8 @@ def _environment(language: str) -> Environment:
             "country": wording.country,
             "iban": wording.iban,
         },
-        extensions=["jinja2.ext.i18n"],
+        language=language,
     )
-    # The i18n extension adds these methods to the environment at run time.
-    environment.install_gettext_translations(  # type: ignore[attr-defined]
-        translations(language), newstyle=True
-    )
-    return environment
 
 
 def render_invoice_html(document: Mapping[str, Any]) -> str:

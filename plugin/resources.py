@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from .i18n import translations
 from .validators import visible
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -29,7 +30,11 @@ def resource_path(name: str) -> Path:
 
 
 def template_environment(
-    *, autoescape: bool, filters: dict[str, Callable[..., Any]], **options: Any
+    *,
+    autoescape: bool,
+    filters: dict[str, Callable[..., Any]],
+    language: str | None = None,
+    **options: Any,
 ) -> Environment:
     """A Jinja environment of the shipped ``templates/``, standalone of the host's Jinja setup.
 
@@ -38,8 +43,12 @@ def template_environment(
     the data is an error (``StrictUndefined``), never an empty string.  Every
     printed value goes through :func:`shown_in_documents`, so a control or
     bidirectional character stored before the values were checked shows as
-    ``<U+XXXX>`` instead of reaching the document.
+    ``<U+XXXX>`` instead of reaching the document.  With ``language``, the
+    templates' ``gettext``/``pgettext`` read that language's catalogue
+    (:func:`plugin.i18n.translations`), whatever language a request is in.
     """
+    if language is not None:
+        options["extensions"] = [*options.get("extensions", ()), "jinja2.ext.i18n"]
     environment = Environment(
         loader=FileSystemLoader(resource_path("templates")),
         autoescape=autoescape,
@@ -50,6 +59,11 @@ def template_environment(
         **options,
     )
     environment.filters.update(filters)
+    if language is not None:
+        # The i18n extension adds this method to the environment at run time.
+        environment.install_gettext_translations(  # type: ignore[attr-defined]
+            translations(language), newstyle=True
+        )
     return environment
 
 

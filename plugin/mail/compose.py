@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment
 
 from .. import validators, wording
-from ..i18n import translations
 from ..resources import template_environment
 from ..services.mail_delivery import OutgoingMail
 from ..services.periods import Month
@@ -34,7 +33,7 @@ def _environment(language: str) -> Environment:
     from Babel in the customer's locale (:mod:`plugin.wording`): a mail is
     written in its customer's language, whoever or whatever sends it.
     """
-    environment = template_environment(
+    return template_environment(
         autoescape=False,
         filters={
             "money": lambda value, currency: wording.money(value, currency, language),
@@ -42,13 +41,8 @@ def _environment(language: str) -> Environment:
             "date": lambda value: _date(value, language),
         },
         keep_trailing_newline=True,
-        extensions=["jinja2.ext.i18n"],
+        language=language,
     )
-    # The i18n extension adds these methods to the environment at run time.
-    environment.install_gettext_translations(  # type: ignore[attr-defined]
-        translations(language), newstyle=True
-    )
-    return environment
 
 
 def _date(value: datetime | str, language: str) -> str:
