@@ -166,6 +166,38 @@ def test_not_well_formed_xml_and_entities_are_refused():
     assert "root:" not in result.summary()
 
 
+def _with_unknown_codes(xml: bytes) -> bytes:
+    """``xml`` with a currency, a country and a unit of measure that no code list has."""
+    return (xml.replace(b">EUR<", b">XXX<", 1)
+            .replace(b"<ram:CountryID>DE<", b"<ram:CountryID>QQ<", 1)
+            .replace(b'unitCode="', b'unitCode="QQ', 1))
+
+
+def test_codes_outside_the_code_lists_fail():
+    result = validate(_with_unknown_codes(build_cii(invoice())))
+    assert not result.ok
+    assert any("not allowed" in failure.message for failure in result.failures)
+
+
+@pytest.mark.parametrize("make", [invoice, reverse_charge, outside_eu, xrechnung, hostile])
+def test_the_schematron_finds_what_the_shipped_stylesheet_finds(make):
+    """The code database handed over once gives the SVRL of the stylesheet as shipped,
+    which reads it with document() on every check."""
+    from plugin.einvoice import validation
+
+    validation.warm_up()
+    checks = validation._compiled()
+    shipped = checks.processor.new_xslt30_processor().compile_stylesheet(
+        stylesheet_file=str(validation._facturx_file(validation._STYLESHEET))
+    )
+    good = build_cii(make())
+    for xml in (good, _with_unknown_codes(good)):
+        node = checks.processor.parse_xml(xml_text=xml.decode("utf-8"))
+        ours = checks.schematron.transform_to_string(xdm_node=node)
+        assert ours == shipped.transform_to_string(xdm_node=node)
+    assert "failed-assert" in ours
+
+
 def test_validation_from_many_threads_gives_the_same_answers():
     good, bad = build_cii(invoice()), build_cii(dataclasses.replace(invoice(), net=Decimal(1)))
     outcomes: list[tuple[bool, bool]] = []
