@@ -124,6 +124,7 @@ def interleaved(
     *,
     max_runs: int | None = None,
     min_unit: float | None = None,
+    before: Callable[[], Any] | None = None,
 ) -> dict[str, Timings]:
     """Run each contender ``warmup`` times untimed, then at least ``runs`` times, taking turns.
 
@@ -133,13 +134,17 @@ def interleaved(
     of the first contender to each other one has a spread below
     :data:`SPREAD_GOAL`.  A call shorter than ``min_unit`` (default
     :data:`MIN_UNIT`) is timed as a unit of several calls, the same number for
-    every contender; ``seconds`` are per call either way.
+    every contender; ``seconds`` are per call either way.  ``before``, if
+    given, runs untimed before every call of every contender (what a view
+    finds changed since the one before it).
     """
     names = list(contenders)
     out = {name: Timings() for name in names}
     first: dict[str, float] = {}
     for _ in range(max(warmup, 1)):
         for name in names:
+            if before is not None:
+                before()
             first[name], out[name].result = timed(contenders[name])
     unit = MIN_UNIT if min_unit is None else min_unit
     repeat = max(1, math.ceil(unit / max(min(first.values()), 1e-6)))
@@ -147,10 +152,14 @@ def interleaved(
 
     def once(name: str) -> None:
         gc.collect()  # as in timed(): no unit pays for the garbage of the one before
-        start = time.perf_counter()
+        total = 0.0
         for _ in range(repeat):
+            if before is not None:
+                before()
+            start = time.perf_counter()
             out[name].result = contenders[name]()
-        out[name].seconds.append((time.perf_counter() - start) / repeat)
+            total += time.perf_counter() - start
+        out[name].seconds.append(total / repeat)
         out[name].repeat = repeat
 
     def settled() -> bool:

@@ -127,6 +127,33 @@ class WorkspaceStamp(Base):
     stamp: Mapped[int] = mapped_column(BigInteger)
 
 
+class MonthLicences(Base):
+    """A workspace's licences in a month not invoiced, as last counted, and what they
+    were counted under: the dashboard's maintained aggregate.
+
+    Written by :mod:`plugin.services.month_licences` whenever it counts a
+    workspace anew; a row serves only while the workspace's stamp, its variant
+    and the month's first instant are those it was counted under, and until
+    ``valid_until`` (``None``: the month had ended, the count is final).  A
+    stale row is recounted, never trusted, so a row missed by a crashed
+    request or written by an older release costs one recount, not a wrong
+    figure.
+    """
+
+    __tablename__ = "billing_month_licences"
+    __table_args__ = (_variant_check("variant"),)
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("billing_workspace.id", ondelete="CASCADE"), primary_key=True
+    )
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    starts_at: Mapped[datetime]
+    variant: Mapped[str] = mapped_column(String(20))
+    stamp: Mapped[int] = mapped_column(BigInteger)
+    licences: Mapped[int]
+    valid_until: Mapped[datetime | None]
+
+
 LANGUAGES = ("de", "en")
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from plugin.einvoice import HybridOutcome, build_cii, validate
-from plugin.models import Base, Invoice
+from plugin.models import Base, Invoice, MonthLicences
 from plugin.services.invoice_pdfs import invoice_document
 from tests.conftest import REPOSITORY, RULES_PATH
 
@@ -57,10 +57,18 @@ def refusal(description: str) -> str:
     return f"contains {description} at character 3"
 
 
+#: What the plugin keeps only to count faster, derived from the rest and counted again
+#: whenever it is out of date: a page that fills it has changed no data.
+DERIVED = {MonthLicences.__tablename__}
+
+
 def snapshot(session: Session) -> dict[str, list[tuple]]:
-    """Every row of every plugin table, to prove that something changed nothing."""
+    """Every row of every plugin table but the derived ones, to prove that something
+    changed nothing."""
     rows = {}
     for name, table in Base.metadata.tables.items():
+        if name in DERIVED:
+            continue
         order = list(table.primary_key.columns)
         rows[name] = [tuple(row) for row in session.execute(select(table).order_by(*order))]
     return rows

@@ -12,8 +12,8 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from datetime import datetime
+from typing import Any
 
 from cachetools import LRUCache
 from sqlalchemy import ColumnElement, case, func, literal_column, select, true, union_all
@@ -32,8 +32,6 @@ from ..rules import PricingRules
 from .intervals import open_at, team_active_at
 from .licences import count_user_licences, instant, team_billed
 from .periods import Month
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -56,14 +54,12 @@ class CountsCache:
     Thread-safe; the least recently used entries go first.
 
     It also keeps the row counts of whole tables the stamps cover (the member
-    and team lists' totals, :meth:`table_count`) and figures over every
-    workspace's history (the dashboard's live months, :meth:`kept`).
+    and team lists' totals, :meth:`table_count`).
     """
 
     def __init__(self, size: int) -> None:
         self._entries: LRUCache[tuple[Any, ...], tuple[WorkspaceCounts, datetime]] = LRUCache(size)
         self._tables: dict[str, tuple[bytes, int]] = {}
-        self._kept: dict[str, tuple[bytes, Any, datetime | None]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: tuple[Any, ...], now: datetime) -> WorkspaceCounts | None:
@@ -79,35 +75,6 @@ class CountsCache:
         with self._lock:
             self._entries.clear()
             self._tables.clear()
-            self._kept.clear()
-
-    def kept(
-        self,
-        session: Session,
-        key: str,
-        compute: Callable[[], T],
-        *,
-        now: datetime,
-        valid_for: timedelta | None = None,
-    ) -> T:
-        """``compute()``, computed again only once a workspace's stamp changed (or, with
-        ``valid_for``, once that long has passed: for figures that time alone changes).
-
-        For figures over every workspace's history (the dashboard's months not
-        invoiced): any change to the history writes a stamp.  As in
-        :meth:`table_count`, the stamps are read before the figure is computed.
-        """
-        stamps = _all_stamps(session)
-        if stamps is None:
-            return compute()
-        with self._lock:
-            entry = self._kept.get(key)
-        if entry is not None and entry[0] == stamps and (entry[2] is None or now < entry[2]):
-            return cast(T, entry[1])
-        value = compute()
-        with self._lock:
-            self._kept[key] = (stamps, value, now + valid_for if valid_for else None)
-        return value
 
     def table_count(self, session: Session, table: str, count: Callable[[], int]) -> int:
         """``count()``, the rows of ``table``, computed again only once a stamp changed.
@@ -169,7 +136,7 @@ def current_counts(
     missing = [ws for ws in workspaces if ws.id not in result]
     if missing:
         computed = _computed(session, rules, missing, now)
-        valid_until = _valid_until(session, rules, [ws.id for ws in missing], now)
+        valid_until = next_change(session, rules, [ws.id for ws in missing], now)
         for ws_id, counts in computed.items():
             if ws_id in keys:
                 cache.put(keys[ws_id], counts, valid_until[ws_id])
@@ -186,7 +153,7 @@ def _stamps(session: Session, ids: list[int]) -> dict[int, int]:
     not kept.  (SQLite writes a new stamp for every changed row.)
     """
     query = select(WorkspaceStamp.workspace_id, WorkspaceStamp.stamp).where(
-        WorkspaceStamp.workspace_id.in_(ids), _not_own(session)
+        WorkspaceStamp.workspace_id.in_(ids), not_own_stamp(session)
     )
     return dict(session.execute(query).all())
 
@@ -197,12 +164,12 @@ def listed_stamp(session: Session) -> ColumnElement[int | None]:
     without a query of its own."""
     return (
         select(WorkspaceStamp.stamp)
-        .where(WorkspaceStamp.workspace_id == Workspace.id, _not_own(session))
+        .where(WorkspaceStamp.workspace_id == Workspace.id, not_own_stamp(session))
         .scalar_subquery()
     )
 
 
-def _not_own(session: Session) -> ColumnElement[bool]:
+def not_own_stamp(session: Session) -> ColumnElement[bool]:
     """Not a stamp written by the session's own transaction (PostgreSQL; see :func:`_stamps`)."""
     if session.get_bind().dialect.name == "postgresql":
         return func.coalesce(WorkspaceStamp.stamp != func.txid_current_if_assigned(), True)
@@ -233,7 +200,7 @@ def _all_stamps(session: Session) -> bytes | None:
     return hashlib.sha256(repr(rows).encode()).digest()
 
 
-def _valid_until(
+def next_change(
     session: Session, rules: PricingRules, ids: list[int], now: datetime
 ) -> dict[int, datetime]:
     """Per workspace, the first instant from ``now`` at which its counts may change by

@@ -8,10 +8,10 @@ workspaces there are:
   month it credits, its licences and its net amount both subtracted), so a
   month shows what stays billed for it;
 - months without invoices (the current one, and any month not closed yet):
-  the licences computed live from the history, two queries per such month
-  (each variant over its own workspaces), kept in the counts cache while no
-  workspace's history changes, and no revenue, since nothing was invoiced
-  for them;
+  the licences counted from the history, each workspace's count kept in the
+  database until its history changes (:mod:`plugin.services.month_licences`:
+  two queries, and the counting only for the workspaces that changed since
+  the last view), and no revenue, since nothing was invoiced for them;
 - the counters: one query for the invoices (e-invoices invalid, PDFs
   pending, invoice mail failed) and the workspaces the month close would
   hold (:func:`plugin.services.invoicing.held_in_month`: only the workspaces
@@ -24,19 +24,18 @@ apply, so a counter and the list it links to always agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from ..models import VARIANTS, Invoice, OutboxMail, Workspace
+from ..models import VARIANTS, Invoice, OutboxMail
 from ..rules import PricingRules
-from .counts import CountsCache
 from .history import recent_months
 from .invoicing import InvoicingError, default_close_month, held_in_month
-from .licences import count_team_licences, count_user_licences
+from .month_licences import month_licences
 from .periods import Month
 
 #: A month's status: invoices issued for it, none issued (yet), or still running.
@@ -44,8 +43,6 @@ INVOICED, NOT_INVOICED, CURRENT = "invoiced", "not_invoiced", "current"
 #: SQLite sums money as integers of this many units per currency unit (exact; its
 #: decimal text would be summed as floating point).
 _SQLITE_MONEY_SCALE = 10_000
-#: How long the current month's live licences are kept at most: time alone adds to them.
-CURRENT_MONTH_KEPT = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -120,16 +117,12 @@ def _money(value: Any, dialect: str, exponent: int) -> Decimal:
 
 
 def monthly_figures(
-    session: Session,
-    rules: PricingRules,
-    now: datetime,
-    count: int = 12,
-    cache: CountsCache | None = None,
+    session: Session, rules: PricingRules, now: datetime, count: int = 12
 ) -> list[MonthFigures]:
     """Licences and net revenue per variant for the last ``count`` months, oldest first.
 
-    With a ``cache``, the months without invoices come from it while no
-    workspace's history changed (:func:`_live_licences`).
+    The counts it makes for the months without invoices are added to the
+    session for the caller to commit (:func:`month_licences`).
     """
     months = recent_months(now, rules, count)
     dialect = session.get_bind().dialect.name
@@ -152,68 +145,18 @@ def monthly_figures(
         licences[variant] = int(quantity)
         revenue[variant] = _money(net, dialect, rules.currency_exponent)
     current = months[-1]
+    counted = month_licences(
+        session, rules, [month for month in months if str(month) not in invoiced], now
+    )
     figures = []
     for month in months:
         if str(month) in invoiced:
             licences, revenue = invoiced[str(month)]
             figures.append(MonthFigures(month, INVOICED, licences, revenue))
-            continue
-        counted = _live_licences(session, rules, month, now, cache, current=month == current)
-        status = CURRENT if month == current else NOT_INVOICED
-        figures.append(MonthFigures(month, status, counted, None))
+        else:
+            status = CURRENT if month == current else NOT_INVOICED
+            figures.append(MonthFigures(month, status, counted[month], None))
     return figures
-
-
-def _live_licences(
-    session: Session,
-    rules: PricingRules,
-    month: Month,
-    now: datetime,
-    cache: CountsCache | None,
-    *,
-    current: bool,
-) -> dict[str, int]:
-    """A month without invoices: its licences per variant, counted from the history.
-
-    Each variant's count only over its own workspaces (the distinct people of
-    the user-licence ones are the costly count).  Kept in the counts cache
-    under the workspaces' stamps; the current month's for
-    :data:`CURRENT_MONTH_KEPT` at most too, since time alone adds to it
-    (history dated ahead of now).
-    """
-
-    def count() -> dict[str, int]:
-        start, end = month.bounds(rules.zoneinfo)
-        end = min(end, now)
-        by_variant: dict[str, list[int]] = {variant: [] for variant in VARIANTS}
-        for workspace_id, variant in _variants(session, rules).items():
-            by_variant[variant].append(workspace_id)
-        counted = dict.fromkeys(VARIANTS, 0)
-        if by_variant["team_licences"]:
-            teams = count_team_licences(session, start, end, by_variant["team_licences"])
-            counted["team_licences"] = sum(teams.values())
-        if by_variant["user_licences"]:
-            users = count_user_licences(session, start, end, by_variant["user_licences"])
-            counted["user_licences"] = sum(users.values())
-        return counted
-
-    if cache is None:
-        return count()
-    return cache.kept(
-        session,
-        f"dashboard-licences:{month}:{rules.sha256}",
-        count,
-        now=now,
-        valid_for=CURRENT_MONTH_KEPT if current else None,
-    )
-
-
-def _variants(session: Session, rules: PricingRules) -> dict[int, str]:
-    """Each workspace's variant as the rules say now: one query."""
-    rows = session.execute(
-        select(Workspace.id, Workspace.key, Workspace.created_at, Workspace.contract_variant)
-    )
-    return {row.id: rules.variant_of(row)[0] for row in rows}
 
 
 def held_workspaces(session: Session, rules: PricingRules, now: datetime) -> Held:
