@@ -446,7 +446,7 @@ def test_stored_holders_equal_the_live_computation_on_generated_data(app, sessio
 
 
 def test_the_closed_month_check_reads_each_changed_row_once(invoiced, session):
-    """PostgreSQL's check of an UPDATE (migration 0016) reads the changed rows once: with
+    """PostgreSQL's check of an UPDATE (migration 0017) reads the changed rows once: with
     ``LIMIT 1`` it was planned to stop at the first offending row and read every new row
     again for each invoiced workspace, so a purge of 110,000 members after a close spent
     26 s in it where the UPDATE itself took 2 s.  Watched with auto_explain's plans: the

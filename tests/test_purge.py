@@ -354,7 +354,7 @@ def test_statements_do_not_grow_with_the_number_of_members(session):
 
 
 def test_the_stamp_triggers_run_once_per_statement_not_per_member(session):
-    """On PostgreSQL the workspace stamps' triggers (migration 0015) run once per UPDATE,
+    """On PostgreSQL the workspace stamps' triggers (migration 0016) run once per UPDATE,
     not once per revoked access and ended membership: a purge of 110,000 members
     ran them 110,000 times and more, a third of the time of its two UPDATEs."""
     if session.get_bind().dialect.name != "postgresql":

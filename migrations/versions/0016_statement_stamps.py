@@ -1,7 +1,7 @@
 """statement stamps: on PostgreSQL the workspace stamps are written once per statement, not per row
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-14 09:00:00
 
 Migration 0007's triggers ran for every changed row: a purge of 110,000
@@ -19,8 +19,8 @@ in the app's own process.
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """closed-month checks without LIMIT 1: PostgreSQL plans them for every changed row, not the first
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-14 10:00:00
 
 Migration 0010's statement triggers look for the first changed row that
@@ -23,8 +23,8 @@ import another), with the ``LIMIT`` as the only difference.
 
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
