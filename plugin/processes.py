@@ -2,7 +2,12 @@
 
 ``subprocess.run(timeout=…)`` kills only the direct child; a wrapper script
 such as ``xvfb-run`` would leave its grandchild running.  So the program runs
-in its own process group, killed whole when the time is up.
+in its own process group, killed whole when the time is up.  The group is in
+the caller's session, not a new one: Linux's autogroup scheduler (on by
+default in most distributions' kernels) shares the CPU between sessions
+first and applies niceness only among a session's own processes, so a
+renderer in a session of its own competed with the back-office as an equal,
+whatever its niceness.
 
 Renderers are background work: on a small machine two wkhtmltopdf and a
 Ghostscript would otherwise take every core from the back-office's requests.
@@ -108,7 +113,7 @@ class Running:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-            start_new_session=True,
+            process_group=0,
             env={**os.environ, **(env or {})},
         )
         self._unread = b""

@@ -119,6 +119,24 @@ def test_ghostscript_waits_at_the_render_niceness():
         conversion.abandon()
 
 
+def test_a_renderer_stays_in_the_callers_session_in_a_group_of_its_own():
+    """In a session of its own, Linux's autogroup scheduler gave the renderer as much
+    CPU as the whole back-office's session, its niceness counting only inside its
+    session; in its own process group, a timeout still kills it with its children."""
+    conversion = PdfaConverter.from_config({}).start()
+    pid = conversion.running.process.pid
+    try:
+        started(pid, "gs")
+        text = Path(f"/proc/{pid}/stat").read_text()
+        group, session = (int(field) for field in text[text.rindex(")") + 2 :].split()[2:4])
+        assert (group, session) == (pid, os.getsid(0))
+        autogroup = Path("/proc/self/autogroup")
+        if autogroup.exists():
+            assert Path(f"/proc/{pid}/autogroup").read_text() == autogroup.read_text()
+    finally:
+        conversion.abandon()
+
+
 def test_zero_leaves_the_renderers_at_the_callers_priority():
     conversion = PdfaConverter.from_config({"BILLING_RENDER_NICE": 0}).start()
     try:
