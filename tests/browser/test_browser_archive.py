@@ -75,7 +75,10 @@ def test_support_archives_a_ticked_team_with_the_bulk_action(page, backoffice, a
     act_as("support")
     page.goto(backoffice.url("/admin/billing_teams/"))
     page.locator("input[name=search]").fill("finance")
-    page.keyboard.press("Enter")
+    # The list's action menu calls Flask-Admin's actions.js, loaded at the end of the page:
+    # wait for the whole page, not only its rows, before using it.
+    with page.expect_navigation(wait_until="load"):
+        page.keyboard.press("Enter")
     rows = page.locator("table.model-list tbody tr")
     expect(rows).to_have_count(1)
     row = rows.filter(has_text="nordwind")
