@@ -232,6 +232,25 @@ def test_a_member_is_listed_with_each_active_team_once(session, rules):
     ]
 
 
+def test_each_cell_lists_teams_in_code_point_order_and_same_named_teams_both(session, rules):
+    """Capitals before small letters before umlauts, as the invoice's holders are sorted;
+    two teams of one name are two licences' reasons, so both appear."""
+    load(
+        session,
+        "u",
+        "2022-01-01",
+        team("t1", "beta", member("x@u.example", "2024-01-01") + member("a@u.example", "2024-01-01"))
+        + team("t2", "Ärger", member("x@u.example", "2024-01-01"))
+        + team("t3", "Zeta", member("x@u.example", "2024-01-01"))
+        + team("t4", "beta", member("x@u.example", "2024-01-01")),
+    )
+    assert export_rows(session, rules, "u", "2026-03") == [
+        ["email", "name", "teams"],
+        ["a@u.example", "", "beta"],
+        ["x@u.example", "", "Zeta; beta; beta; Ärger"],
+    ]
+
+
 # Formats ------------------------------------------------------------------
 
 

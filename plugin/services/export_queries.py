@@ -16,7 +16,6 @@ from sqlalchemy import String, and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.functions import GenericFunction
 
 from ..models import (
@@ -178,27 +177,54 @@ def user_holders_query(dialect: str, ordered: AnySelect) -> AnySelect:
     database joins the team names in team-name order, so a person with
     three teams crosses the wire once and no Python groups or checks rows:
     measured at 116,000 holders (``make bench``), that per-row work was the slower
-    side of the export's target.  PostgreSQL orders inside ``string_agg``;
-    SQLite's ``group_concat`` takes the rows in the order of the ordered
-    subquery (where each person's rows are adjacent and in team order).
+    side of the export's target.
     """
     if dialect == "postgresql":
-        pairs = ordered.order_by(None).subquery()
-        in_order = aggregate_order_by(
-            literal(TEAM_SEPARATOR), bytewise(pairs.c.team), pairs.c.team_id
-        )
-        teams = func.string_agg(pairs.c.team, in_order)
-        groups: tuple[ColumnElement[Any], ...] = (pairs.c.id, pairs.c.email, pairs.c.name)
-    else:
-        pairs = ordered.subquery()
-        teams = func.group_concat(pairs.c.team, TEAM_SEPARATOR)
-        # Grouped in the subquery's order, so SQLite sorts neither the groups nor
-        # the result again (the name is the same on all of a person's rows).
-        groups = (pairs.c.email, pairs.c.id)
+        return _user_holders_postgresql(ordered)
+    pairs = ordered.subquery()
+    # group_concat takes the rows in the order of the ordered subquery, where each
+    # person's rows are adjacent and in team order (the name is the same on all of them).
+    teams = func.group_concat(pairs.c.team, TEAM_SEPARATOR)
     return (
         select(formula_safe(pairs.c.email), formula_safe(pairs.c.name), formula_safe(teams))
-        .group_by(*groups)
+        .group_by(pairs.c.email, pairs.c.id)
         .order_by(bytewise(pairs.c.email), pairs.c.id)
+    )
+
+
+def _user_holders_postgresql(ordered: AnySelect) -> AnySelect:
+    """:func:`user_holders_query` on PostgreSQL: ``string_agg`` over a window, one sort.
+
+    A person's window holds their rows in team order, the whole partition as
+    its frame, so ``string_agg`` joins all their teams in that order and the
+    first row of each window is kept.  One sort of the (person, team) rows,
+    in export order, feeds the windows and the result.  ``string_agg(… ORDER
+    BY …)`` with ``GROUP BY`` instead sorted each person's rows apart, then
+    all people again by e-mail: measured at 11,534 holders (``EXPLAIN ANALYZE``),
+    that grouping and the sort after it were 18 of the query's 70 ms, the
+    windows 11.
+    """
+    pairs = ordered.order_by(None).subquery()
+    window = {
+        "partition_by": (bytewise(pairs.c.email), pairs.c.id),
+        "order_by": (bytewise(pairs.c.team), pairs.c.team_id),
+        "rows": (None, None),
+    }
+    people = select(
+        pairs.c.id,
+        pairs.c.email,
+        pairs.c.name,
+        func.string_agg(pairs.c.team, literal(TEAM_SEPARATOR)).over(**window).label("teams"),
+        func.row_number().over(**window).label("place"),
+    ).subquery()
+    return (
+        select(
+            formula_safe(people.c.email),
+            formula_safe(people.c.name),
+            formula_safe(people.c.teams),
+        )
+        .where(people.c.place == 1)
+        .order_by(bytewise(people.c.email), people.c.id)
     )
 
 
