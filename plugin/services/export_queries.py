@@ -16,7 +16,8 @@ from sqlalchemy import String, and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.sql.elements import Over
+from sqlalchemy.sql.functions import FunctionElement, GenericFunction
 
 from ..models import (
     InvoiceHolder,
@@ -205,17 +206,18 @@ def _user_holders_postgresql(ordered: AnySelect) -> AnySelect:
     windows 11.
     """
     pairs = ordered.order_by(None).subquery()
-    window = {
-        "partition_by": (bytewise(pairs.c.email), pairs.c.id),
-        "order_by": (bytewise(pairs.c.team), pairs.c.team_id),
-        "rows": (None, None),
-    }
+    person = (bytewise(pairs.c.email), pairs.c.id)
+    in_team_order = (bytewise(pairs.c.team), pairs.c.team_id)
+
+    def over_person(function: FunctionElement[Any]) -> Over[Any]:
+        return function.over(partition_by=person, order_by=in_team_order, rows=(None, None))
+
     people = select(
         pairs.c.id,
         pairs.c.email,
         pairs.c.name,
-        func.string_agg(pairs.c.team, literal(TEAM_SEPARATOR)).over(**window).label("teams"),
-        func.row_number().over(**window).label("place"),
+        over_person(func.string_agg(pairs.c.team, literal(TEAM_SEPARATOR))).label("teams"),
+        over_person(func.row_number()).label("place"),
     ).subquery()
     return (
         select(
