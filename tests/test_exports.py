@@ -239,7 +239,9 @@ def test_each_cell_lists_teams_in_code_point_order_and_same_named_teams_both(ses
         session,
         "u",
         "2022-01-01",
-        team("t1", "beta", member("x@u.example", "2024-01-01") + member("a@u.example", "2024-01-01"))
+        team(
+            "t1", "beta", member("x@u.example", "2024-01-01") + member("a@u.example", "2024-01-01")
+        )
         + team("t2", "Ärger", member("x@u.example", "2024-01-01"))
         + team("t3", "Zeta", member("x@u.example", "2024-01-01"))
         + team("t4", "beta", member("x@u.example", "2024-01-01")),
