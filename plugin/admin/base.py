@@ -1,4 +1,4 @@
-"""What every billing admin view shares: permissions, CSRF, the 403 page."""
+"""What every billing admin view shares: permissions, CSRF, the 403 and error pages."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from flask_admin.model import filters, typefmt
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import Unicode, cast, or_
+from werkzeug.exceptions import HTTPException
 
 from ..extension import billing
 from ..formatting import instant, number
@@ -23,6 +24,7 @@ from ..services.workers import WorkerState
 from ..textsearch import search_term
 from ..types import utcnow
 from .access import action_allowed, allowed
+from .error_pages import error_page
 
 
 class FoldedLike(sqla_filters.FilterLike):
@@ -86,6 +88,13 @@ class PermissionMixin:
     @property
     def permission(self) -> str:
         return self.declaration.permission
+
+    def create_blueprint(self, admin: Any) -> Any:
+        """Flask-Admin's blueprint for the view, its HTTP errors shown as back-office pages
+        (:mod:`.error_pages`)."""
+        blueprint = super().create_blueprint(admin)  # type: ignore[misc]
+        blueprint.register_error_handler(HTTPException, lambda error: error_page(self, error))
+        return blueprint
 
     def init_actions(self) -> None:
         self._actions = [
