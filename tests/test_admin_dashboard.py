@@ -20,9 +20,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import event, select, text, update
+from flask import request
+from sqlalchemy import event, func, select, text, update
 
-from plugin.models import Invoice, OutboxMail, Person, Team, TeamMembership
+from plugin.models import Invoice, MonthLicences, OutboxMail, Person, Team, TeamMembership
 from plugin.services.dashboard import invoice_problems, monthly_figures
 from plugin.services.invoicing import close_month, issue_credit_note
 from plugin.services.periods import Month
@@ -440,7 +441,8 @@ def plans(session, work) -> dict[str, str]:
     sent = []
 
     def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not executemany:  # the kept counts' one write: no plan to read
+        # Queries only: the kept counts' write and its lock timeout have no plan to read.
+        if not executemany and statement.lstrip().upper().startswith(("SELECT", "WITH")):
             sent.append((statement, parameters))
 
     engine = session.get_bind()
@@ -550,3 +552,38 @@ def test_the_live_months_follow_a_change_to_the_history_at_once(client, data, se
     # ... until the history changes: the new member counts in both months not invoiced.
     assert users(current) == "5"
     assert users(m1) == "5"
+
+
+HOST_CHANGE = "Renamed by the host, never committed"
+
+
+def test_a_view_commits_none_of_the_host_s_changes_in_the_same_request(data, database_url):
+    """The kept counts go in a transaction of their own: a GET of the dashboard must not
+    commit what the host's code put in the request's session (here before the view)."""
+    app = make_app(database_url)
+
+    @app.before_request
+    def host_change() -> None:
+        if request.path == URL:
+            session = app.extensions["sqlalchemy"].session
+            session.scalars(select(Person).order_by(Person.id)).first().name = HOST_CHANGE
+
+    client = app.test_client()
+    client.get("/demo/role/accounting")
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+    kept = select(func.count()).select_from(MonthLicences.__table__)
+    with engine.connect() as connection:
+        assert connection.scalar(kept) == 0
+    assert client.get(URL).status_code == 200
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).where(Person.name == HOST_CHANGE)) == 0
+        counts = connection.scalar(kept)
+    if engine.dialect.name == "postgresql":
+        # Kept beside the host's open transaction.
+        assert counts > 0
+    else:
+        # The host's write holds SQLite's lock: keeping would wait for it, so the next
+        # view counts again.
+        assert counts == 0
+    engine.dispose()

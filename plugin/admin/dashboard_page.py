@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from flask_admin import BaseView, expose
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..extension import billing
 from ..formatting import amount, number, whole
@@ -183,22 +181,7 @@ def page_context() -> dict[str, Any]:
             licence_charts=[licence_chart(months, variant) for variant in VARIANTS],
             revenue_charts=[revenue_chart(months, variant, rules.currency) for variant in VARIANTS],
         )
-    _keep_counts(session)
     return context
-
-
-def _keep_counts(session: Any) -> None:
-    """Commit the licences the figures counted anew, for the next view in any process.
-
-    Nothing else is written.  If the commit fails (a lock held by a month
-    close on SQLite past the busy timeout, a workspace deleted meanwhile),
-    the page is shown all the same and the next view counts them again.
-    """
-    try:
-        session.commit()
-    except SQLAlchemyError as exc:
-        session.rollback()
-        current_app.logger.warning("dashboard: counts not kept for the next view: %s", exc)
 
 
 class DashboardView(PermissionMixin, BaseView):

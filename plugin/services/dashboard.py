@@ -121,8 +121,8 @@ def monthly_figures(
 ) -> list[MonthFigures]:
     """Licences and net revenue per variant for the last ``count`` months, oldest first.
 
-    The counts it makes for the months without invoices are added to the
-    session for the caller to commit (:func:`month_licences`).
+    The counts it makes for the months without invoices are kept for the
+    next view in a transaction of their own (:func:`month_licences`).
     """
     months = recent_months(now, rules, count)
     dialect = session.get_bind().dialect.name

@@ -19,7 +19,11 @@ with what it was counted under, and counted again only when that changed:
 
 A view thus costs two queries reading the workspaces with their stamps and
 the kept counts, plus the counting queries and one write for the workspaces
-that changed since the last view, in whatever process it ran.  The counts
+that changed since the last view, in whatever process it ran.
+
+That write is a transaction of its own (:func:`_keep`), never the caller's:
+the dashboard is a GET inside the host's request, whose session may hold
+the host's own changes, which are the host's to commit or roll back.  The counts
 are the ones :func:`plugin.services.licences.count_team_licences` and
 :func:`~plugin.services.licences.count_user_licences` make for an invoice,
 so a kept figure is the figure counted live.
@@ -27,13 +31,16 @@ so a kept figure is the figure counted live.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Engine, Row, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ..models import VARIANTS, MonthLicences, Workspace, WorkspaceStamp
 from ..rules import PricingRules
@@ -42,6 +49,12 @@ from .licences import count_team_licences, count_user_licences
 from .periods import Month
 
 COUNTERS = {"team_licences": count_team_licences, "user_licences": count_user_licences}
+#: Pools that hand every caller the same connection: no transaction of its own there.
+SHARED_POOLS = (SingletonThreadPool, StaticPool)
+#: How long keeping the counts waits for a row lock on PostgreSQL.
+KEEP_LOCK_TIMEOUT = "2s"
+
+log = logging.getLogger("plugin.dashboard")
 
 
 @dataclass(frozen=True)
@@ -57,9 +70,9 @@ def month_licences(
 ) -> dict[Month, dict[str, int]]:
     """Licences per variant in each of ``months`` (so far, for the current one).
 
-    Counts what changed since it was last counted and adds it to the
-    session, unflushed and uncommitted: the caller commits it (the dashboard
-    does), or rolls it back and the next view counts it again.
+    Counts what changed since it was last counted and keeps it for the next
+    view, in a transaction of its own (:func:`_keep`): the session's own
+    transaction is left as it was, neither flushed by it nor committed.
     """
     if not months:
         return {}
@@ -136,23 +149,48 @@ def _workspaces(session: Session, rules: PricingRules) -> list[_Workspace]:
 
 
 def _keep(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert or replace the counts: one statement, in key order (two views keeping the
-    same rows on PostgreSQL lock them in the same order, and so cannot deadlock).
+    """Insert or replace the counts in a transaction of its own, committed at once.
 
-    A Core statement on the table: the ORM's bulk insert would split the rows
-    by which of their values are ``None`` and send some one by one.
+    One statement, in key order (two views keeping the same rows on
+    PostgreSQL lock them in the same order, and so cannot deadlock); a Core
+    statement on the table, because the ORM's bulk insert would split the
+    rows by which of their values are ``None`` and send some one by one.
+
+    Nothing is kept where a transaction of its own could wait for the
+    session's: when the session runs on one connection the host gave it,
+    when the pool hands every caller the same connection (SQLite in memory),
+    or when the session has written on SQLite (the second connection would
+    wait for its lock).  On PostgreSQL a lock held by the session's
+    transaction (the host deleting a workspace in the same request) is
+    waited for :data:`KEEP_LOCK_TIMEOUT` at most.  A failure is logged: the
+    next view counts those workspaces again.
     """
     if not rows:
         return
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or isinstance(bind.pool, SHARED_POOLS):
+        return
+    dialect = bind.dialect.name
+    if dialect == "sqlite" and _sqlite_writing(session):
+        return
     rows.sort(key=lambda row: (row["workspace_id"], row["period"]))
-    dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(MonthLicences.__table__)
     columns = ("starts_at", "variant", "stamp", "licences", "valid_until")
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["workspace_id", "period"],
-            set_={column: statement.excluded[column] for column in columns},
-        ),
-        rows,
+    upsert = statement.on_conflict_do_update(
+        index_elements=["workspace_id", "period"],
+        set_={column: statement.excluded[column] for column in columns},
     )
+    try:
+        with bind.begin() as connection:
+            if dialect == "postgresql":
+                connection.execute(text(f"SET LOCAL lock_timeout = '{KEEP_LOCK_TIMEOUT}'"))
+            connection.execute(upsert, rows)
+    except SQLAlchemyError as exc:
+        log.warning("licences not kept for the next view: %s", exc)
+
+
+def _sqlite_writing(session: Session) -> bool:
+    """Whether the session's SQLite connection is inside a transaction that wrote."""
+    dbapi = session.connection().connection.dbapi_connection
+    return bool(getattr(dbapi, "in_transaction", False))
