@@ -71,8 +71,9 @@ def month_licences(
     """Licences per variant in each of ``months`` (so far, for the current one).
 
     Counts what changed since it was last counted and keeps it for the next
-    view, in a transaction of its own (:func:`_keep`): the session's own
-    transaction is left as it was, neither flushed by it nor committed.
+    view, in a transaction of its own (:func:`_keep`): nothing of the
+    session's own transaction is committed (its queries may autoflush the
+    session's pending changes, as any query does; they stay uncommitted).
     """
     if not months:
         return {}
